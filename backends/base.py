@@ -1,0 +1,101 @@
+"""The backend plugin contract.
+
+A backend answers three questions and nothing more: which zone it hosts for a name,
+what the RRsets at some names are, and "apply these RRset changes, all or nothing,
+unless the zone changed since you were read". Everything Domain Connect is above it.
+
+A plugin is a subclass of `Backend` registered under the entry point group
+`domainconnect_gateway.backends`; its constructor takes the instance name and the
+options of its `[[backends]]` table (secrets already resolved).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, ClassVar
+
+import dns.name
+import dns.rrset
+
+from gateway.plan import RRsetChange
+from gateway.records import same_rrset
+
+__all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "RRsetChange", "ZoneChanged",
+           "same_rrset"]
+
+ENTRY_POINT_GROUP = "domainconnect_gateway.backends"
+
+
+class BackendError(RuntimeError):
+    """The backend failed (unreachable, refused, misconfigured); nothing was changed."""
+
+
+class ZoneChanged(BackendError):
+    """The RRsets read for the plan changed before the write; nothing was written."""
+
+
+class ConfigError(ValueError):
+    """A backend option is missing or invalid; the message names the option."""
+
+
+class Backend(abc.ABC):
+    """Base class of every backend plugin."""
+
+    #: Extension record types (APEXCNAME, REDIR301, ...) this backend can apply.
+    supported_extensions: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, name: str, options: Mapping[str, Any]) -> None:
+        self.name = name
+        self.options = dict(options)
+
+    def option(self, key: str, default: Any = ..., kind: type | tuple[type, ...] | None = None) -> Any:
+        """An option of this backend's config table; `ConfigError` naming it when missing or mistyped."""
+        if key not in self.options:
+            if default is ...:
+                raise ConfigError(f"backend {self.name!r}: option {key!r} is required")
+            return default
+        value = self.options[key]
+        if kind is not None and not isinstance(value, kind):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise ConfigError(f"backend {self.name!r}: option {key!r} must be {expected}, not {value!r}")
+        return value
+
+    @abc.abstractmethod
+    def zones(self) -> list[dns.name.Name]:
+        """Every zone this backend hosts (used for `zones = ["*"]`)."""
+
+    def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
+        """The zone hosting `domain`: the longest hosted zone that contains it."""
+        hosted = set(self.zones())
+        name = domain
+        while True:
+            if name in hosted:
+                return name
+            if name == dns.name.root:
+                return None
+            name = name.parent()
+
+    @abc.abstractmethod
+    def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
+             subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
+        """The RRsets at `names` and at or below each of `subtrees`, in `zone`.
+
+        Reads only those names: the cost of an apply must follow the template, not the zone.
+        """
+
+    @abc.abstractmethod
+    def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
+        """Make every change, atomically.
+
+        Each change says what the RRset was when read (`before`) and what it must become
+        (`after`, None to delete). If any RRset no longer matches its `before`, raise
+        `ZoneChanged` and write nothing. On any other failure raise `BackendError` and
+        leave the zone as it was. Touch nothing outside the changed RRsets.
+        """
+
+    def close(self) -> None:
+        """Release connections; the default has none."""
+
+    def describe(self) -> str:
+        return f"{self.name} ({type(self).__name__})"

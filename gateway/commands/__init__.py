@@ -1,0 +1,1 @@
+"""Sub-commands of `dcgw`; each module registers one parser."""

@@ -1,0 +1,272 @@
+"""Plan what applying a rendered template changes in a zone (spec "Record Types and Conflicts").
+
+The planner sees only the RRsets at the names the template touches (their ancestors for
+delegations, and the subtree below an NS record), so its cost follows the template, not
+the zone. It returns RRset-level changes for a backend and record-level additions,
+deletions and conflicts for a person or a 409 body.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.TXT
+import dns.rrset
+
+from gateway.records import (
+    Record, RenderedRecord, make_rrset, rdata_identity, records_of, relative_text, same_rrset,
+)
+from gateway.render import RenderedTemplate, split_txt, txt_text
+from gateway.spf import SpfMergeError, is_spf, merge_spf
+from gateway.template import TxtConflictMode
+
+T = dns.rdatatype.RdataType
+ADDRESS_TYPES = frozenset({T.A, T.AAAA})
+# Records a template never touches: DNSSEC material and the zone's SOA.
+UNTOUCHABLE = frozenset({T.SOA, T.RRSIG, T.NSEC, T.NSEC3, T.NSEC3PARAM, T.DNSKEY, T.CDS, T.CDNSKEY})
+
+RRsetKey = tuple[dns.name.Name, T]
+
+
+class PlanError(ValueError):
+    """The template cannot be applied as a whole (its own records cannot coexist, ...)."""
+
+
+class UnsupportedRecordType(PlanError):
+    """The template uses an extension record type the backend does not implement."""
+
+
+@dataclass(frozen=True)
+class RRsetChange:
+    """Replace the RRset at (name, rdtype): `before` as read, `after` as wanted (None: absent)."""
+
+    name: dns.name.Name
+    rdtype: T
+    before: dns.rrset.RRset | None
+    after: dns.rrset.RRset | None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An existing record the template removes, and why."""
+
+    record: Record
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What a planner must see: RRsets at `names`, and everything below `subtrees`."""
+
+    names: frozenset[dns.name.Name]
+    subtrees: frozenset[dns.name.Name]
+
+
+@dataclass
+class Plan:
+    zone: dns.name.Name
+    changes: list[RRsetChange] = field(default_factory=list)
+    add: list[Record] = field(default_factory=list)
+    delete: list[Record] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    def to_json(self) -> dict[str, list[dict]]:
+        return {
+            "add": [r.to_json(self.zone) for r in self.add],
+            "delete": [r.to_json(self.zone) for r in self.delete],
+        }
+
+
+def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
+    """The names whose RRsets decide the plan: owners, their ancestors inside the zone
+    (an NS there is a delegation), and the subtrees under NS records."""
+    owners = {r.name for r in rendered.records} | {s.name for s in rendered.spf}
+    owners |= {e.name for e in rendered.extensions}
+    names: set[dns.name.Name] = set()
+    for owner in owners:
+        names.add(owner)
+        name = owner
+        while name != zone and name.is_subdomain(zone):
+            names.add(name)
+            name = name.parent()
+    subtrees = {r.name for r in rendered.records if r.rdtype == T.NS}
+    return ReadScope(frozenset(names), frozenset(subtrees))
+
+
+def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset], zone: dns.name.Name,
+                 supported_extensions: frozenset[str] = frozenset()) -> Plan:
+    """Compute the changes that apply `rendered` to a zone whose relevant RRsets are `current`."""
+    unsupported = sorted({e.type for e in rendered.extensions} - supported_extensions)
+    if unsupported:
+        raise UnsupportedRecordType(
+            f"the template uses {', '.join(unsupported)}, an extension this backend does not support")
+    _check_coherent(rendered.records)
+
+    existing: dict[RRsetKey, dns.rrset.RRset] = {}
+    for rrset in current:
+        if rrset.rdtype not in UNTOUCHABLE and rrset.name.is_subdomain(zone):
+            existing[(rrset.name, rrset.rdtype)] = rrset
+
+    plan = Plan(zone=zone, warnings=list(rendered.warnings))
+    desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [
+        (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix) for r in rendered.records]
+    removals: dict[tuple[RRsetKey, object], tuple[Record, str | None]] = {}
+
+    for spf_record, replaced, problem in _merge_spf(rendered, existing, plan):
+        desired.append((spf_record, TxtConflictMode.NONE, None))
+        for old in replaced:
+            removals[((old.name, old.rdtype), rdata_identity(old.rdata))] = (old, problem)
+
+    wanted = {((r.name, r.rdtype), rdata_identity(r.rdata)) for r, _, _ in desired}
+    for record, mode, prefix in desired:
+        for old in records_of(existing.values()):
+            key = ((old.name, old.rdtype), rdata_identity(old.rdata))
+            if key in wanted or key in removals:
+                continue
+            reason = _conflict(record, mode, prefix, old, zone)
+            if reason:
+                removals[key] = (old, reason)
+
+    plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
+    _build_changes(plan, existing, [r for r, _, _ in desired], removals)
+    return plan
+
+
+def _check_coherent(records: list[RenderedRecord]) -> None:
+    by_name: dict[dns.name.Name, list[RenderedRecord]] = defaultdict(list)
+    for record in records:
+        by_name[record.name].append(record)
+    for name, group in by_name.items():
+        cnames = [r for r in group if r.rdtype == T.CNAME]
+        if len(cnames) > 1:
+            raise PlanError(f"the template puts {len(cnames)} CNAME records at {name.to_text()}; "
+                            "a name holds at most one")
+        if cnames and len(group) > 1:
+            others = sorted({dns.rdatatype.to_text(r.rdtype) for r in group if r.rdtype != T.CNAME})
+            raise PlanError(f"the template puts a CNAME beside {', '.join(others)} at {name.to_text()}; "
+                            "a CNAME cannot coexist with other records")
+
+
+def _merge_spf(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.rrset.RRset], plan: Plan):
+    """Yield (merged SPF record, existing SPF records it replaces, conflict reason or None)."""
+    rules_by_name: dict[dns.name.Name, list] = defaultdict(list)
+    for spf in rendered.spf:
+        rules_by_name[spf.name].append(spf)
+    for name, group in rules_by_name.items():
+        txt = existing.get((name, T.TXT))
+        current = [r for r in records_of([txt])] if txt is not None else []
+        spf_records = [r for r in current if is_spf(txt_text(r.rdata))]
+        ttls = [s.ttl for s in group if s.ttl is not None]
+        ttl = min(ttls) if ttls else (txt.ttl if txt is not None else rendered.context.ttl_policy.default)
+        rules = [s.rules for s in group]
+        problem = None
+        try:
+            if len(spf_records) > 1:
+                raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
+            merged = merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, rules)
+        except SpfMergeError as exc:
+            problem = f"SPF record cannot be merged ({exc}); applying replaces it"
+            merged = merge_spf(None, rules)
+        if merged.over_lookup_limit:
+            plan.warnings.append(f"the SPF record at {relative_text(name, plan.zone)} needs {merged.lookups} "
+                                 "DNS lookups, more than the limit of 10 receivers enforce")
+        rdata = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, T.TXT, split_txt(merged.text))
+        source = group[0].source
+        yield RenderedRecord(name=name, ttl=ttl, rdata=rdata, source=source), spf_records, problem
+
+
+def _conflict(new: Record, mode: TxtConflictMode, prefix: str | None, old: Record,
+              zone: dns.name.Name) -> str | None:
+    """Why `old` must go when `new` is written, or None when they coexist."""
+    new_type, old_type = dns.rdatatype.to_text(new.rdtype), dns.rdatatype.to_text(old.rdtype)
+    at = relative_text(old.name, zone)
+    if old.name == new.name:
+        if old.rdtype == T.CNAME:
+            return f"the existing CNAME at {at} conflicts with the new {new_type} record"
+        if new.rdtype == T.CNAME:
+            return f"the new CNAME at {at} conflicts with every other record there"
+        if new.rdtype == T.NS:
+            return f"the new delegation (NS) at {at} replaces every record at and below it"
+        if old.rdtype == T.NS and old.name != zone:
+            return f"{at} is delegated (NS); the new {new_type} record replaces the delegation"
+        if new.rdtype in (T.MX, T.SRV) and old.rdtype == new.rdtype:
+            return f"the new {new_type} record replaces the {old_type} records at {at}"
+        if new.rdtype in ADDRESS_TYPES and old.rdtype in ADDRESS_TYPES:
+            return f"the new {new_type} record replaces the A and AAAA records at {at}"
+        if new.rdtype == T.TXT and old.rdtype == T.TXT:
+            if mode is TxtConflictMode.ALL:
+                return f"the new TXT record replaces all TXT records at {at}"
+            if mode is TxtConflictMode.PREFIX and prefix is not None and txt_text(old.rdata).startswith(prefix):
+                return f"the new TXT record replaces TXT records starting with {prefix!r} at {at}"
+        return None
+    if new.rdtype == T.NS and old.name.is_subdomain(new.name):
+        return f"the new delegation (NS) at {relative_text(new.name, zone)} replaces everything below it"
+    if old.rdtype == T.NS and old.name != zone and new.name.is_subdomain(old.name):
+        return f"{at} is delegated (NS); the new {new_type} record below it replaces the delegation"
+    return None
+
+
+def _build_changes(plan: Plan, existing: dict[RRsetKey, dns.rrset.RRset], desired: list[Record],
+                   removals: dict[tuple[RRsetKey, object], tuple[Record, str | None]]) -> None:
+    wanted_by_key: dict[RRsetKey, list[Record]] = defaultdict(list)
+    for record in desired:
+        wanted_by_key[(record.name, record.rdtype)].append(record)
+    removed_by_key: dict[RRsetKey, set[object]] = defaultdict(set)
+    for (key, identity), _ in removals.items():
+        removed_by_key[key].add(identity)
+
+    for key in sorted(set(wanted_by_key) | set(removed_by_key), key=_key_order):
+        name, rdtype = key
+        before = existing.get(key)
+        kept = [r for r in (records_of([before]) if before is not None else [])
+                if rdata_identity(r.rdata) not in removed_by_key[key]]
+        wanted = wanted_by_key.get(key, [])
+        identities = {rdata_identity(r.rdata) for r in kept}
+        rdatas = [r.rdata for r in kept]
+        for record in wanted:
+            identity = rdata_identity(record.rdata)
+            if identity not in identities:
+                identities.add(identity)
+                rdatas.append(record.rdata)
+        ttl = min(r.ttl for r in wanted) if wanted else (before.ttl if before is not None else 0)
+        after = make_rrset(name, ttl, rdatas)
+        if same_rrset(before, after):
+            continue
+        plan.changes.append(RRsetChange(name, rdtype, before, after))
+        before_records = set(_ttl_identity(r) for r in records_of([before])) if before is not None else set()
+        after_records = set(_ttl_identity(r) for r in records_of([after])) if after is not None else set()
+        plan.delete += [r for r in records_of([before] if before is not None else [])
+                        if _ttl_identity(r) not in after_records]
+        plan.add += [r for r in records_of([after] if after is not None else [])
+                     if _ttl_identity(r) not in before_records]
+
+
+def _ttl_identity(record: Record) -> tuple[int, object]:
+    return (record.ttl, rdata_identity(record.rdata))
+
+
+def _key_order(key: RRsetKey) -> tuple:
+    name, rdtype = key
+    return (name, int(rdtype))
+
+
+def apply_changes_to_rrsets(rrsets: Iterable[dns.rrset.RRset], changes: Iterable[RRsetChange]) -> list[dns.rrset.RRset]:
+    """The RRsets after `changes`, for previews and tests."""
+    result: dict[RRsetKey, dns.rrset.RRset] = {(r.name, r.rdtype): r for r in rrsets}
+    for change in changes:
+        if change.after is None:
+            result.pop((change.name, change.rdtype), None)
+        else:
+            result[(change.name, change.rdtype)] = change.after
+    return [result[key] for key in sorted(result, key=_key_order)]

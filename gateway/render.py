@@ -1,0 +1,372 @@
+"""Render a template for one apply context into concrete records.
+
+Rendering is where untrusted input (the variables of a URL) meets DNS syntax, so every
+value is checked for the context it lands in and then parsed by dnspython for its type:
+a variable can change a value, never the shape of a record, its type or its zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.NS
+import dns.rdtypes.ANY.TXT
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
+import dns.rdtypes.IN.SRV
+
+from gateway.records import ExtensionRecord, RenderedRecord, SpfRules
+from gateway.template import (
+    BUILTIN_VARIABLES, VARIABLE, WHOLE_VARIABLE, Template, TemplateRecord, is_apex_placeholder,
+)
+
+IN = dns.rdataclass.IN
+T = dns.rdatatype.RdataType
+
+# Characters that could end a token, start a comment or a new record in presentation
+# format. A variable value in a name, number or generic rdata must not carry any.
+_TOKEN_BREAKERS = re.compile(r'[\s"\\;()]')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NAME_VALUE = re.compile(r"^[A-Za-z0-9_*\-]+(\.[A-Za-z0-9_*\-]+)*\.?$")
+
+
+class RenderError(ValueError):
+    """The template cannot be rendered for this context; the message says why."""
+
+    def __init__(self, message: str, record: TemplateRecord | None = None, field_name: str | None = None):
+        where = ""
+        if record is not None:
+            where = f"records[{record.index}] ({record.type})"
+            if field_name:
+                where += f" {field_name}"
+            where += ": "
+        super().__init__(where + message)
+        self.record = record
+        self.field = field_name
+
+
+class VariableError(RenderError):
+    """A variable is missing or its value is not allowed where it is used."""
+
+
+@dataclass(frozen=True)
+class TtlPolicy:
+    """The DNS host's TTL policy; the spec makes template TTLs best effort, never a rejection."""
+
+    minimum: int = 60
+    maximum: int = 86400
+    default: int = 3600
+
+    def apply(self, ttl: int | None) -> int:
+        if ttl is None:
+            return self.default
+        return max(self.minimum, min(self.maximum, ttl))
+
+
+@dataclass(frozen=True)
+class ApplyContext:
+    """Where and with what a template is applied."""
+
+    domain: str
+    host: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
+    group_ids: frozenset[str] | None = None  # None: every record
+    ttl_policy: TtlPolicy = TtlPolicy()
+
+    @property
+    def domain_name(self) -> dns.name.Name:
+        return dns.name.from_text(self.domain)
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.host}.{self.domain}" if self.host else self.domain
+
+    @property
+    def fqdn_name(self) -> dns.name.Name:
+        return dns.name.from_text(self.fqdn)
+
+
+@dataclass
+class RenderedTemplate:
+    """The outcome of rendering: records, SPF rules to merge, extensions and warnings."""
+
+    template: Template
+    context: ApplyContext
+    records: list[RenderedRecord]
+    spf: list[SpfRules]
+    extensions: list[ExtensionRecord]
+    warnings: list[str]
+
+
+def render_template(template: Template, context: ApplyContext) -> RenderedTemplate:
+    """Render every record of `template` selected by the context's group ids."""
+    _check_context(template, context)
+    renderer = _Renderer(template, context)
+    rendered = RenderedTemplate(template, context, [], [], [], renderer.warnings)
+    for record in template.records:
+        if context.group_ids is not None and record.group_id not in context.group_ids:
+            continue
+        if record.type == "SPFM":
+            rendered.spf.append(renderer.spf_rules(record))
+        elif record.is_extension:
+            rendered.extensions.append(renderer.extension(record))
+        else:
+            rendered.records.append(renderer.record(record))
+    return rendered
+
+
+def _check_context(template: Template, context: ApplyContext) -> None:
+    try:
+        domain = context.domain_name
+    except dns.exception.DNSException as exc:
+        raise RenderError(f"domain {context.domain!r} is not a valid domain name: {exc}") from None
+    if len(domain) < 3:  # root plus at least two labels
+        raise RenderError(f"domain {context.domain!r} must be a registered domain such as example.com")
+    if context.host:
+        if not _NAME_VALUE.match(context.host) or context.host.endswith("."):
+            raise RenderError(f"host {context.host!r} is not a valid host name relative to the domain")
+        try:
+            context.fqdn_name
+        except dns.exception.DNSException as exc:
+            raise RenderError(f"host {context.host!r} is not valid: {exc}") from None
+    elif template.host_required:
+        raise RenderError(f"template {template.provider_id}/{template.service_id} requires a host "
+                          "(hostRequired), but none was given")
+    if context.group_ids is not None:
+        unknown = sorted(set(context.group_ids) - template.group_ids)
+        if unknown:
+            known = ", ".join(sorted(template.group_ids)) or "none"
+            raise RenderError(f"groupId {', '.join(unknown)} is not in the template (its groups: {known})")
+
+
+class _Renderer:
+    def __init__(self, template: Template, context: ApplyContext) -> None:
+        self.template = template
+        self.context = context
+        self.domain = context.domain_name
+        self.fqdn = context.fqdn_name
+        self.warnings: list[str] = []
+        self.builtins = {"domain": context.domain, "host": context.host, "fqdn": context.fqdn}
+
+    # -- variables --------------------------------------------------------------------
+    def variable(self, name: str, record: TemplateRecord, field_name: str) -> str:
+        if name in BUILTIN_VARIABLES:
+            return self.builtins[name]
+        if name in self.context.params:
+            return self.context.params[name]
+        hint = ""
+        others = [p for p in self.context.params if p.lower() == name.lower()]
+        if others:
+            hint = f" (a parameter {others[0]!r} was given; variable names are case-sensitive)"
+        raise VariableError(f"variable %{name}% is missing{hint}", record, field_name)
+
+    def substitute(self, text: str, record: TemplateRecord, field_name: str, check) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            value = self.variable(name, record, field_name)
+            if name not in BUILTIN_VARIABLES:
+                problem = check(value)
+                if problem:
+                    raise VariableError(f"value {value!r} of variable %{name}% {problem}", record, field_name)
+            return value
+        return VARIABLE.sub(replace, text)
+
+    # -- names ------------------------------------------------------------------------
+    def owner(self, host: str, record: TemplateRecord, field_name: str) -> dns.name.Name:
+        """Owner name from a host/name field: relative to [host.]domain unless it ends with '.'."""
+        if is_apex_placeholder(host):
+            return self.fqdn
+        text = self.substitute(host.strip(), record, field_name, _name_value_problem)
+        absolute = host.strip().endswith(".")
+        if not absolute and text in ("", "@"):
+            return self.fqdn
+        name = self.parse_name(text, record, field_name, None if absolute else self.fqdn)
+        if not name.is_subdomain(self.domain):
+            raise RenderError(f"{name.to_text()} lies outside the domain {self.domain.to_text()}",
+                              record, field_name)
+        return name
+
+    def target(self, value: str | None, record: TemplateRecord, field_name: str) -> dns.name.Name:
+        """A name in rdata (pointsTo, target): absolute, `@` or empty meaning [host.]domain."""
+        value = (value or "").strip()
+        if value in ("", "@"):
+            return self.fqdn
+        text = self.substitute(value, record, field_name, _name_value_problem)
+        if text in ("", "@"):
+            return self.fqdn
+        if text == ".":
+            return dns.name.root
+        return self.parse_name(text.rstrip(".") + ".", record, field_name, None)
+
+    def parse_name(self, text: str, record: TemplateRecord, field_name: str,
+                   origin: dns.name.Name | None) -> dns.name.Name:
+        if text.endswith(".") and origin is not None:
+            raise RenderError(f"{text!r} is not a valid relative name", record, field_name)
+        if not _NAME_VALUE.match(text) or ".." in text:
+            raise RenderError(f"{text!r} is not a valid DNS name", record, field_name)
+        try:
+            if origin is not None:
+                name = dns.name.from_text(text, origin=origin)
+            else:
+                name = dns.name.from_text(text)
+        except dns.exception.DNSException as exc:
+            raise RenderError(f"{text!r} is not a valid DNS name: {exc}", record, field_name) from None
+        for position, label in enumerate(name.labels):
+            if b"*" in label and (position != 0 or label != b"*"):
+                raise RenderError(f"{name.to_text()!r}: '*' may only be a whole leftmost label",
+                                  record, field_name)
+        return name
+
+    # -- numbers ----------------------------------------------------------------------
+    def number(self, value: int | str | None, record: TemplateRecord, field_name: str) -> int:
+        if isinstance(value, int):
+            return value
+        if value is None:
+            raise RenderError("is required", record, field_name)
+        whole = WHOLE_VARIABLE.match(value)
+        text = self.variable(whole.group(1), record, field_name) if whole else value
+        if not re.fullmatch(r"\s*\d{1,5}\s*", text) or int(text) > 65535:
+            raise VariableError(f"value {text!r} must be an integer between 0 and 65535", record, field_name)
+        return int(text)
+
+    def ttl(self, record: TemplateRecord) -> int:
+        value = record.ttl
+        if isinstance(value, str):
+            whole = WHOLE_VARIABLE.match(value)
+            text = self.variable(whole.group(1), record, "ttl") if whole else value
+            if re.fullmatch(r"\s*\d{1,10}\s*", text):
+                value = int(text)
+            else:
+                self.warnings.append(f"records[{record.index}] ttl {text!r} is not a number; "
+                                     f"using the default {self.context.ttl_policy.default}")
+                value = None
+        return self.context.ttl_policy.apply(value)
+
+    # -- records ----------------------------------------------------------------------
+    def record(self, record: TemplateRecord) -> RenderedRecord:
+        rtype = record.type
+        if rtype == "SRV":
+            service = self.srv_label(record.service, record, "service")
+            protocol = self.srv_label(record.protocol, record, "protocol")
+            base = self.owner(record.host, record, "name")
+            name = dns.name.Name((service, protocol) + base.labels)
+        else:
+            name = self.owner(record.host, record, "host")
+        if rtype in ("CNAME", "NS") and name == self.domain:
+            raise RenderError(f"a {rtype} record cannot be at the zone apex {name.to_text()}", record, "host")
+        rdata = self.rdata(record)
+        return RenderedRecord(name=name, ttl=self.ttl(record), rdata=rdata, source=record)
+
+    def rdata(self, record: TemplateRecord) -> dns.rdata.Rdata:
+        rtype = record.type
+        if rtype in ("A", "AAAA"):
+            text = self.substitute((record.points_to or "").strip(), record, "pointsTo", _token_problem)
+            cls = dns.rdtypes.IN.A.A if rtype == "A" else dns.rdtypes.IN.AAAA.AAAA
+            try:
+                return cls(IN, T[rtype], text)
+            except (ValueError, dns.exception.DNSException):
+                kind = "IPv4" if rtype == "A" else "IPv6"
+                raise RenderError(f"{text!r} is not an {kind} address", record, "pointsTo") from None
+        if rtype == "CNAME":
+            return dns.rdtypes.ANY.CNAME.CNAME(IN, T.CNAME, self.target(record.points_to, record, "pointsTo"))
+        if rtype == "NS":
+            return dns.rdtypes.ANY.NS.NS(IN, T.NS, self.target(record.points_to, record, "pointsTo"))
+        if rtype == "MX":
+            return dns.rdtypes.ANY.MX.MX(IN, T.MX, self.number(record.priority, record, "priority"),
+                                         self.target(record.points_to, record, "pointsTo"))
+        if rtype == "SRV":
+            return dns.rdtypes.IN.SRV.SRV(
+                IN, T.SRV,
+                self.number(record.priority, record, "priority"),
+                self.number(record.weight, record, "weight"),
+                self.number(record.port, record, "port"),
+                self.target(record.target, record, "target"))
+        if rtype == "TXT":
+            return dns.rdtypes.ANY.TXT.TXT(IN, T.TXT, split_txt(self.txt_value(record)))
+        return self.generic(record)
+
+    def txt_value(self, record: TemplateRecord) -> str:
+        data = record.data or ""
+        if data.strip() == "@":
+            return self.context.fqdn
+        return self.substitute(data, record, "data", _text_problem)
+
+    def generic(self, record: TemplateRecord) -> dns.rdata.Rdata:
+        """Any other IANA type or TYPEnnn: `data` in presentation (or RFC 3597) form."""
+        text = self.substitute((record.data or "").strip(), record, "data", _token_problem)
+        if _CONTROL.search(text):
+            raise RenderError("must be on one line", record, "data")
+        try:
+            return dns.rdata.from_text(IN, dns.rdatatype.from_text(record.type), text,
+                                       origin=dns.name.root, relativize=False)
+        except (ValueError, dns.exception.DNSException) as exc:
+            raise RenderError(f"{text!r} is not valid {record.type} data: {exc}", record, "data") from None
+
+    def srv_label(self, value: str | None, record: TemplateRecord, field_name: str) -> bytes:
+        text = self.substitute((value or "").strip(), record, field_name, _token_problem)
+        if not text.startswith("_"):
+            text = "_" + text
+        if not re.fullmatch(r"_[A-Za-z0-9][A-Za-z0-9\-]{0,61}", text):
+            raise RenderError(f"{text!r} is not a valid SRV {field_name} label", record, field_name)
+        return text.lower().encode() if field_name == "protocol" else text.encode()
+
+    def spf_rules(self, record: TemplateRecord) -> SpfRules:
+        name = self.owner(record.host, record, "host")
+        rules = self.substitute((record.spf_rules or "").strip(), record, "spfRules", _token_problem)
+        ttl = self.ttl(record) if record.ttl is not None else None
+        return SpfRules(name=name, rules=rules, ttl=ttl, source=record)
+
+    def extension(self, record: TemplateRecord) -> ExtensionRecord:
+        name = self.owner(record.host, record, "host")
+        fields: list[tuple[str, object]] = []
+        for key, value in (("pointsTo", record.points_to), ("target", record.target),
+                           ("data", record.data), *record.extra):
+            if isinstance(value, str):
+                value = self.substitute(value, record, key, _token_problem)
+            if value is not None:
+                fields.append((key, value))
+        if record.ttl is not None:
+            fields.append(("ttl", self.ttl(record)))
+        return ExtensionRecord(type=record.type, name=name, fields=tuple(fields), source=record)
+
+
+def split_txt(text: str) -> list[bytes]:
+    """TXT character-strings hold at most 255 bytes; long values span several."""
+    data = text.encode("utf-8")
+    if not data:
+        return [b""]
+    return [data[i:i + 255] for i in range(0, len(data), 255)]
+
+
+def txt_text(rdata: dns.rdata.Rdata) -> str:
+    """The text of a TXT record: its strings joined, as SPF and DKIM readers do."""
+    return b"".join(rdata.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
+
+
+def _name_value_problem(value: str) -> str | None:
+    if value == "":
+        return None
+    if not _NAME_VALUE.match(value) or ".." in value or value.endswith("."):
+        return "is not a host name (letters, digits, '-', '_' and dots between labels)"
+    return None
+
+
+def _token_problem(value: str) -> str | None:
+    if _TOKEN_BREAKERS.search(value) or _CONTROL.search(value):
+        return "contains whitespace, quotes, a backslash, ';' or parentheses, which are not allowed here"
+    return None
+
+
+def _text_problem(value: str) -> str | None:
+    if _CONTROL.search(value):
+        return "contains a line break or another control character"
+    return None
