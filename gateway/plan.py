@@ -113,10 +113,16 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
             f"the template uses {', '.join(unsupported)}, an extension this backend does not support")
     _check_coherent(rendered.records)
 
+    # Callers pass the RRsets in `read_scope`; anything else they pass is ignored, so the
+    # work below follows the template even when a caller hands over a whole zone.
+    scope = read_scope(rendered, zone)
     existing: dict[RRsetKey, dns.rrset.RRset] = {}
+    by_name: dict[dns.name.Name, list[Record]] = defaultdict(list)
     for rrset in current:
-        if rrset.rdtype not in UNTOUCHABLE and rrset.name.is_subdomain(zone):
-            existing[(rrset.name, rrset.rdtype)] = rrset
+        if rrset.rdtype in UNTOUCHABLE or not _in_scope(rrset.name, scope):
+            continue
+        existing[(rrset.name, rrset.rdtype)] = rrset
+        by_name[rrset.name].extend(records_of([rrset]))
 
     plan = Plan(zone=zone, warnings=list(rendered.warnings))
     desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [
@@ -130,7 +136,7 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
     wanted = {((r.name, r.rdtype), rdata_identity(r.rdata)) for r, _, _ in desired}
     for record, mode, prefix in desired:
-        for old in records_of(existing.values()):
+        for old in _candidates(record, by_name, zone):
             key = ((old.name, old.rdtype), rdata_identity(old.rdata))
             if key in wanted or key in removals:
                 continue
@@ -141,6 +147,24 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     _build_changes(plan, existing, [r for r, _, _ in desired], removals)
     return plan
+
+
+def _in_scope(name: dns.name.Name, scope: ReadScope) -> bool:
+    return name in scope.names or any(name.is_subdomain(top) for top in scope.subtrees)
+
+
+def _candidates(record: Record, by_name: dict[dns.name.Name, list[Record]], zone: dns.name.Name) -> list[Record]:
+    """Existing records that could conflict with `record`: at its name, delegations above it,
+    and for a new delegation everything below it."""
+    found = list(by_name.get(record.name, ()))
+    name = record.name
+    while name != zone and name.is_subdomain(zone):
+        name = name.parent()
+        found += [r for r in by_name.get(name, ()) if r.rdtype == T.NS]
+    if record.rdtype == T.NS:
+        found += [r for owner, records in by_name.items()
+                  if owner != record.name and owner.is_subdomain(record.name) for r in records]
+    return found
 
 
 def _check_coherent(records: list[RenderedRecord]) -> None:

@@ -15,7 +15,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import dns.name
 import dns.rdatatype
 
 # The core and optional types whose fields the spec defines one by one.
@@ -140,14 +139,6 @@ def _string_fields(record: TemplateRecord) -> Iterator[str]:
             yield value
 
 
-@dataclass(frozen=True)
-class LintProblem:
-    """A finding of `lint_template`: errors make the template unusable, warnings do not."""
-
-    error: TemplateError
-    severity: str  # "error" or "warning"
-
-
 # --- loading -----------------------------------------------------------------------------
 
 _REQUIRED_STRINGS = ("providerId", "providerName", "serviceId", "serviceName")
@@ -251,9 +242,6 @@ def parse_template(document: Any, *, source: str = "") -> Template:
         problem = public_domain_problem(sync_pub_key_domain)
         if problem:
             raise fail(f"{sync_pub_key_domain!r} is not a public domain name: {problem}", "syncPubKeyDomain")
-        if flags.get("warn_phishing"):
-            raise fail("warnPhishing says requests cannot be signed, yet syncPubKeyDomain requires "
-                       "signed requests; remove one of them", "warnPhishing")
     redirect_domains = tuple(
         d.strip().lower().rstrip(".") for d in (document.get("syncRedirectDomain") or "").split(",") if d.strip())
 
@@ -404,9 +392,7 @@ def is_apex_placeholder(host: str) -> bool:
 
 
 __all__ = [
-    "BUILTIN_VARIABLES", "EXTENSION_TYPES", "Essential", "LintProblem", "Template", "TemplateError",
+    "BUILTIN_VARIABLES", "EXTENSION_TYPES", "Essential", "Template", "TemplateError",
     "TemplateRecord", "TxtConflictMode", "VARIABLE", "is_apex_placeholder", "iter_template_files",
     "load_template", "load_templates", "parse_template", "public_domain_problem",
 ]
-
-_ = dns.name  # dnspython names are the currency of the rendering layer that builds on this
