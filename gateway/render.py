@@ -27,6 +27,7 @@ import dns.rdtypes.IN.SRV
 from gateway.records import ExtensionRecord, RenderedRecord, SpfRules
 from gateway.template import (
     BUILTIN_VARIABLES, VARIABLE, WHOLE_VARIABLE, Template, TemplateRecord, is_apex_placeholder,
+    public_domain_problem,
 )
 
 IN = dns.rdataclass.IN
@@ -125,6 +126,9 @@ def render_template(template: Template, context: ApplyContext) -> RenderedTempla
 
 
 def _check_context(template: Template, context: ApplyContext) -> None:
+    problem = public_domain_problem(context.domain)
+    if problem:
+        raise RenderError(f"domain {context.domain!r} is not a valid domain name: {problem}")
     try:
         domain = context.domain_name
     except dns.exception.DNSException as exc:
