@@ -311,6 +311,11 @@ def _parse_record(raw: Any, index: int, fail) -> TemplateRecord:
             raise fail(f"must be a string, not {raw[key]!r}", key, index)
     numbers = {key: _parse_number(raw.get(key), key, index, fail) for key in _NUMERIC_FIELDS}
 
+    for key in ("host", "name", "pointsTo", "target"):
+        value = raw.get(key)
+        if isinstance(value, str) and "@" in value and value.strip() != "@":
+            raise fail(f"'@' may only stand alone (use %fqdn% inside a longer name), not {value!r}", key, index)
+
     group_id = raw.get("groupId")
     if group_id is not None and VARIABLE.search(group_id):
         raise fail("must not contain variables", "groupId", index)

@@ -68,7 +68,7 @@ def context_from_args(args: argparse.Namespace, ttl_policy=None) -> tuple[Templa
     except dns.exception.DNSException as exc:
         raise InvalidInput(f"--domain {args.domain!r} is not a valid domain name: {exc}") from None
     extra = {"ttl_policy": ttl_policy} if ttl_policy is not None else {}
-    context = ApplyContext(domain=domain, host=(args.host or "").strip().lower().rstrip("."), params=params,
+    context = ApplyContext(domain=domain, host=(args.host or "").strip().lower(), params=params,
                            group_ids=frozenset(args.group) if args.group else None, **extra)
     return template, context
 
