@@ -1,0 +1,407 @@
+"""The gateway's TOML configuration, loaded once and passed around as frozen values.
+
+    dcgw COMMAND --config FILE
+
+Every section is optional; each command checks what it needs. A string `"env:NAME"`
+anywhere under `[[backends]]` and `[auth]`, and in `gateway.session_secret` and
+`database.url`, is read from the environment variable NAME, so secrets stay out of
+the file. Relative paths resolve against the config file's directory: `gateway.templates`,
+a relative SQLite `database.url`, and backend options named `directory` or ending in
+`_dir`, `_file` or `_path`.
+
+Errors are `ConfigError`s that name the file and the key:
+`config.toml: backends[1].driver: no backend driver 'pdsn' (installed: powerdns, ...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import dns.exception
+import dns.name
+
+from backends.base import ENTRY_POINT_GROUP
+from backends.base import ConfigError as BackendConfigError
+from gateway.render import TtlPolicy
+
+__all__ = [
+    "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
+    "GatewaySettings", "TtlSettings", "default_config_path", "installed_drivers", "load_config",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "env:"
+ANY_ZONE = "*"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(BackendConfigError):
+    """The config file is missing, unreadable or wrong; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """`[gateway]`: who we are to service providers and where we are served."""
+
+    provider_id: str = "localhost"
+    provider_name: str = "Domain Connect Gateway"
+    provider_display_name: str = ""
+    base_url: str = "http://127.0.0.1:8080"
+    templates: Path | None = None
+    control_panel_url: str | None = None
+    session_secret: str | None = None
+    development: bool = False
+    brand_color: str = "#0b5fff"
+    accent_color: str = "#0b5fff"
+    logo_url: str = ""
+    width: int = 750
+    height: int = 750
+
+    def __post_init__(self) -> None:
+        if not self.provider_display_name:
+            object.__setattr__(self, "provider_display_name", self.provider_name)
+
+    def signing_secret(self) -> str:
+        """`session_secret`, or a random one for this process when none is configured
+        (sessions then do not survive a restart nor work across replicas)."""
+        if self.session_secret:
+            return self.session_secret
+        generated = self.__dict__.get("_generated_secret")
+        if generated is None:
+            log.warning("gateway.session_secret is not set; using a random secret for this process "
+                        "(sessions end at restart and are not shared between replicas)")
+            generated = secrets.token_urlsafe(32)
+            object.__setattr__(self, "_generated_secret", generated)
+        return generated
+
+
+@dataclass(frozen=True)
+class TtlSettings:
+    """`[ttl]`: the TTL policy templates are held to."""
+
+    minimum: int = 60
+    maximum: int = 86400
+    default: int = 3600
+
+    def policy(self) -> TtlPolicy:
+        return TtlPolicy(minimum=self.minimum, maximum=self.maximum, default=self.default)
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    """`[dns]`: the resolver used to fetch signature keys; no nameservers = the system's."""
+
+    nameservers: tuple[str, ...] = ()
+    port: int = 53
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class AuthUser:
+    username: str
+    password_hash: str
+    zones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """`[auth]`: `driver` and, for "local", `users`; every other key stays in `options`."""
+
+    driver: str = "local"
+    users: tuple[AuthUser, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """`[database]`: SQLAlchemy URL of the state store."""
+
+    url: str = "sqlite:///dcgw.sqlite"
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """One `[[backends]]` table: instance name, entry point name, zones, and its own options."""
+
+    name: str
+    driver: str
+    zones: tuple[str, ...] = (ANY_ZONE,)
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def claims_any_zone(self) -> bool:
+        return ANY_ZONE in self.zones
+
+    @property
+    def explicit_zones(self) -> tuple[dns.name.Name, ...]:
+        return tuple(dns.name.from_text(z) for z in self.zones if z != ANY_ZONE)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    gateway: GatewaySettings = GatewaySettings()
+    ttl: TtlSettings = TtlSettings()
+    dns: DnsSettings = DnsSettings()
+    auth: AuthSettings = AuthSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    backends: tuple[BackendConfig, ...] = ()
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+
+def default_config_path() -> Path:
+    """The embedded default config: a zone-file backend and demo data next to it."""
+    return REPO_ROOT / "config" / "default.toml"
+
+
+def installed_drivers() -> list[str]:
+    """Names of the backend drivers installed in this environment (entry points)."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and check a config file; `ConfigError` naming the file and key on any problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return _Loader(path).config(document)
+
+
+class _Loader:
+    """Turns the parsed TOML document into `Config`, remembering the file for messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.resolve().parent
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {message}")
+
+    def config(self, document: dict[str, Any]) -> Config:
+        known = {"gateway", "ttl", "dns", "auth", "database", "backends"}
+        unknown = sorted(set(document) - known)
+        if unknown:
+            raise self.fail(unknown[0], f"unknown section (expected one of: {', '.join(sorted(known))})")
+        return Config(
+            path=self.path.resolve(),
+            gateway=self.gateway(self.table(document, "gateway")),
+            ttl=self.ttl(self.table(document, "ttl")),
+            dns=self.dns(self.table(document, "dns")),
+            auth=self.auth(self.resolve_env(self.table(document, "auth"), "auth")),
+            database=self.database(self.table(document, "database")),
+            backends=self.backends(document.get("backends", [])),
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def table(self, document: Mapping[str, Any], key: str) -> dict[str, Any]:
+        value = document.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a table ([{key}]), not {_kind(value)}")
+        return value
+
+    def resolve_env(self, value: Any, key: str) -> Any:
+        """Replace every `"env:NAME"` string in `value` by the environment variable NAME."""
+        if isinstance(value, str) and value.startswith(ENV_PREFIX):
+            variable = value[len(ENV_PREFIX):]
+            if not variable:
+                raise self.fail(key, "'env:' needs a variable name, as in 'env:PDNS_API_KEY'")
+            if variable not in os.environ:
+                raise self.fail(key, f"environment variable {variable} is not set")
+            return os.environ[variable]
+        if isinstance(value, dict):
+            return {k: self.resolve_env(v, f"{key}.{k}") for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve_env(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    def get(self, table: Mapping[str, Any], section: str, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in table:
+            return default
+        value = table[key]
+        # TOML booleans are not integers here, whatever Python thinks.
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float, (int, float))):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(f"{section}.{key}", f"must be {_article(expected)}, not {_kind(value)}")
+        return value
+
+    def check_keys(self, table: Mapping[str, Any], section: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(f"{section}.{key}", f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+    def strings(self, table: Mapping[str, Any], section: str, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.get(table, section, key, list, None)
+        if value is None:
+            return default
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.fail(f"{section}.{key}[{index}]", f"must be a string, not {_kind(item)}")
+        return tuple(value)
+
+    def path_value(self, value: str) -> Path:
+        candidate = Path(value).expanduser()
+        return Path(os.path.normpath(candidate if candidate.is_absolute() else self.base / candidate))
+
+    # -- sections -------------------------------------------------------------------------
+
+    def gateway(self, table: dict[str, Any]) -> GatewaySettings:
+        strings = ("provider_id", "provider_name", "provider_display_name", "base_url", "brand_color",
+                   "accent_color", "logo_url")
+        self.check_keys(table, "gateway", set(strings) | {"templates", "control_panel_url", "session_secret",
+                                                           "development", "width", "height"})
+        values: dict[str, Any] = {key: self.get(table, "gateway", key, str, None) for key in strings}
+        values = {k: v for k, v in values.items() if v is not None}
+        if "base_url" in values:
+            base_url = values["base_url"].rstrip("/")
+            if not base_url.startswith(("https://", "http://")):
+                raise self.fail("gateway.base_url", f"must be an http(s) URL, not {values['base_url']!r}")
+            values["base_url"] = base_url
+        templates = self.get(table, "gateway", "templates", str, None)
+        secret = self.resolve_env(self.get(table, "gateway", "session_secret", str, None), "gateway.session_secret")
+        for key in ("width", "height"):
+            size = self.get(table, "gateway", key, int, None)
+            if size is not None:
+                if size <= 0:
+                    raise self.fail(f"gateway.{key}", f"must be a positive number of pixels, not {size}")
+                values[key] = size
+        return GatewaySettings(
+            **values,
+            templates=self.path_value(templates) if templates is not None else None,
+            control_panel_url=self.get(table, "gateway", "control_panel_url", str, None),
+            session_secret=secret or None,
+            development=self.get(table, "gateway", "development", bool, False),
+        )
+
+    def ttl(self, table: dict[str, Any]) -> TtlSettings:
+        self.check_keys(table, "ttl", {"minimum", "maximum", "default"})
+        defaults = TtlSettings()
+        values = {key: self.get(table, "ttl", key, int, getattr(defaults, key)) for key in ("minimum", "maximum", "default")}
+        for key, value in values.items():
+            if not 0 <= value <= 2**31 - 1:
+                raise self.fail(f"ttl.{key}", f"must be between 0 and 2147483647 seconds, not {value}")
+        if values["minimum"] > values["maximum"]:
+            raise self.fail("ttl.minimum", f"{values['minimum']} is greater than ttl.maximum {values['maximum']}")
+        if not values["minimum"] <= values["default"] <= values["maximum"]:
+            raise self.fail("ttl.default", f"{values['default']} is outside ttl.minimum..ttl.maximum "
+                                           f"({values['minimum']}..{values['maximum']})")
+        return TtlSettings(**values)
+
+    def dns(self, table: dict[str, Any]) -> DnsSettings:
+        self.check_keys(table, "dns", {"nameservers", "port", "timeout"})
+        port = self.get(table, "dns", "port", int, 53)
+        if not 0 < port < 65536:
+            raise self.fail("dns.port", f"must be a port number (1-65535), not {port}")
+        timeout = float(self.get(table, "dns", "timeout", (int, float), 5.0))
+        if timeout <= 0:
+            raise self.fail("dns.timeout", f"must be a positive number of seconds, not {timeout}")
+        return DnsSettings(nameservers=self.strings(table, "dns", "nameservers", ()), port=port, timeout=timeout)
+
+    def auth(self, table: dict[str, Any]) -> AuthSettings:
+        driver = self.get(table, "auth", "driver", str, "local")
+        users = []
+        raw_users = self.get(table, "auth", "users", list, [])
+        for index, raw in enumerate(raw_users):
+            section = f"auth.users[{index}]"
+            if not isinstance(raw, dict):
+                raise self.fail(section, f"must be a table ([[auth.users]]), not {_kind(raw)}")
+            self.check_keys(raw, section, {"username", "password_hash", "zones"})
+            for key in ("username", "password_hash"):
+                if not isinstance(raw.get(key), str) or not raw[key]:
+                    raise self.fail(f"{section}.{key}", "is required (a non-empty string)")
+            zones = tuple(_zone_text(z, lambda m: self.fail(f"{section}.zones", m))
+                          for z in self.strings(raw, section, "zones", ()))
+            users.append(AuthUser(raw["username"], raw["password_hash"], zones))
+        names = [u.username for u in users]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate:
+            raise self.fail("auth.users", f"user {duplicate!r} is defined more than once")
+        options = {k: v for k, v in table.items() if k not in ("driver", "users")}
+        return AuthSettings(driver=driver, users=tuple(users), options=MappingProxyType(options))
+
+    def database(self, table: dict[str, Any]) -> DatabaseSettings:
+        self.check_keys(table, "database", {"url"})
+        url = self.resolve_env(self.get(table, "database", "url", str, None), "database.url")
+        if url is None:
+            return DatabaseSettings(url=f"sqlite:///{self.base / 'dcgw.sqlite'}")
+        if "://" not in url:
+            raise self.fail("database.url", f"must be a database URL such as 'sqlite:///dcgw.sqlite', not {url!r}")
+        # sqlite:///relative/path is relative to the config file, not to wherever dcgw runs.
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+            url = f"sqlite:///{self.path_value(url[len('sqlite:///'):])}"
+        return DatabaseSettings(url=url)
+
+    def backends(self, raw_backends: Any) -> tuple[BackendConfig, ...]:
+        if not isinstance(raw_backends, list):
+            raise self.fail("backends", f"must be an array of tables ([[backends]]), not {_kind(raw_backends)}")
+        installed = installed_drivers()
+        configs: list[BackendConfig] = []
+        for index, raw in enumerate(raw_backends):
+            section = f"backends[{index}]"
+            if not isinstance(raw, dict):
+                raise self.fail(section, f"must be a table ([[backends]]), not {_kind(raw)}")
+            raw = self.resolve_env(raw, section)
+            for key in ("name", "driver"):
+                if not isinstance(raw.get(key), str) or not raw[key].strip():
+                    raise self.fail(f"{section}.{key}", "is required (a non-empty string)")
+            name, driver = raw["name"].strip(), raw["driver"].strip()
+            if driver not in installed:
+                raise self.fail(f"{section}.driver", f"no backend driver {driver!r} "
+                                                    f"(installed: {', '.join(installed) or 'none'})")
+            if any(c.name == name for c in configs):
+                raise self.fail(f"{section}.name", f"another backend is already named {name!r}")
+            zones = self.strings(raw, section, "zones", (ANY_ZONE,))
+            if not zones:
+                raise self.fail(f"{section}.zones", 'must list at least one zone, or "*" for every zone')
+            zones = tuple(z if z == ANY_ZONE else _zone_text(z, lambda m: self.fail(f"{section}.zones", m))
+                          for z in zones)
+            options = {key: self.option_value(key, value)
+                       for key, value in raw.items() if key not in ("name", "driver", "zones")}
+            configs.append(BackendConfig(name=name, driver=driver, zones=tuple(dict.fromkeys(zones)),
+                                         options=MappingProxyType(options)))
+        return tuple(configs)
+
+    def option_value(self, key: str, value: Any) -> Any:
+        if isinstance(value, str) and (key == "directory" or key.endswith(("_dir", "_file", "_path"))):
+            return str(self.path_value(value))
+        return value
+
+
+def _zone_text(value: str, fail) -> str:
+    """A zone name in canonical text form (lower case, no final dot)."""
+    try:
+        name = dns.name.from_text(value.strip())
+    except dns.exception.DNSException as exc:
+        raise fail(f"{value!r} is not a valid zone name: {exc}") from None
+    if name == dns.name.root or not value.strip():
+        raise fail(f"{value!r} is not a valid zone name")
+    return name.to_text(omit_final_dot=True).lower()
+
+
+def _kind(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+             dict: "a table"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _article(kind: str) -> str:
+    return {"str": "a string", "int": "an integer", "bool": "a boolean (true or false)", "list": "an array",
+            "int or float": "a number"}.get(kind, kind)
