@@ -1,0 +1,209 @@
+"""`zonefile`: a directory of RFC 1035 master files, the embedded default backend.
+
+    [[backends]]
+    name = "files"
+    driver = "zonefile"
+    directory = "/var/lib/bind/zones"        # holds example.com.zone, example.net.zone, ...
+    reload_command = "rndc reload {zone}"    # optional; run after each write, no shell
+    lock_timeout = 30                        # optional; seconds to wait for another writer
+    create_directory = false                 # optional; create `directory` when missing
+
+A zone is a file named `{zone}.zone` whose origin is the zone name. An apply holds an
+exclusive lock (`{zone}.zone.lock`) across re-read, compare, modify and write, so two
+gateway processes never lose each other's changes; the new file replaces the old one
+atomically (temporary file in the same directory, fsync, rename, fsync of the
+directory) and the SOA serial goes up. The file is rewritten from its parsed records:
+records are kept exactly, but comments and formatting are not.
+
+`reload_command` runs after a successful write with `{zone}` replaced by the zone name
+(split like a shell would, but without one). When it fails, the apply raises
+`BackendError`, but the new file stays: the records are written and a later reload
+picks them up.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dns.exception
+import dns.name
+import dns.rdataset
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+import filelock
+
+from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
+from gateway.records import same_rrset
+from gateway.zonedata import ZoneFileError, load_zone_file, rrsets_in_scope
+
+SUFFIX = ".zone"
+SERIAL_MODULUS = 2**32
+
+
+class ZoneFileBackend(Backend):
+    def __init__(self, name: str, options: Mapping[str, Any]) -> None:
+        super().__init__(name, options)
+        known = {"directory", "reload_command", "lock_timeout", "create_directory", "reload_timeout"}
+        unknown = sorted(set(self.options) - known)
+        if unknown:
+            raise ConfigError(f"backend {name!r}: unknown option {unknown[0]!r} "
+                              f"(zonefile options: {', '.join(sorted(known))})")
+        self.directory = Path(self.option("directory", kind=str))
+        if self.option("create_directory", False, bool):
+            self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.directory.is_dir():
+            raise ConfigError(f"backend {name!r}: option 'directory': {self.directory} is not a directory")
+        self.reload_command: str | None = self.option("reload_command", None, str)
+        if self.reload_command is not None:
+            try:
+                if not shlex.split(self.reload_command):
+                    raise ValueError("it is empty")
+            except ValueError as exc:
+                raise ConfigError(f"backend {name!r}: option 'reload_command' cannot be split into "
+                                  f"arguments: {exc}") from None
+        self.lock_timeout = float(self.option("lock_timeout", 30.0, (int, float)))
+        self.reload_timeout = float(self.option("reload_timeout", 60.0, (int, float)))
+        if self.lock_timeout <= 0 or self.reload_timeout <= 0:
+            raise ConfigError(f"backend {name!r}: options 'lock_timeout' and 'reload_timeout' must be positive")
+        #: Zone files parsed by this instance, for the conformance kit's cost check.
+        self.file_reads = 0
+
+    def path(self, zone: dns.name.Name) -> Path:
+        return self.directory / f"{zone.to_text(omit_final_dot=True).lower()}{SUFFIX}"
+
+    def zones(self) -> list[dns.name.Name]:
+        found = []
+        for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+            try:
+                found.append(dns.name.from_text(path.name[: -len(SUFFIX)]))
+            except dns.exception.DNSException:
+                continue  # not named like a zone: not ours
+        return found
+
+    def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
+        # One stat per label instead of listing a directory that may hold many zones.
+        name = domain
+        while name != dns.name.root:
+            if self.path(name).is_file():
+                return name
+            name = name.parent()
+        return None
+
+    def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
+             subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
+        # A master file can only be read whole; the slice keeps the planner's cost small.
+        return rrsets_in_scope(self._load(zone), names, subtrees)
+
+    def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
+        path = self.path(zone)
+        try:
+            with filelock.FileLock(f"{path}.lock", timeout=self.lock_timeout):
+                contents = self._load(zone)
+                self._check_unchanged(contents, zone, changes)
+                for change in changes:
+                    if change.after is None:
+                        contents.delete_rdataset(change.name, change.rdtype)
+                    else:
+                        contents.replace_rdataset(change.name, change.after.to_rdataset())
+                _bump_serial(contents)
+                self._write(path, contents)
+        except filelock.Timeout:
+            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: another writer held "
+                               f"{path.name}.lock for more than {self.lock_timeout:g}s") from None
+        self._reload(zone)
+
+    def _load(self, zone: dns.name.Name) -> dns.zone.Zone:
+        path = self.path(zone)
+        if not path.is_file():
+            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: no zone file {path}")
+        self.file_reads += 1
+        try:
+            return load_zone_file(path, zone)
+        except ZoneFileError as exc:
+            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: {exc}") from None
+
+    def _check_unchanged(self, contents: dns.zone.Zone, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
+        for change in changes:
+            if not change.name.is_subdomain(zone):
+                raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: "
+                                   f"{change.name.to_text()} is outside the zone")
+            current = contents.get_rrset(change.name, change.rdtype)
+            if not same_rrset(current, change.before):
+                raise ZoneChanged(f"backend {self.name!r}: zone {_text(zone)}: the "
+                                  f"{dns.rdatatype.to_text(change.rdtype)} records at {change.name.to_text()} "
+                                  "changed since they were read; nothing was written")
+
+    def _write(self, path: Path, contents: dns.zone.Zone) -> None:
+        """Replace `path` with `contents` so that readers see the old file or the new one, whole."""
+        mode = path.stat().st_mode & 0o7777
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                contents.to_file(file, relativize=True, want_origin=True)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except OSError as exc:
+            Path(temporary).unlink(missing_ok=True)
+            raise BackendError(f"backend {self.name!r}: cannot write {path}: {exc.strerror or exc}; "
+                               "the zone file is unchanged") from None
+        try:
+            directory = os.open(path.parent, os.O_RDONLY)
+        except OSError:
+            return  # the rename is done; only its durability across a crash is in question
+        try:
+            os.fsync(directory)
+        except OSError:
+            pass
+        finally:
+            os.close(directory)
+
+    def _reload(self, zone: dns.name.Name) -> None:
+        if self.reload_command is None:
+            return
+        zone_text = _text(zone)
+        # Substitute after splitting, so a zone name can never become extra arguments.
+        argv = [part.replace("{zone}", zone_text) for part in shlex.split(self.reload_command)]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=self.reload_timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BackendError(f"backend {self.name!r}: zone {zone_text}: written, but reload_command "
+                               f"{shlex.join(argv)!r} failed: {exc}") from None
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip()[-500:]
+            raise BackendError(f"backend {self.name!r}: zone {zone_text}: written, but reload_command "
+                               f"{shlex.join(argv)!r} exited with status {result.returncode}"
+                               + (f": {detail}" if detail else ""))
+
+
+def next_serial(serial: int, today: datetime.date | None = None) -> int:
+    """The SOA serial after `serial`: today's YYYYMMDD00 when that is larger (date-style
+    serials, and small counters moving to date style), else serial + 1 in RFC 1982 arithmetic,
+    which never goes backwards."""
+    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    date_serial = int(today.strftime("%Y%m%d")) * 100
+    if serial < date_serial:
+        return date_serial
+    return (serial + 1) % SERIAL_MODULUS
+
+
+def _bump_serial(contents: dns.zone.Zone) -> None:
+    soa_set = contents.get_rdataset(contents.origin, dns.rdatatype.SOA)
+    if soa_set is None:
+        raise BackendError(f"zone {_text(contents.origin)} has no SOA record")
+    soa = soa_set[0]
+    bumped = soa.replace(serial=next_serial(soa.serial))
+    contents.replace_rdataset(contents.origin, dns.rdataset.from_rdata(soa_set.ttl, bumped))
+
+
+def _text(zone: dns.name.Name) -> str:
+    return zone.to_text(omit_final_dot=True)
