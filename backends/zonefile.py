@@ -203,6 +203,8 @@ def _bump_serial(contents: dns.zone.Zone) -> None:
     soa = soa_set[0]
     bumped = soa.replace(serial=next_serial(soa.serial))
     contents.replace_rdataset(contents.origin, dns.rdataset.from_rdata(soa_set.ttl, bumped))
+    # People read zone files top down: keep the SOA as the first record, where it was.
+    contents.nodes[contents.origin].rdatasets.sort(key=lambda rdataset: rdataset.rdtype != dns.rdatatype.SOA)
 
 
 def _text(zone: dns.name.Name) -> str:

@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.name
+import dns.rrset
 
 from backends.base import Backend
 from gateway.plan import Plan, plan_changes, read_scope
@@ -27,6 +28,7 @@ class PreparedApply:
     zone: dns.name.Name
     rendered: RenderedTemplate
     plan: Plan
+    current: list[dns.rrset.RRset] = field(default_factory=list)  # the RRsets read for the plan
 
 
 def prepare_apply(backend: Backend, template: Template, context: ApplyContext) -> PreparedApply:
@@ -39,7 +41,7 @@ def prepare_apply(backend: Backend, template: Template, context: ApplyContext) -
     scope = read_scope(rendered, zone)
     current = backend.read(zone, scope.names, scope.subtrees)
     plan = plan_changes(rendered, current, zone, backend.supported_extensions)
-    return PreparedApply(backend, zone, rendered, plan)
+    return PreparedApply(backend, zone, rendered, plan, current)
 
 
 def execute_apply(prepared: PreparedApply) -> bool:
