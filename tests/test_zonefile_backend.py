@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import datetime
+import json
+import multiprocessing
 import os
+import shlex
+import sys
 from pathlib import Path
 
 import dns.name
+import dns.rdatatype
+import filelock
 import pytest
 
-from backends.testing import BackendConformance
-from backends.zonefile import ZoneFileBackend
+from backends.base import BackendError, ConfigError, RRsetChange, ZoneChanged
+from backends.testing import BackendConformance, conformance_template, rrset_from_text
+from backends.zonefile import ZoneFileBackend, next_serial
+from gateway.apply import execute_apply, prepare_apply
+from gateway.records import same_rrset
+from gateway.render import ApplyContext
+from gateway.zonedata import load_zone_file, zone_rrsets
 
 ZONE = dns.name.from_text("example.com")
 EMPTY_ZONE = """\
@@ -61,5 +73,266 @@ class TestZoneFileConformance(BackendConformance):
 
 
 def _create(rrset):
-    from backends.base import RRsetChange
     return RRsetChange(rrset.name, rrset.rdtype, None, rrset)
+
+
+# -- what is particular to master files ------------------------------------------------------
+
+RICH_ZONE = EMPTY_ZONE + """\
+; mail is hosted elsewhere
+@ 3600 IN MX 10 mx.provider.example.
+@ 3600 IN TXT "v=spf1 -all"
+www 300 IN A 192.0.2.10
+www 300 IN AAAA 2001:db8::10
+ftp 300 IN CNAME www
+_xmpp._tcp 300 IN SRV 5 0 5269 xmpp.example.com.
+sub 3600 IN NS ns.sub.example.com.
+ns.sub 3600 IN A 192.0.2.54
+note 300 IN TXT "a \\"quoted\\" word" "second string"
+"""
+
+
+def backend_at(directory: Path, **options) -> ZoneFileBackend:
+    return ZoneFileBackend("files", {"directory": str(directory), **options})
+
+
+def a_record(host: str, address: str, ttl: int = 600):
+    return rrset_from_text(ZONE, host, ttl, "A", [address])
+
+
+def soa_serial(path: Path) -> int:
+    return load_zone_file(path, ZONE).get_rdataset(ZONE, "SOA")[0].serial
+
+
+def all_rrsets(path: Path) -> dict:
+    return {(r.name, r.rdtype): r for r in zone_rrsets(load_zone_file(path, ZONE))}
+
+
+def test_zones_and_find_zone(tmp_path):
+    make_zone_dir(tmp_path)
+    (tmp_path / "shop.example.com.zone").write_text(EMPTY_ZONE.replace("example.com.", "shop.example.com."))
+    (tmp_path / "README").write_text("not a zone")
+    (tmp_path / "example.com.zone.lock").write_text("")
+    backend = backend_at(tmp_path)
+    assert backend.zones() == [ZONE, dns.name.from_text("shop.example.com")]
+    assert backend.find_zone(dns.name.from_text("a.shop.example.com")) == dns.name.from_text("shop.example.com")
+    assert backend.find_zone(dns.name.from_text("www.example.com")) == ZONE
+    assert backend.find_zone(dns.name.from_text("example.net")) is None
+
+
+def test_read_returns_only_the_asked_names_and_subtrees(tmp_path):
+    backend = backend_at(make_zone_dir(tmp_path, RICH_ZONE))
+    www = dns.name.from_text("www", ZONE)
+    sub = dns.name.from_text("sub", ZONE)
+    found = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype)) for r in backend.read(ZONE, [www], [sub])}
+    assert found == {("www.example.com.", "A"), ("www.example.com.", "AAAA"), ("sub.example.com.", "NS"),
+                     ("ns.sub.example.com.", "A")}
+
+
+def test_apply_keeps_every_other_record(tmp_path):
+    path = make_zone_dir(tmp_path, RICH_ZONE) / "example.com.zone"
+    before = all_rrsets(path)
+    new = a_record("new", "192.0.2.77")
+    backend_at(tmp_path).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    after = all_rrsets(path)
+    assert same_rrset(after.pop((new.name, new.rdtype)), new)
+    soa_key = (ZONE, dns.rdatatype.SOA)
+    assert after.pop(soa_key)[0].serial > before.pop(soa_key)[0].serial
+    assert after.keys() == before.keys()
+    for key, rrset in before.items():
+        assert same_rrset(after[key], rrset) and list(after[key]) == list(rrset), key
+    text = path.read_text()
+    assert text.startswith("$ORIGIN example.com.\n@ 3600 IN SOA ")  # SOA stays on top
+    assert "; mail is hosted elsewhere" not in text  # documented: comments do not survive a rewrite
+
+
+def test_apply_writes_a_new_file_atomically(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    path.chmod(0o640)
+    inode = path.stat().st_ino
+    new = a_record("new", "192.0.2.77")
+    backend_at(tmp_path).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    # A rename, not an in-place rewrite: a reader holding the old file sees it whole.
+    assert path.stat().st_ino != inode
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["example.com.zone", "example.com.zone.lock"]
+
+
+def test_failed_write_leaves_the_file_and_no_debris(tmp_path, monkeypatch):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    original = path.read_bytes()
+
+    def broken_replace(source, destination):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    new = a_record("new", "192.0.2.77")
+    with pytest.raises(BackendError, match="cannot write .*No space left on device; the zone file is unchanged"):
+        backend_at(tmp_path).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    assert path.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["example.com.zone", "example.com.zone.lock"]
+
+
+@pytest.mark.parametrize(("serial", "today", "expected"), [
+    (2024010101, datetime.date(2026, 11, 23), 2026112300),   # older date: today's first
+    (2026112300, datetime.date(2026, 11, 23), 2026112301),   # today's: next number
+    (2026112399, datetime.date(2026, 11, 23), 2026112400),   # 100 changes in a day: borrow tomorrow
+    (2026112405, datetime.date(2026, 11, 23), 2026112406),   # ahead of the clock: never go back
+    (7, datetime.date(2026, 11, 23), 2026112300),            # small counter: date style from now on
+    (3000000000, datetime.date(2026, 11, 23), 3000000001),   # larger than a date: plain increment
+    (4294967295, datetime.date(2026, 11, 23), 0),            # RFC 1982 wrap is an increase
+])
+def test_next_serial(serial, today, expected):
+    assert next_serial(serial, today) == expected
+
+
+def test_each_apply_bumps_the_serial(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    backend = backend_at(tmp_path)
+    serials = [soa_serial(path)]
+    for index in range(3):
+        new = a_record(f"host{index}", "192.0.2.1")
+        backend.apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+        serials.append(soa_serial(path))
+    assert serials == sorted(set(serials)), serials
+
+
+def _add_txt_until_applied(directory: str, worker: int, count: int) -> int:
+    """Worker process: add `count` TXT values at one shared name, re-planning when refused."""
+    backend = ZoneFileBackend(f"worker{worker}", {"directory": directory})
+    refusals = 0
+    for index in range(count):
+        template = conformance_template([{"type": "TXT", "host": "shared", "data": f"w{worker}-{index}",
+                                          "ttl": 300}], service_id=f"w{worker}")
+        for _ in range(500):
+            prepared = prepare_apply(backend, template, ApplyContext(domain="example.com"))
+            try:
+                execute_apply(prepared)
+                break
+            except ZoneChanged:
+                refusals += 1
+        else:
+            raise AssertionError("never got a turn")
+    return refusals
+
+
+def test_concurrent_processes_never_lose_changes(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    workers, count = 4, 8
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        results = [pool.apply_async(_add_txt_until_applied, (str(tmp_path), w, count)) for w in range(workers)]
+        [result.get(timeout=120) for result in results]
+    shared = all_rrsets(path)[(dns.name.from_text("shared", ZONE), dns.rdatatype.TXT)]
+    assert sorted(b"".join(r.strings).decode() for r in shared) == sorted(
+        f"w{w}-{i}" for w in range(workers) for i in range(count))
+
+
+def test_lock_held_by_another_writer_times_out_without_writing(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    original = path.read_bytes()
+    new = a_record("new", "192.0.2.77")
+    with filelock.FileLock(f"{path}.lock"):
+        context = multiprocessing.get_context("fork")
+        with context.Pool(1) as pool:
+            outcome = pool.apply_async(_apply_in_child, (str(tmp_path), new)).get(timeout=60)
+    assert "another writer held example.com.zone.lock for more than 0.2s" in outcome
+    assert path.read_bytes() == original
+
+
+def _apply_in_child(directory: str, rrset) -> str:
+    try:
+        backend_at(Path(directory), lock_timeout=0.2).apply(ZONE, [RRsetChange(rrset.name, rrset.rdtype, None, rrset)])
+    except BackendError as exc:
+        return str(exc)
+    return "applied"
+
+
+def test_reload_command_runs_after_the_write_with_the_zone_as_one_argument(tmp_path):
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    path = make_zone_dir(zones) / "example.com.zone"
+    marker = tmp_path / "reloads.json"
+    script = ("import json, sys, pathlib; "
+              "records = pathlib.Path(sys.argv[2]).read_text(); "
+              "pathlib.Path(sys.argv[3]).write_text(json.dumps([sys.argv[1:], 'new' in records]))")
+    command = shlex.join([sys.executable, "-c", script]) + f" {{zone}} {shlex.quote(str(path))} {shlex.quote(str(marker))}"
+    new = a_record("new", "192.0.2.77")
+    backend_at(zones, reload_command=command).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    argv, saw_new_records = json.loads(marker.read_text())
+    assert argv == ["example.com", str(path), str(marker)]
+    assert saw_new_records is True
+
+
+def test_failing_reload_command_is_an_error_but_the_write_stays(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    command = shlex.join([sys.executable, "-c", "import sys; sys.stderr.write('rndc: connection refused'); sys.exit(1)"])
+    new = a_record("new", "192.0.2.77")
+    with pytest.raises(BackendError, match=r"zone example.com: written, but reload_command .* exited with status 1: "
+                                           r"rndc: connection refused"):
+        backend_at(tmp_path, reload_command=command).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    assert (new.name, new.rdtype) in all_rrsets(path)
+
+
+def test_missing_reload_program_is_an_error_but_the_write_stays(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    new = a_record("new", "192.0.2.77")
+    with pytest.raises(BackendError, match="written, but reload_command '/nonexistent/rndc reload example.com' failed"):
+        backend_at(tmp_path, reload_command="/nonexistent/rndc reload {zone}").apply(
+            ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    assert (new.name, new.rdtype) in all_rrsets(path)
+
+
+def test_stale_before_is_refused_without_writing(tmp_path):
+    path = make_zone_dir(tmp_path, RICH_ZONE) / "example.com.zone"
+    original = path.read_bytes()
+    stale = a_record("www", "192.0.2.99", ttl=300)
+    new = a_record("www", "192.0.2.1", ttl=300)
+    created = a_record("fresh", "192.0.2.2")
+    with pytest.raises(ZoneChanged, match="backend 'files': zone example.com: the A records at www.example.com. changed"):
+        backend_at(tmp_path).apply(ZONE, [RRsetChange(created.name, created.rdtype, None, created),
+                                          RRsetChange(new.name, new.rdtype, stale, new)])
+    assert path.read_bytes() == original
+
+
+def test_change_outside_the_zone_is_refused(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    original = path.read_bytes()
+    outside = rrset_from_text(dns.name.from_text("example.org"), "www", 300, "A", ["192.0.2.1"])
+    with pytest.raises(BackendError, match="www.example.org. is outside the zone"):
+        backend_at(tmp_path).apply(ZONE, [RRsetChange(outside.name, outside.rdtype, None, outside)])
+    assert path.read_bytes() == original
+
+
+def test_missing_or_broken_zone_file(tmp_path):
+    backend = backend_at(tmp_path)
+    with pytest.raises(BackendError, match="zone example.com: no zone file .*example.com.zone"):
+        backend.read(ZONE, [ZONE])
+    (tmp_path / "example.com.zone").write_text("@ IN SOA garbage\n")
+    with pytest.raises(BackendError, match="zone example.com: .*example.com.zone: not a valid zone file"):
+        backend.read(ZONE, [ZONE])
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({}, "backend 'files': option 'directory' is required"),
+    ({"directory": 5}, "backend 'files': option 'directory' must be str, not 5"),
+    ({"directory": "/nonexistent/zones"}, "option 'directory': /nonexistent/zones is not a directory"),
+    ({"directory": "."}, None),
+    ({"directory": ".", "reload_comand": "x"}, "unknown option 'reload_comand'"),
+    ({"directory": ".", "reload_command": "rndc 'reload"}, "option 'reload_command' cannot be split"),
+    ({"directory": ".", "reload_command": "  "}, "option 'reload_command' cannot be split"),
+    ({"directory": ".", "lock_timeout": 0}, "'lock_timeout' and 'reload_timeout' must be positive"),
+    ({"directory": ".", "lock_timeout": "5"}, "option 'lock_timeout' must be int or float"),
+])
+def test_option_errors(options, message):
+    if message is None:
+        ZoneFileBackend("files", options)
+        return
+    with pytest.raises(ConfigError) as caught:
+        ZoneFileBackend("files", options)
+    assert message in str(caught.value)
+
+
+def test_create_directory(tmp_path):
+    backend = ZoneFileBackend("files", {"directory": str(tmp_path / "a" / "zones"), "create_directory": True})
+    assert backend.directory.is_dir() and backend.zones() == []
