@@ -292,3 +292,12 @@ def test_router_from_config(tmp_path):
     router = BackendRouter.from_config(config)
     assert route(router, "example.com") == ("files", "example.com")
     assert router.backend_named("files") is router.backends[0]
+
+
+def test_commented_zonefile_example_is_valid(monkeypatch):
+    monkeypatch.setenv("DCGW_SESSION_SECRET", "from-the-environment")
+    config = load_config(default_config_path().parent / "zonefile.toml")
+    [backend] = config.backends
+    assert (backend.driver, backend.options["reload_command"]) == ("zonefile", "rndc reload {zone}")
+    assert config.gateway.session_secret == "from-the-environment"
+    assert config.ttl.policy() == TtlPolicy(minimum=300, maximum=86400, default=3600)
