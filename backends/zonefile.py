@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -46,6 +47,9 @@ from gateway.zonedata import ZoneFileError, load_zone_file, rrsets_in_scope
 
 SUFFIX = ".zone"
 SERIAL_MODULUS = 2**32
+# Labels a zone file name may be built from; anything else ("/", escapes) could reach
+# outside the directory or collide with another file, so no zone is looked up for it.
+SAFE_LABEL = re.compile(rb"[a-z0-9_-]{1,63}", re.IGNORECASE)
 
 
 class ZoneFileBackend(Backend):
@@ -77,22 +81,26 @@ class ZoneFileBackend(Backend):
         self.file_reads = 0
 
     def path(self, zone: dns.name.Name) -> Path:
+        if not is_safe_zone_name(zone):
+            raise BackendError(f"backend {self.name!r}: {zone.to_text()!r} cannot be a zone file name")
         return self.directory / f"{zone.to_text(omit_final_dot=True).lower()}{SUFFIX}"
 
     def zones(self) -> list[dns.name.Name]:
         found = []
         for path in sorted(self.directory.glob(f"*{SUFFIX}")):
             try:
-                found.append(dns.name.from_text(path.name[: -len(SUFFIX)]))
+                zone = dns.name.from_text(path.name[: -len(SUFFIX)])
             except dns.exception.DNSException:
                 continue  # not named like a zone: not ours
+            if is_safe_zone_name(zone):
+                found.append(zone)
         return found
 
     def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
         # One stat per label instead of listing a directory that may hold many zones.
         name = domain
         while name != dns.name.root:
-            if self.path(name).is_file():
+            if is_safe_zone_name(name) and self.path(name).is_file():
                 return name
             name = name.parent()
         return None
@@ -103,6 +111,8 @@ class ZoneFileBackend(Backend):
         return rrsets_in_scope(self._load(zone), names, subtrees)
 
     def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
+        if not changes:
+            return
         path = self.path(zone)
         try:
             with filelock.FileLock(f"{path}.lock", timeout=self.lock_timeout):
@@ -143,14 +153,17 @@ class ZoneFileBackend(Backend):
 
     def _write(self, path: Path, contents: dns.zone.Zone) -> None:
         """Replace `path` with `contents` so that readers see the old file or the new one, whole."""
-        mode = path.stat().st_mode & 0o7777
+        # A symlinked zone file stays a symlink: the file it points to is replaced.
+        path = path.resolve() if path.is_symlink() else path
+        status = path.stat()
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 contents.to_file(file, relativize=True, want_origin=True)
                 file.flush()
                 os.fsync(file.fileno())
-            os.chmod(temporary, mode)
+            os.chmod(temporary, status.st_mode & 0o7777)
+            _keep_owner(temporary, status)
             os.replace(temporary, path)
         except OSError as exc:
             Path(temporary).unlink(missing_ok=True)
@@ -183,6 +196,21 @@ class ZoneFileBackend(Backend):
             raise BackendError(f"backend {self.name!r}: zone {zone_text}: written, but reload_command "
                                f"{shlex.join(argv)!r} exited with status {result.returncode}"
                                + (f": {detail}" if detail else ""))
+
+
+def _keep_owner(path: str, status: os.stat_result) -> None:
+    """Give the new file the old one's owner, so a DNS server running as its own user can
+    still read (and, for its journal, write) it."""
+    if (status.st_uid, status.st_gid) == (os.geteuid(), os.getegid()):
+        return
+    try:
+        os.chown(path, status.st_uid, status.st_gid)
+    except PermissionError:
+        pass  # only root can give files away; the mode bits still apply
+
+
+def is_safe_zone_name(zone: dns.name.Name) -> bool:
+    return zone != dns.name.root and all(SAFE_LABEL.fullmatch(label) for label in zone.labels[:-1])
 
 
 def next_serial(serial: int, today: datetime.date | None = None) -> int:

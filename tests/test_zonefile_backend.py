@@ -336,3 +336,54 @@ def test_option_errors(options, message):
 def test_create_directory(tmp_path):
     backend = ZoneFileBackend("files", {"directory": str(tmp_path / "a" / "zones"), "create_directory": True})
     assert backend.directory.is_dir() and backend.zones() == []
+
+
+@pytest.mark.parametrize("domain", ["a/b.example.com", r"\.\..example.com", "x\\/y.example.com", "a\\000.example.com"])
+def test_names_that_are_not_file_names_never_reach_the_file_system(tmp_path, domain):
+    zones = tmp_path / "zones"
+    make_zone_dir(zones.mkdir() or zones)
+    (zones / "a").mkdir()
+    (zones / "a" / "b.example.com.zone").write_text(EMPTY_ZONE.replace("example.com.", "b.example.com."))
+    backend = backend_at(zones)
+    name = dns.name.from_text(domain)
+    # The lookup ends at the real parent zone, never at a file reached through the odd label.
+    assert backend.find_zone(name) == ZONE
+    with pytest.raises(BackendError, match="cannot be a zone file name"):
+        backend.read(name, [name])
+
+
+def test_directory_listing_skips_files_that_are_not_zone_names(tmp_path):
+    make_zone_dir(tmp_path)
+    (tmp_path / "we ird.zone").write_text(EMPTY_ZONE)
+    (tmp_path / "a..b.zone").write_text(EMPTY_ZONE)
+    assert backend_at(tmp_path).zones() == [ZONE]
+
+
+def test_symlinked_zone_file_stays_a_symlink(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    make_zone_dir(real)
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "example.com.zone").symlink_to(real / "example.com.zone")
+    new = a_record("new", "192.0.2.77")
+    backend_at(zones).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    assert (zones / "example.com.zone").is_symlink()
+    assert (new.name, new.rdtype) in all_rrsets(real / "example.com.zone")
+    assert sorted(p.name for p in real.iterdir()) == ["example.com.zone"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_owner_of_the_zone_file_is_kept(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    os.chown(path, 65534, 65534)
+    new = a_record("new", "192.0.2.77")
+    backend_at(tmp_path).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    assert (path.stat().st_uid, path.stat().st_gid) == (65534, 65534)
+
+
+def test_no_changes_writes_nothing(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    original, inode = path.read_bytes(), path.stat().st_ino
+    backend_at(tmp_path).apply(ZONE, [])
+    assert path.read_bytes() == original and path.stat().st_ino == inode
