@@ -13,7 +13,9 @@ exclusive lock (`{zone}.zone.lock`) across re-read, compare, modify and write, s
 gateway processes never lose each other's changes; the new file replaces the old one
 atomically (temporary file in the same directory, fsync, rename, fsync of the
 directory) and the SOA serial goes up. The file is rewritten from its parsed records:
-records are kept exactly, but comments and formatting are not.
+records are kept exactly, but comments and formatting are not, and `$GENERATE` ranges
+are written out record by record. A file that uses `$INCLUDE` is read but never
+rewritten (that would copy the included records into it): applies to it fail.
 
 `reload_command` runs after a successful write with `{zone}` replaced by the zone name
 (split like a shell would, but without one). When it fails, the apply raises
@@ -24,11 +26,14 @@ picks them up.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import io
 import os
 import re
 import shlex
 import subprocess
 import tempfile
+from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,10 +48,12 @@ import filelock
 
 from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
 from gateway.records import same_rrset
-from gateway.zonedata import ZoneFileError, load_zone_file, rrsets_in_scope
+from gateway.zonedata import ZoneFileError, rrsets_in_scope
 
 SUFFIX = ".zone"
 SERIAL_MODULUS = 2**32
+PARSED_ZONES_KEPT = 32
+INCLUDE = re.compile(rb"^\s*\$INCLUDE", re.IGNORECASE | re.MULTILINE)
 # Labels a zone file name may be built from; anything else ("/", escapes) could reach
 # outside the directory or collide with another file, so no zone is looked up for it.
 SAFE_LABEL = re.compile(rb"[a-z0-9_-]{1,63}", re.IGNORECASE)
@@ -77,8 +84,13 @@ class ZoneFileBackend(Backend):
         self.reload_timeout = float(self.option("reload_timeout", 60.0, (int, float)))
         if self.lock_timeout <= 0 or self.reload_timeout <= 0:
             raise ConfigError(f"backend {name!r}: options 'lock_timeout' and 'reload_timeout' must be positive")
-        #: Zone files parsed by this instance, for the conformance kit's cost check.
+        #: Zone files read by this instance, for the conformance kit's cost check.
         self.file_reads = 0
+        # Parsed zones by the SHA-256 of their file's bytes: the same bytes always parse to the
+        # same records, so this can never serve stale data, and it spares the parse (the bulk of
+        # an apply's time) when the file did not change. Entries are never mutated, so readers
+        # in other threads can share them.
+        self._parsed: OrderedDict[dns.name.Name, tuple[bytes, dns.zone.Zone]] = OrderedDict()
 
     def path(self, zone: dns.name.Name) -> Path:
         if not is_safe_zone_name(zone):
@@ -116,29 +128,60 @@ class ZoneFileBackend(Backend):
         path = self.path(zone)
         try:
             with filelock.FileLock(f"{path}.lock", timeout=self.lock_timeout):
-                contents = self._load(zone)
-                self._check_unchanged(contents, zone, changes)
+                current, data = self._load_with_bytes(zone)
+                if INCLUDE.search(data):
+                    raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: {path.name} uses $INCLUDE; "
+                                       "rewriting it would copy the included records into it, so it is "
+                                       "left alone (move the records into the zone file to manage it here)")
+                self._check_unchanged(current, zone, changes)
+                contents = _copy_for_changes(current, [c.name for c in changes] + [zone])
                 for change in changes:
                     if change.after is None:
                         contents.delete_rdataset(change.name, change.rdtype)
                     else:
                         contents.replace_rdataset(change.name, change.after.to_rdataset())
                 _bump_serial(contents)
-                self._write(path, contents)
+                data = _master_file_bytes(contents)
+                self._write(path, data)
+                self._remember(zone, data, contents)
         except filelock.Timeout:
             raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: another writer held "
                                f"{path.name}.lock for more than {self.lock_timeout:g}s") from None
         self._reload(zone)
 
     def _load(self, zone: dns.name.Name) -> dns.zone.Zone:
+        """The zone as its file holds it now. Callers must not modify the result."""
+        return self._load_with_bytes(zone)[0]
+
+    def _load_with_bytes(self, zone: dns.name.Name) -> tuple[dns.zone.Zone, bytes]:
         path = self.path(zone)
-        if not path.is_file():
-            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: no zone file {path}")
-        self.file_reads += 1
         try:
-            return load_zone_file(path, zone)
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: no zone file {path}") from None
+        except OSError as exc:
+            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: cannot read {path}: "
+                               f"{exc.strerror or exc}") from None
+        self.file_reads += 1
+        digest = hashlib.sha256(data).digest()
+        cached = self._parsed.get(zone)
+        if cached is not None and cached[0] == digest:
+            self._parsed.move_to_end(zone)
+            return cached[1], data
+        try:
+            contents = parse_zone_text(data, zone, path)
         except ZoneFileError as exc:
             raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: {exc}") from None
+        self._remember(zone, data, contents)
+        return contents, data
+
+    def _remember(self, zone: dns.name.Name, data: bytes, contents: dns.zone.Zone) -> None:
+        if INCLUDE.search(data):
+            return  # the records also depend on other files, which the digest does not cover
+        self._parsed[zone] = (hashlib.sha256(data).digest(), contents)
+        self._parsed.move_to_end(zone)
+        while len(self._parsed) > PARSED_ZONES_KEPT:
+            self._parsed.popitem(last=False)
 
     def _check_unchanged(self, contents: dns.zone.Zone, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
         for change in changes:
@@ -151,15 +194,15 @@ class ZoneFileBackend(Backend):
                                   f"{dns.rdatatype.to_text(change.rdtype)} records at {change.name.to_text()} "
                                   "changed since they were read; nothing was written")
 
-    def _write(self, path: Path, contents: dns.zone.Zone) -> None:
+    def _write(self, path: Path, data: bytes) -> None:
         """Replace `path` with `contents` so that readers see the old file or the new one, whole."""
         # A symlinked zone file stays a symlink: the file it points to is replaced.
         path = path.resolve() if path.is_symlink() else path
         status = path.stat()
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                contents.to_file(file, relativize=True, want_origin=True)
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
             os.chmod(temporary, status.st_mode & 0o7777)
@@ -196,6 +239,34 @@ class ZoneFileBackend(Backend):
             raise BackendError(f"backend {self.name!r}: zone {zone_text}: written, but reload_command "
                                f"{shlex.join(argv)!r} exited with status {result.returncode}"
                                + (f": {detail}" if detail else ""))
+
+
+def parse_zone_text(data: bytes, origin: dns.name.Name, path: Path) -> dns.zone.Zone:
+    try:
+        return dns.zone.from_text(data.decode("utf-8"), origin=origin, relativize=False, check_origin=True,
+                                  filename=str(path), allow_include=True)
+    except (dns.exception.DNSException, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ZoneFileError(f"{path}: not a valid zone file for {origin.to_text()}: {exc}") from None
+
+
+def _copy_for_changes(contents: dns.zone.Zone, names: Sequence[dns.name.Name]) -> dns.zone.Zone:
+    """A zone to modify at `names` that shares every other node with `contents`, which
+    stays as it was (readers and the parse cache may hold it)."""
+    copy = dns.zone.Zone(contents.origin, contents.rdclass, relativize=False)
+    copy.nodes = dict(contents.nodes)
+    for name in set(names):
+        node = contents.nodes.get(name)
+        if node is not None:
+            fresh = copy.node_factory()
+            fresh.rdatasets.extend(node.rdatasets)
+            copy.nodes[name] = fresh
+    return copy
+
+
+def _master_file_bytes(contents: dns.zone.Zone) -> bytes:
+    text = io.StringIO()
+    contents.to_file(text, relativize=True, want_origin=True)
+    return text.getvalue().encode("utf-8")
 
 
 def _keep_owner(path: str, status: os.stat_result) -> None:

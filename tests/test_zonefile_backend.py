@@ -387,3 +387,40 @@ def test_no_changes_writes_nothing(tmp_path):
     original, inode = path.read_bytes(), path.stat().st_ino
     backend_at(tmp_path).apply(ZONE, [])
     assert path.read_bytes() == original and path.stat().st_ino == inode
+
+
+def test_edits_by_others_are_seen_even_with_the_same_size_and_time(tmp_path):
+    path = make_zone_dir(tmp_path, RICH_ZONE) / "example.com.zone"
+    backend = backend_at(tmp_path)
+    www = dns.name.from_text("www", ZONE)
+    assert backend.read(ZONE, [www])  # parsed and remembered
+    status = path.stat()
+    edited = RICH_ZONE.replace("192.0.2.10", "192.0.2.11")
+    assert len(edited) == len(RICH_ZONE)
+    with path.open("r+") as file:  # in place, as an editor might
+        file.write(edited)
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    [a] = [r for r in backend.read(ZONE, [www]) if r.rdtype == dns.rdatatype.A]
+    assert [r.to_text() for r in a] == ["192.0.2.11"]
+
+
+def test_included_files_are_read_every_time(tmp_path):
+    include = tmp_path / "hosts.inc"
+    include.write_text("www 300 IN A 192.0.2.10\n")
+    make_zone_dir(tmp_path, EMPTY_ZONE + f"$INCLUDE {include}\n")
+    backend = backend_at(tmp_path)
+    www = dns.name.from_text("www", ZONE)
+    assert [r.to_text() for r in backend.read(ZONE, [www])[0]] == ["192.0.2.10"]
+    include.write_text("www 300 IN A 192.0.2.12\n")
+    assert [r.to_text() for r in backend.read(ZONE, [www])[0]] == ["192.0.2.12"]
+
+
+def test_zone_with_include_is_never_rewritten(tmp_path):
+    include = tmp_path / "hosts.inc"
+    include.write_text("www 300 IN A 192.0.2.10\n")
+    path = make_zone_dir(tmp_path, EMPTY_ZONE + f"$INCLUDE {include}\n") / "example.com.zone"
+    original = path.read_bytes()
+    new = a_record("new", "192.0.2.77")
+    with pytest.raises(BackendError, match=r"example.com.zone uses \$INCLUDE"):
+        backend_at(tmp_path).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    assert path.read_bytes() == original
