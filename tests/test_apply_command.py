@@ -218,3 +218,12 @@ def test_held_lock_exits_4(setup):
     assert result.returncode == 4
     assert "another writer held example.com.zone.lock" in result.stderr
     assert zone_file.read_text() == ZONE_TEXT
+
+
+def test_group_and_host_select_what_is_applied(setup):
+    config, zone_file = setup
+    result = dcgw_apply(config, "--yes", "--group", "verification", "--host", "shop")
+    assert result.returncode == 0, result.stderr
+    text = zone_file.read_text()
+    assert 'example.shop 600 IN TXT "verified"' in text
+    assert "www 3600 IN A 192.0.2.10" in text and "192.0.2.1\n" not in text
