@@ -33,6 +33,7 @@ import re
 import shlex
 import subprocess
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -91,6 +92,7 @@ class ZoneFileBackend(Backend):
         # an apply's time) when the file did not change. Entries are never mutated, so readers
         # in other threads can share them.
         self._parsed: OrderedDict[dns.name.Name, tuple[bytes, dns.zone.Zone]] = OrderedDict()
+        self._parsed_lock = threading.Lock()  # the web front end calls backends from worker threads
 
     def path(self, zone: dns.name.Name) -> Path:
         if not is_safe_zone_name(zone):
@@ -164,10 +166,11 @@ class ZoneFileBackend(Backend):
                                f"{exc.strerror or exc}") from None
         self.file_reads += 1
         digest = hashlib.sha256(data).digest()
-        cached = self._parsed.get(zone)
-        if cached is not None and cached[0] == digest:
-            self._parsed.move_to_end(zone)
-            return cached[1], data
+        with self._parsed_lock:
+            cached = self._parsed.get(zone)
+            if cached is not None and cached[0] == digest:
+                self._parsed.move_to_end(zone)
+                return cached[1], data
         try:
             contents = parse_zone_text(data, zone, path)
         except ZoneFileError as exc:
@@ -178,10 +181,12 @@ class ZoneFileBackend(Backend):
     def _remember(self, zone: dns.name.Name, data: bytes, contents: dns.zone.Zone) -> None:
         if INCLUDE.search(data):
             return  # the records also depend on other files, which the digest does not cover
-        self._parsed[zone] = (hashlib.sha256(data).digest(), contents)
-        self._parsed.move_to_end(zone)
-        while len(self._parsed) > PARSED_ZONES_KEPT:
-            self._parsed.popitem(last=False)
+        digest = hashlib.sha256(data).digest()
+        with self._parsed_lock:
+            self._parsed[zone] = (digest, contents)
+            self._parsed.move_to_end(zone)
+            while len(self._parsed) > PARSED_ZONES_KEPT:
+                self._parsed.popitem(last=False)
 
     def _check_unchanged(self, contents: dns.zone.Zone, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
         for change in changes:

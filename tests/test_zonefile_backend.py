@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dns.name
@@ -253,6 +254,28 @@ def test_concurrent_processes_never_lose_changes(tmp_path):
     assert sorted(b"".join(r.strings).decode() for r in shared) == sorted(
         f"w{w}-{i}" for w in range(workers) for i in range(count))
 
+
+def test_concurrent_threads_of_one_backend_never_lose_changes(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    backend = backend_at(tmp_path)
+    workers, count = 4, 8
+
+    def add_values(worker: int) -> None:
+        for index in range(count):
+            template = conformance_template([{"type": "TXT", "host": "shared", "data": f"t{worker}-{index}",
+                                              "ttl": 300}], service_id=f"t{worker}")
+            for _ in range(500):
+                try:
+                    execute_apply(prepare_apply(backend, template, ApplyContext(domain="example.com")))
+                    break
+                except ZoneChanged:
+                    continue
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(add_values, range(workers), timeout=120))
+    shared = all_rrsets(path)[(dns.name.from_text("shared", ZONE), dns.rdatatype.TXT)]
+    assert sorted(b"".join(r.strings).decode() for r in shared) == sorted(
+        f"t{w}-{i}" for w in range(workers) for i in range(count))
 
 def test_lock_held_by_another_writer_times_out_without_writing(tmp_path):
     path = make_zone_dir(tmp_path) / "example.com.zone"
