@@ -212,6 +212,7 @@ class ZoneFileBackend(Backend):
                 os.fsync(file.fileno())
             os.chmod(temporary, status.st_mode & 0o7777)
             _keep_owner(temporary, status)
+            _newer_than(temporary, status)
             os.replace(temporary, path)
         except OSError as exc:
             Path(temporary).unlink(missing_ok=True)
@@ -272,6 +273,18 @@ def _master_file_bytes(contents: dns.zone.Zone) -> bytes:
     text = io.StringIO()
     contents.to_file(text, relativize=True, want_origin=True)
     return text.getvalue().encode("utf-8")
+
+
+def _newer_than(path: str, old: os.stat_result) -> None:
+    """Give the new file a modification time after the old one's. DNS servers reload a
+    zone only when its file is newer than the last load (BIND compares mtimes), and two
+    writes within one tick of the file system clock would otherwise share a time."""
+    new = os.stat(path)
+    for step in (1_000, 1_000_000_000):  # a microsecond, or a second on coarse file systems
+        if new.st_mtime_ns > old.st_mtime_ns:
+            return
+        os.utime(path, ns=(new.st_atime_ns, old.st_mtime_ns + step))
+        new = os.stat(path)
 
 
 def _keep_owner(path: str, status: os.stat_result) -> None:

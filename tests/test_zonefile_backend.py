@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -473,3 +474,14 @@ def test_zone_with_include_is_never_rewritten(tmp_path):
     with pytest.raises(BackendError, match=r"example.com.zone uses \$INCLUDE"):
         backend_at(tmp_path).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
     assert path.read_bytes() == original
+
+
+def test_new_file_is_always_newer_than_the_old_one(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    # An old file "from the future", as after a clock step back: the new one must still be newer,
+    # or a DNS server comparing times skips the reload.
+    future = time.time_ns() + 3600 * 10**9
+    os.utime(path, ns=(future, future))
+    new = a_record("new", "192.0.2.77")
+    backend_at(tmp_path).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    assert path.stat().st_mtime_ns > future
