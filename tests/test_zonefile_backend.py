@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import multiprocessing
@@ -13,7 +14,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import dns.message
 import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 import filelock
@@ -26,7 +31,7 @@ from gateway.apply import execute_apply, prepare_apply
 from gateway.records import same_rrset
 from gateway.render import ApplyContext
 from gateway.zonedata import load_zone_file, zone_rrsets
-from tests.servers.common import require_program
+from tests.servers.common import free_port, require_program, stop, wait_for_port
 
 ZONE = dns.name.from_text("example.com")
 EMPTY_ZONE = """\
@@ -98,6 +103,96 @@ class TestZoneFileAsBindLoadsIt(TestZoneFileConformance):
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"BIND does not load the zone file: {result.stdout}{result.stderr}"
         return dns.zone.from_file(str(dump), origin=zone, relativize=False).get_rrset(name, rdtype)
+
+
+NAMED_CONF = """\
+key "rndc-key" {{ algorithm hmac-sha256; secret "{secret}"; }};
+controls {{ inet 127.0.0.1 port {control_port} allow {{ 127.0.0.1; }} keys {{ "rndc-key"; }}; }};
+options {{
+    directory "{work}";
+    pid-file "{work}/named.pid";
+    session-keyfile "{work}/session.key";
+    managed-keys-directory "{work}";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    notify no;
+    dnssec-validation no;
+}};
+zone "example.com" {{ type primary; file "{zones}/example.com.zone"; }};
+"""
+RNDC_CONF = """\
+key "rndc-key" {{ algorithm hmac-sha256; secret "{secret}"; }};
+options {{ default-key "rndc-key"; default-server 127.0.0.1; default-port {control_port}; }};
+"""
+
+
+@pytest.fixture
+def named_serving(tmp_path):
+    """BIND named on 127.0.0.1 serving example.com from a zone file directory, reloaded with rndc."""
+    named = require_program("named", "bind9")
+    rndc = require_program("rndc", "bind9-utils")
+    work, zones = tmp_path / "named", tmp_path / "zones"
+    work.mkdir()
+    zones.mkdir()
+    make_zone_dir(zones)
+    settings = {"secret": base64.b64encode(os.urandom(32)).decode(), "control_port": free_port(),
+                "port": free_port(), "work": work, "zones": zones}
+    (work / "named.conf").write_text(NAMED_CONF.format(**settings))
+    (work / "rndc.conf").write_text(RNDC_CONF.format(**settings))
+    log = work / "named.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([named, "-g", "-c", str(work / "named.conf")], stdout=output,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(settings["port"], process, timeout=30, log=log)
+        wait_for_port(settings["control_port"], process, timeout=30, log=log)
+        reload_command = shlex.join([rndc, "-c", str(work / "rndc.conf")]) + " reload {zone}"
+        yield zones, settings["port"], reload_command
+    finally:
+        stop(process)
+
+
+class TestZoneFileServedByBind(TestZoneFileConformance):
+    """The kit with a real DNS server: named loads the files, `reload_command` runs rndc, and
+    what is served is what named answers over TCP once it has loaded the file's serial."""
+
+    @pytest.fixture
+    def backend_under_test(self, named_serving):
+        zones, self.port, reload_command = named_serving
+        yield ZoneFileBackend("files", {"directory": str(zones), "reload_command": reload_command}), ZONE
+
+    def served(self, backend, zone, name, rdtype):
+        expected = soa_serial(backend.path(zone))
+        deadline = time.monotonic() + 15
+        while self._ask(zone, dns.rdatatype.SOA)[0].serial != expected:
+            assert time.monotonic() < deadline, f"named did not load serial {expected}"
+            time.sleep(0.05)
+        return self._ask(name, rdtype)
+
+    def _ask(self, name, rdtype):
+        response = dns.query.tcp(dns.message.make_query(name, rdtype), "127.0.0.1", port=self.port, timeout=5)
+        assert response.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN), dns.rcode.to_text(response.rcode())
+        return response.get_rrset(response.answer, name, dns.rdataclass.IN, rdtype)
+
+
+def test_reload_command_makes_named_serve_each_write(named_serving):
+    zones, port, reload_command = named_serving
+    backend = ZoneFileBackend("files", {"directory": str(zones), "reload_command": reload_command})
+    name = dns.name.from_text("fast", ZONE)
+    before = None
+    for index in range(10):
+        after = a_record("fast", f"192.0.2.{index + 1}")
+        backend.apply(ZONE, [RRsetChange(name, dns.rdatatype.A, before, after)])
+        before = after
+    query = dns.message.make_query(name, "A")
+    deadline = time.monotonic() + 15
+    while True:
+        answer = dns.query.tcp(query, "127.0.0.1", port=port, timeout=5).answer
+        if answer and [r.to_text() for r in answer[0]] == ["192.0.2.10"]:
+            break
+        assert time.monotonic() < deadline, f"named still serves {answer}"
+        time.sleep(0.05)
 
 
 def _create(rrset):
