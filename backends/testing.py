@@ -51,6 +51,9 @@ from gateway.records import make_rrset, same_rrset
 from gateway.render import ApplyContext
 from gateway.template import Template, parse_template
 
+# (name, type, the RRset that must be there or None for absent)
+ExpectedRRset = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rrset.RRset | None]
+
 __all__ = ["BackendConformance", "LONG_TXT", "conformance_template", "rrset_from_text"]
 
 # More than 255 bytes, so it spans several character-strings, with the characters a
@@ -147,8 +150,7 @@ class BackendConformance:
         context = ApplyContext(domain=zone.to_text(omit_final_dot=True))
         return prepare_apply(backend, template or conformance_template(), context)
 
-    def _assert_state(self, backend: Backend, zone: dns.name.Name,
-                      expected: Iterable[tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rrset.RRset | None]]) -> None:
+    def _assert_state(self, backend: Backend, zone: dns.name.Name, expected: Iterable[ExpectedRRset]) -> None:
         for name, rdtype, wanted in expected:
             got = _rrset_at(backend, zone, name, rdtype)
             assert same_rrset(got, wanted), (f"{backend.name}: {name} {dns.rdatatype.to_text(rdtype)}: "

@@ -294,7 +294,8 @@ class _Loader:
     def ttl(self, table: dict[str, Any]) -> TtlSettings:
         self.check_keys(table, "ttl", {"minimum", "maximum", "default"})
         defaults = TtlSettings()
-        values = {key: self.get(table, "ttl", key, int, getattr(defaults, key)) for key in ("minimum", "maximum", "default")}
+        values = {key: self.get(table, "ttl", key, int, getattr(defaults, key))
+                  for key in ("minimum", "maximum", "default")}
         for key, value in values.items():
             if not 0 <= value <= 2**31 - 1:
                 raise self.fail(f"ttl.{key}", f"must be between 0 and 2147483647 seconds, not {value}")

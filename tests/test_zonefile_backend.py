@@ -401,7 +401,7 @@ def test_reload_command_runs_after_the_write_with_the_zone_as_one_argument(tmp_p
     script = ("import json, sys, pathlib; "
               "records = pathlib.Path(sys.argv[2]).read_text(); "
               "pathlib.Path(sys.argv[3]).write_text(json.dumps([sys.argv[1:], 'new' in records]))")
-    command = shlex.join([sys.executable, "-c", script]) + f" {{zone}} {shlex.quote(str(path))} {shlex.quote(str(marker))}"
+    command = shlex.join([sys.executable, "-c", script]) + " {zone} " + shlex.join([str(path), str(marker)])
     new = a_record("new", "192.0.2.77")
     backend_at(zones, reload_command=command).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
     argv, saw_new_records = json.loads(marker.read_text())
@@ -411,7 +411,8 @@ def test_reload_command_runs_after_the_write_with_the_zone_as_one_argument(tmp_p
 
 def test_failing_reload_command_is_an_error_but_the_write_stays(tmp_path):
     path = make_zone_dir(tmp_path) / "example.com.zone"
-    command = shlex.join([sys.executable, "-c", "import sys; sys.stderr.write('rndc: connection refused'); sys.exit(1)"])
+    script = "import sys; sys.stderr.write('rndc: connection refused'); sys.exit(1)"
+    command = shlex.join([sys.executable, "-c", script])
     new = a_record("new", "192.0.2.77")
     with pytest.raises(BackendError, match=r"zone example.com: written, but reload_command .* exited with status 1: "
                                            r"rndc: connection refused"):
@@ -434,7 +435,8 @@ def test_stale_before_is_refused_without_writing(tmp_path):
     stale = a_record("www", "192.0.2.99", ttl=300)
     new = a_record("www", "192.0.2.1", ttl=300)
     created = a_record("fresh", "192.0.2.2")
-    with pytest.raises(ZoneChanged, match="backend 'files': zone example.com: the A records at www.example.com. changed"):
+    refusal = "backend 'files': zone example.com: the A records at www.example.com. changed"
+    with pytest.raises(ZoneChanged, match=refusal):
         backend_at(tmp_path).apply(ZONE, [RRsetChange(created.name, created.rdtype, None, created),
                                           RRsetChange(new.name, new.rdtype, stale, new)])
     assert path.read_bytes() == original

@@ -109,7 +109,8 @@ def empty_zone(directory: Path, zone: str) -> Path:
     origin = zone.rstrip(".") + "."
     path = directory / f"{zone.rstrip('.')}.json"
     path.write_text(json.dumps({"rrsets": [
-        {"name": origin, "type": "SOA", "ttl": 3600, "data": [f"ns1.{origin} hostmaster.{origin} 1 3600 600 86400 300"]},
+        {"name": origin, "type": "SOA", "ttl": 3600,
+         "data": [f"ns1.{origin} hostmaster.{origin} 1 3600 600 86400 300"]},
         {"name": origin, "type": "NS", "ttl": 3600, "data": [f"ns1.{origin}"]},
     ]}))
     return path
