@@ -1,0 +1,90 @@
+"""`dcgw clients`: register, list and remove the OAuth clients (service providers).
+
+    dcgw clients add --config FILE --client-id ID --redirect-uri URI [--redirect-uri URI...] [--json]
+    dcgw clients list --config FILE [--json]
+    dcgw clients remove --config FILE --client-id ID
+
+The client id is the template providerId. `add` prints the secret once; only its hash is
+kept. `--json` prints {"client_id", "client_secret"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from gateway.config import ConfigError, load_config
+from gateway.state import StateError, StateStore
+
+EXIT_INVALID = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("clients", help="manage OAuth clients", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = actions.add_parser("add", help="register a client and print its secret once")
+    add.add_argument("--client-id", required=True, help="the providerId of the client's templates")
+    add.add_argument("--redirect-uri", required=True, action="append", metavar="URI",
+                     help="an allowed redirect_uri, matched exactly (repeatable)")
+    add.add_argument("--json", action="store_true", help="print {client_id, client_secret}")
+    add.set_defaults(func=run_add)
+
+    listing = actions.add_parser("list", help="list registered clients")
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    listing.set_defaults(func=run_list)
+
+    remove = actions.add_parser("remove", help="remove a client and every authorization it holds")
+    remove.add_argument("--client-id", required=True)
+    remove.set_defaults(func=run_remove)
+
+    for action in (add, listing, remove):
+        action.add_argument("--config", required=True, metavar="FILE", help="gateway config (TOML)")
+
+
+def open_store(args: argparse.Namespace) -> StateStore:
+    return StateStore.open(load_config(args.config).database.url)
+
+
+def run_add(args: argparse.Namespace) -> int:
+    def action(store: StateStore) -> None:
+        secret = store.add_client(args.client_id, args.redirect_uri)
+        if args.json:
+            print(json.dumps({"client_id": args.client_id, "client_secret": secret}))
+        else:
+            print(f"client_id:     {args.client_id}\nclient_secret: {secret}\n"
+                  "The secret is shown only now; store it with the service provider.")
+    return guarded(args, action)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    def action(store: StateStore) -> None:
+        clients = [{"client_id": c.client_id, "redirect_uris": c.redirect_uris} for c in store.clients()]
+        if args.json:
+            print(json.dumps(clients))
+        for client in [] if args.json else clients:
+            print(f"{client['client_id']}\t{' '.join(client['redirect_uris'])}")
+    return guarded(args, action)
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    return guarded(args, lambda store: store.remove_client(args.client_id))
+
+
+def guarded(args: argparse.Namespace, action) -> int:
+    """Run `action` on the store; configuration and input errors become one line and exit 2."""
+    try:
+        store = open_store(args)
+    except ConfigError as exc:
+        print(f"dcgw clients: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        action(store)
+    except StateError as exc:
+        print(f"dcgw clients: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    finally:
+        store.close()
+    return 0

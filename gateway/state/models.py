@@ -1,0 +1,95 @@
+"""Tables of the gateway's own state: OAuth clients, grants, applied template instances, audit log.
+
+DNS data never lives here; it stays in the backend. Secrets are stored as SHA-256 hashes only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OAuthClient(Base):
+    __tablename__ = "oauth_clients"
+
+    # The client id is the template providerId.
+    client_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Grant(Base):
+    """What a user consented to: one provider, some services, one domain, some hosts."""
+
+    __tablename__ = "oauth_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), index=True)
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    hosts: Mapped[list[str]] = mapped_column(JSON)
+    services: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuthorizationCode(Base):
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Token(Base):
+    """An access or refresh token; `kind` tells which."""
+
+    __tablename__ = "oauth_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    grant_id: Mapped[int] = mapped_column(ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TemplateInstance(Base):
+    """One application of a template: its context and the exact records it wrote."""
+
+    __tablename__ = "template_instances"
+    __table_args__ = (Index("ix_template_instances_target", "domain", "host"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider_id: Mapped[str] = mapped_column(String(255))
+    service_id: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    instance_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    group_ids: Mapped[list[str]] = mapped_column(JSON)
+    params: Mapped[dict[str, str]] = mapped_column(JSON)
+    # [{"name", "type", "ttl", "data"}], names absolute, exactly as handed to the backend.
+    records: Mapped[list[dict]] = mapped_column(JSON)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    applied_by: Mapped[str] = mapped_column(String(255))
+
+
+class AuditEntry(Base):
+    """Append-only: the store API has no update or delete for these rows."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    detail: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,273 @@
+"""The state store API: every read and write of the gateway's own database goes through here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.state import migrate
+from gateway.state.models import AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token
+from gateway.state.secrets import new_secret, secret_hash, secret_matches
+
+CODE_LIFETIME = timedelta(minutes=10)
+ACCESS_LIFETIME = timedelta(hours=1)
+REFRESH_LIFETIME = timedelta(days=365)
+
+
+class StateError(Exception):
+    """A request the store refuses; the message names what was wrong."""
+
+
+class InvalidGrant(StateError):
+    """A code or refresh token that is unknown, used, expired, revoked or bound elsewhere."""
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def open_engine(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+    return engine
+
+
+class StateStore:
+    def __init__(self, engine: Engine, clock=utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, clock=utcnow) -> "StateStore":
+        """Open the database at `url`, migrating it to the current schema first."""
+        engine = open_engine(url)
+        migrate.upgrade(engine)
+        return cls(engine, clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- OAuth clients -------------------------------------------------------------------
+
+    def add_client(self, client_id: str, redirect_uris: Sequence[str]) -> str:
+        """Register a client; returns its secret, which is not stored and cannot be shown again."""
+        if not client_id or len(client_id) > 255:
+            raise StateError("client_id: must be 1 to 255 characters")
+        if not redirect_uris:
+            raise StateError("redirect_uri: at least one is required")
+        for uri in redirect_uris:
+            if not uri.startswith(("https://", "http://")):
+                raise StateError(f"redirect_uri: {uri!r} must be an absolute http(s) URL")
+        secret = new_secret()
+        client = OAuthClient(client_id=client_id, secret_hash=secret_hash(secret),
+                             redirect_uris=list(redirect_uris), created_at=self.clock())
+        try:
+            with self.sessions.begin() as session:
+                session.add(client)
+                self._audit(session, "client_add", "operator", None, {"client_id": client_id})
+        except IntegrityError:
+            raise StateError(f"client_id: {client_id!r} is already registered") from None
+        return secret
+
+    def clients(self) -> list[OAuthClient]:
+        with self.sessions() as session:
+            return list(session.scalars(select(OAuthClient).order_by(OAuthClient.client_id)))
+
+    def client(self, client_id: str) -> OAuthClient | None:
+        with self.sessions() as session:
+            return session.get(OAuthClient, client_id)
+
+    def remove_client(self, client_id: str) -> None:
+        with self.sessions.begin() as session:
+            client = session.get(OAuthClient, client_id)
+            if client is None:
+                raise StateError(f"client_id: {client_id!r} is not registered")
+            session.delete(client)
+            self._audit(session, "client_remove", "operator", None, {"client_id": client_id})
+
+    def authenticate_client(self, client_id: str, client_secret: str) -> bool:
+        client = self.client(client_id)
+        # Hash anyway when the client is unknown so timing does not tell which ids exist.
+        stored = client.secret_hash if client else secret_hash(new_secret())
+        return secret_matches(client_secret, stored) and client is not None
+
+    # --- consent, codes and tokens ---------------------------------------------------------
+
+    def create_grant(self, client_id: str, user: str, domain: str, hosts: Sequence[str],
+                     services: Sequence[str], redirect_uri: str) -> str:
+        """Record a user's consent; returns a single-use authorization code."""
+        client = self.client(client_id)
+        if client is None:
+            raise StateError(f"client_id: {client_id!r} is not registered")
+        if redirect_uri not in client.redirect_uris:
+            raise StateError("redirect_uri: not registered for this client")
+        code = new_secret()
+        now = self.clock()
+        with self.sessions.begin() as session:
+            grant = Grant(client_id=client_id, user=user, domain=domain, hosts=list(hosts),
+                          services=list(services), created_at=now)
+            session.add(grant)
+            session.flush()
+            session.add(AuthorizationCode(code_hash=secret_hash(code), grant_id=grant.id,
+                                          redirect_uri=redirect_uri, expires_at=now + CODE_LIFETIME))
+            self._audit(session, "consent", user, domain,
+                        {"client_id": client_id, "hosts": list(hosts), "services": list(services)})
+        return code
+
+    def redeem_code(self, code: str, client_id: str, redirect_uri: str) -> IssuedTokens:
+        """Exchange a code for tokens: once, within its lifetime, by its client and redirect_uri."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            row = session.scalars(select(AuthorizationCode).where(
+                AuthorizationCode.code_hash == secret_hash(code)).with_for_update()).one_or_none()
+            if row is None:
+                raise InvalidGrant("code: unknown")
+            grant = session.get(Grant, row.grant_id)
+            if row.used_at is not None:
+                # A replayed code may mean it leaked: revoke what it issued.
+                self._revoke_grant(session, grant, now)
+                raise InvalidGrant("code: already used")
+            if _aware(row.expires_at) <= now:
+                raise InvalidGrant("code: expired")
+            if grant.client_id != client_id:
+                raise InvalidGrant("code: issued to another client")
+            if row.redirect_uri != redirect_uri:
+                raise InvalidGrant("redirect_uri: does not match the authorization request")
+            if grant.revoked_at is not None:
+                raise InvalidGrant("code: authorization revoked")
+            row.used_at = now
+            return self._issue(session, grant, now)
+
+    def refresh(self, refresh_token: str, client_id: str) -> IssuedTokens:
+        """Rotate a refresh token: the presented one stops working, a new pair is issued."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            token = session.scalars(select(Token).where(
+                Token.token_hash == secret_hash(refresh_token), Token.kind == "refresh").with_for_update()
+            ).one_or_none()
+            if token is None or token.revoked_at is not None or _aware(token.expires_at) <= now:
+                raise InvalidGrant("refresh_token: unknown, expired or revoked")
+            grant = session.get(Grant, token.grant_id)
+            if grant.client_id != client_id:
+                raise InvalidGrant("refresh_token: issued to another client")
+            if grant.revoked_at is not None:
+                raise InvalidGrant("refresh_token: authorization revoked")
+            token.revoked_at = now
+            return self._issue(session, grant, now)
+
+    def grant_for_access_token(self, access_token: str) -> Grant | None:
+        """The live grant an access token stands for; None when unknown, expired or revoked."""
+        now = self.clock()
+        with self.sessions() as session:
+            token = session.get(Token, secret_hash(access_token))
+            if token is None or token.kind != "access" or token.revoked_at is not None:
+                return None
+            if _aware(token.expires_at) <= now:
+                return None
+            grant = session.get(Grant, token.grant_id)
+            return grant if grant is not None and grant.revoked_at is None else None
+
+    def grants_of(self, user: str) -> list[Grant]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Grant).where(Grant.user == user, Grant.revoked_at.is_(None))
+                                        .order_by(Grant.id)))
+
+    def revoke_grant(self, grant_id: int, user: str) -> None:
+        """Revoke a user's own authorization and every token it issued."""
+        with self.sessions.begin() as session:
+            grant = session.get(Grant, grant_id)
+            if grant is None or grant.user != user:
+                raise StateError(f"authorization {grant_id}: not found")
+            self._revoke_grant(session, grant, self.clock())
+            self._audit(session, "revoke", user, grant.domain, {"grant_id": grant_id, "client_id": grant.client_id})
+
+    def _revoke_grant(self, session: Session, grant: Grant, now: datetime) -> None:
+        grant.revoked_at = grant.revoked_at or now
+        for token in session.scalars(select(Token).where(Token.grant_id == grant.id, Token.revoked_at.is_(None))):
+            token.revoked_at = now
+
+    def _issue(self, session: Session, grant: Grant, now: datetime) -> IssuedTokens:
+        access, refresh = new_secret(), new_secret()
+        session.add(Token(token_hash=secret_hash(access), kind="access", grant_id=grant.id,
+                          expires_at=now + ACCESS_LIFETIME))
+        session.add(Token(token_hash=secret_hash(refresh), kind="refresh", grant_id=grant.id,
+                          expires_at=now + REFRESH_LIFETIME))
+        return IssuedTokens(access, refresh, int(ACCESS_LIFETIME.total_seconds()))
+
+    # --- applied template instances ------------------------------------------------------
+
+    def record_instance(self, *, provider_id: str, service_id: str, domain: str, host: str,
+                        instance_id: str | None, group_ids: Sequence[str], params: dict[str, str],
+                        records: list[dict], applied_by: str, replaces: Sequence[int] = ()) -> int:
+        """Store an applied instance, dropping the ones it replaces, in one transaction."""
+        with self.sessions.begin() as session:
+            for old_id in replaces:
+                old = session.get(TemplateInstance, old_id)
+                if old is not None:
+                    session.delete(old)
+            instance = TemplateInstance(
+                provider_id=provider_id, service_id=service_id, domain=domain, host=host,
+                instance_id=instance_id, group_ids=list(group_ids), params=dict(params), records=records,
+                applied_at=self.clock(), applied_by=applied_by)
+            session.add(instance)
+            session.flush()
+            self._audit(session, "apply", applied_by, domain, {
+                "provider_id": provider_id, "service_id": service_id, "host": host,
+                "instance_id": instance_id, "replaced": list(replaces), "records": records})
+            return instance.id
+
+    def instances(self, domain: str, host: str | None = None) -> list[TemplateInstance]:
+        query = select(TemplateInstance).where(TemplateInstance.domain == domain)
+        if host is not None:
+            query = query.where(TemplateInstance.host == host)
+        with self.sessions() as session:
+            return list(session.scalars(query.order_by(TemplateInstance.id)))
+
+    def remove_instance(self, instance_pk: int, actor: str, detail: dict | None = None) -> None:
+        with self.sessions.begin() as session:
+            instance = session.get(TemplateInstance, instance_pk)
+            if instance is None:
+                raise StateError(f"instance {instance_pk}: not found")
+            session.delete(instance)
+            self._audit(session, "revert", actor, instance.domain, {
+                "provider_id": instance.provider_id, "service_id": instance.service_id,
+                "host": instance.host, "instance_id": instance.instance_id, **(detail or {})})
+
+    # --- audit log -----------------------------------------------------------------------
+
+    def audit(self, action: str, actor: str, domain: str | None, detail: dict) -> None:
+        """Append an entry, e.g. a refusal, outside any other change."""
+        with self.sessions.begin() as session:
+            self._audit(session, action, actor, domain, detail)
+
+    def audit_entries(self) -> list[AuditEntry]:
+        with self.sessions() as session:
+            return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+    def _audit(self, session: Session, action: str, actor: str, domain: str | None, detail: dict) -> None:
+        session.add(AuditEntry(at=self.clock(), action=action, actor=actor, domain=domain, detail=detail))
