@@ -1,0 +1,23 @@
+"""A fresh state database per test, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import create_engine, text
+
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.sqlite'}"
+    server_url = request.getfixturevalue("postgres_url")
+    name = f"state_{next(_databases)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

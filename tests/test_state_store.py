@@ -1,0 +1,187 @@
+"""The state store on SQLite and PostgreSQL: clients, codes, tokens, instances, audit, migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import inspect, text
+
+from gateway.state import InvalidGrant, StateError, StateStore
+from gateway.state import migrate
+from gateway.state.secrets import secret_hash
+from tests.state_helpers import database_url  # noqa: F401  (fixture)
+
+CLIENT = "provider.example"
+REDIRECT = "https://provider.example/callback"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(database_url, clock):  # noqa: F811
+    opened = StateStore.open(database_url, clock=clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def secret(store) -> str:
+    return store.add_client(CLIENT, [REDIRECT])
+
+
+def grant_code(store, user="alice", domain="example.com") -> str:
+    return store.create_grant(CLIENT, user, domain, ["", "www"], ["svc"], REDIRECT)
+
+
+def test_client_secret_is_stored_only_as_a_hash(store, secret):
+    client = store.client(CLIENT)
+    assert client.secret_hash == secret_hash(secret) != secret
+    with store.engine.connect() as connection:
+        dump = repr(connection.execute(text("SELECT * FROM oauth_clients")).all())
+    assert secret not in dump
+    assert store.authenticate_client(CLIENT, secret)
+    assert not store.authenticate_client(CLIENT, secret + "x")
+    assert not store.authenticate_client("other.example", secret)
+
+
+def test_duplicate_client_and_bad_redirect_are_refused_by_field(store, secret):
+    with pytest.raises(StateError, match="client_id: 'provider.example' is already registered"):
+        store.add_client(CLIENT, [REDIRECT])
+    with pytest.raises(StateError, match="redirect_uri: 'javascript:alert' must be"):
+        store.add_client("x.example", ["javascript:alert"])
+    assert [c.client_id for c in store.clients()] == [CLIENT]
+
+
+def test_code_exchange_issues_tokens_only_hashes_at_rest(store, secret):
+    code = grant_code(store)
+    tokens = store.redeem_code(code, CLIENT, REDIRECT)
+    grant = store.grant_for_access_token(tokens.access_token)
+    assert (grant.domain, grant.hosts, grant.services) == ("example.com", ["", "www"], ["svc"])
+    assert tokens.refresh_token and tokens.expires_in == 3600
+    with store.engine.connect() as connection:
+        dump = repr(connection.execute(text("SELECT * FROM oauth_tokens")).all()) + \
+            repr(connection.execute(text("SELECT * FROM oauth_codes")).all())
+    for value in (code, tokens.access_token, tokens.refresh_token):
+        assert value not in dump
+
+
+def test_code_replay_is_refused_and_revokes_what_the_code_issued(store, secret):
+    code = grant_code(store)
+    tokens = store.redeem_code(code, CLIENT, REDIRECT)
+    with pytest.raises(InvalidGrant, match="already used"):
+        store.redeem_code(code, CLIENT, REDIRECT)
+    assert store.grant_for_access_token(tokens.access_token) is None
+
+
+def test_code_bound_to_client_and_redirect_uri(store, secret):
+    store.add_client("other.example", ["https://other.example/cb"])
+    code = grant_code(store)
+    with pytest.raises(InvalidGrant, match="another client"):
+        store.redeem_code(code, "other.example", REDIRECT)
+    with pytest.raises(InvalidGrant, match="redirect_uri"):
+        store.redeem_code(code, CLIENT, REDIRECT + "/evil")
+
+
+def test_consent_for_unregistered_redirect_is_refused(store, secret):
+    with pytest.raises(StateError, match="redirect_uri: not registered"):
+        store.create_grant(CLIENT, "alice", "example.com", [""], ["svc"], "https://evil.example/cb")
+
+
+def test_code_expires_after_ten_minutes(store, secret, clock):
+    code = grant_code(store)
+    clock.now += timedelta(minutes=10)
+    with pytest.raises(InvalidGrant, match="expired"):
+        store.redeem_code(code, CLIENT, REDIRECT)
+
+
+def test_access_token_expires(store, secret, clock):
+    tokens = store.redeem_code(grant_code(store), CLIENT, REDIRECT)
+    clock.now += timedelta(seconds=tokens.expires_in - 1)
+    assert store.grant_for_access_token(tokens.access_token) is not None
+    clock.now += timedelta(seconds=1)
+    assert store.grant_for_access_token(tokens.access_token) is None
+
+
+def test_refresh_rotates(store, secret):
+    first = store.redeem_code(grant_code(store), CLIENT, REDIRECT)
+    second = store.refresh(first.refresh_token, CLIENT)
+    assert store.grant_for_access_token(second.access_token) is not None
+    with pytest.raises(InvalidGrant, match="refresh_token"):
+        store.refresh(first.refresh_token, CLIENT)
+    with pytest.raises(InvalidGrant, match="another client"):
+        store.add_client("other.example", ["https://other.example/cb"])
+        store.refresh(second.refresh_token, "other.example")
+    with pytest.raises(InvalidGrant):
+        store.refresh(second.access_token, CLIENT)
+
+
+def test_revoked_grant_stops_its_tokens_and_only_its_owner_revokes(store, secret):
+    tokens = store.redeem_code(grant_code(store), CLIENT, REDIRECT)
+    [grant] = store.grants_of("alice")
+    with pytest.raises(StateError, match="not found"):
+        store.revoke_grant(grant.id, "mallory")
+    store.revoke_grant(grant.id, "alice")
+    assert store.grant_for_access_token(tokens.access_token) is None
+    with pytest.raises(InvalidGrant):
+        store.refresh(tokens.refresh_token, CLIENT)
+    assert store.grants_of("alice") == []
+
+
+def test_removing_a_client_removes_its_authorizations(store, secret):
+    tokens = store.redeem_code(grant_code(store), CLIENT, REDIRECT)
+    store.remove_client(CLIENT)
+    assert store.grant_for_access_token(tokens.access_token) is None
+    with pytest.raises(StateError, match="not registered"):
+        store.remove_client(CLIENT)
+
+
+def test_instances_replace_and_remove(store):
+    records = [{"name": "www.example.com.", "type": "CNAME", "ttl": 3600, "data": "target.example."}]
+    first = store.record_instance(provider_id=CLIENT, service_id="svc", domain="example.com", host="www",
+                                  instance_id=None, group_ids=["a"], params={"v": "1"}, records=records,
+                                  applied_by="alice")
+    second = store.record_instance(provider_id=CLIENT, service_id="svc", domain="example.com", host="www",
+                                   instance_id="i2", group_ids=[], params={}, records=records,
+                                   applied_by="client:" + CLIENT, replaces=[first])
+    [kept] = store.instances("example.com", "www")
+    assert (kept.id, kept.instance_id, kept.records) == (second, "i2", records)
+    assert store.instances("example.com", "other") == []
+    store.remove_instance(second, "alice")
+    assert store.instances("example.com") == []
+    actions = [entry.action for entry in store.audit_entries()]
+    assert actions == ["apply", "apply", "revert"]
+
+
+def test_audit_log_records_consent_and_refusals(store, secret):
+    grant_code(store)
+    store.audit("refuse", "client:" + CLIENT, "example.com", {"reason": "conflict"})
+    entries = store.audit_entries()
+    assert [(e.action, e.actor) for e in entries] == [
+        ("client_add", "operator"), ("consent", "alice"), ("refuse", "client:" + CLIENT)]
+    assert entries[2].detail == {"reason": "conflict"}
+
+
+def test_migrations_run_from_the_package_and_downgrade_cleanly(database_url):  # noqa: F811
+    store = StateStore.open(database_url)
+    store.add_client(CLIENT, [REDIRECT])
+    # Opening again is a no-op on an up-to-date database and keeps the data.
+    store.close()
+    store = StateStore.open(database_url)
+    assert [c.client_id for c in store.clients()] == [CLIENT]
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    migrate.downgrade(store.engine, "base")
+    assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
+    store.close()
