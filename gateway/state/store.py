@@ -148,9 +148,18 @@ class StateStore:
             if row is None:
                 raise InvalidGrant("code: unknown")
             grant = session.get(Grant, row.grant_id)
-            if row.used_at is not None:
-                # A replayed code may mean it leaked: revoke what it issued.
+            replayed = row.used_at is not None
+            if replayed:
+                # A replayed code may mean it leaked: revoke what it issued (committed, then refused).
                 self._revoke_grant(session, grant, now)
+                self._audit(session, "refuse", f"client:{client_id}", grant.domain, {"reason": "code replay"})
+        if replayed:
+            raise InvalidGrant("code: already used")
+        with self.sessions.begin() as session:
+            row = session.scalars(select(AuthorizationCode).where(
+                AuthorizationCode.code_hash == secret_hash(code)).with_for_update()).one()
+            grant = session.get(Grant, row.grant_id)
+            if row.used_at is not None:
                 raise InvalidGrant("code: already used")
             if _aware(row.expires_at) <= now:
                 raise InvalidGrant("code: expired")
@@ -247,6 +256,10 @@ class StateStore:
             query = query.where(TemplateInstance.host == host)
         with self.sessions() as session:
             return list(session.scalars(query.order_by(TemplateInstance.id)))
+
+    def instance(self, instance_pk: int) -> TemplateInstance | None:
+        with self.sessions() as session:
+            return session.get(TemplateInstance, instance_pk)
 
     def remove_instance(self, instance_pk: int, actor: str, detail: dict | None = None) -> None:
         with self.sessions.begin() as session:

@@ -1,0 +1,110 @@
+"""Template state semantics through the zonefile backend: replace on re-apply, multiInstance, revert."""
+
+from __future__ import annotations
+
+import dns.name
+import dns.rdatatype
+import pytest
+
+from backends.base import RRsetChange
+from backends.zonefile import ZoneFileBackend
+from gateway.instances import apply_instance, revert_instance
+from gateway.records import make_rrset
+from gateway.render import ApplyContext
+from gateway.state import StateStore
+from tests.engine_helpers import make_template
+
+ZONE = dns.name.from_text("example.com")
+ZONE_TEXT = """\
+$ORIGIN example.com.
+$TTL 3600
+@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 3600 600 86400 300
+@ IN NS ns1.example.com.
+ns1 IN A 192.0.2.53
+"""
+TXT = [{"type": "TXT", "host": "@", "data": "v=%value%", "ttl": 3600, "txtConflictMatchingMode": "None"}]
+
+
+@pytest.fixture
+def backend(tmp_path):
+    (tmp_path / "example.com.zone").write_text(ZONE_TEXT)
+    return ZoneFileBackend("files", {"directory": str(tmp_path)})
+
+
+@pytest.fixture
+def store(tmp_path):
+    opened = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    yield opened
+    opened.close()
+
+
+def txt_at(backend, host: str = "") -> set[str]:
+    name = dns.name.from_text(host, ZONE) if host else ZONE
+    return {rd.to_text() for rrset in backend.read(ZONE, {name}, ()) if rrset.rdtype == dns.rdatatype.TXT
+            for rd in rrset}
+
+
+def apply(store, backend, value: str, instance_id=None, **fields):
+    return apply_instance(store, backend, make_template(TXT, **fields),
+                          ApplyContext("example.com", "", {"value": value}), instance_id=instance_id, actor="alice")
+
+
+def test_reapply_replaces_the_previous_instance(store, backend):
+    apply(store, backend, "one")
+    apply(store, backend, "two")
+    assert txt_at(backend) == {'"v=two"'}
+    [instance] = store.instances("example.com", "")
+    assert instance.params == {"value": "two"}
+    assert instance.records == [{"name": "example.com.", "type": "TXT", "ttl": 3600, "data": '"v=two"'}]
+
+
+def test_multi_instance_keeps_every_instance(store, backend):
+    apply(store, backend, "one", instance_id="a", multiInstance=True)
+    apply(store, backend, "two", instance_id="b", multiInstance=True)
+    assert txt_at(backend) == {'"v=one"', '"v=two"'}
+    assert [i.instance_id for i in store.instances("example.com")] == ["a", "b"]
+    # The same instanceId is replaced.
+    apply(store, backend, "three", instance_id="a", multiInstance=True)
+    assert txt_at(backend) == {'"v=two"', '"v=three"'}
+
+
+def test_revert_removes_what_the_instance_wrote_and_leaves_other_records(store, backend):
+    manual = make_rrset(ZONE, 3600, [dns.rdata.from_text("IN", "TXT", '"mine"')])
+    backend.apply(ZONE, [RRsetChange(ZONE, dns.rdatatype.TXT, None, manual)])
+    result = apply(store, backend, "one")
+    changes, changed = revert_instance(store, backend, ZONE, result.instance, "alice")
+    assert len(changes) == 1 and changed == []
+    assert txt_at(backend) == {'"mine"'}
+    assert store.instances("example.com") == []
+
+
+def test_revert_reports_records_changed_since_and_does_not_clobber(store, backend):
+    result = apply(store, backend, "one")
+    [current] = [r for r in backend.read(ZONE, {ZONE}, ()) if r.rdtype == dns.rdatatype.TXT]
+    edited = make_rrset(ZONE, 600, list(current))
+    backend.apply(ZONE, [RRsetChange(ZONE, dns.rdatatype.TXT, current, edited)])
+    changes, changed = revert_instance(store, backend, ZONE, result.instance, "alice")
+    assert changes == [] and [r.rdata.to_text() for r in changed] == ['"v=one"']
+    assert txt_at(backend) == {'"v=one"'}
+    assert store.audit_entries()[-1].detail["changed_since"][0]["data"] == '"v=one"'
+
+
+def test_record_present_before_any_instance_is_not_claimed(store, backend):
+    manual = make_rrset(ZONE, 3600, [dns.rdata.from_text("IN", "TXT", '"v=one"')])
+    backend.apply(ZONE, [RRsetChange(ZONE, dns.rdatatype.TXT, None, manual)])
+    result = apply(store, backend, "one")
+    assert store.instance(result.instance).records == []
+    revert_instance(store, backend, ZONE, result.instance, "alice")
+    assert txt_at(backend) == {'"v=one"'}
+
+
+def test_conflicts_write_nothing_without_force(store, backend):
+    template = make_template([{"type": "CNAME", "host": "www", "pointsTo": "a.example.net", "ttl": 3600}])
+    context = ApplyContext("example.com", "", {})
+    www = dns.name.from_text("www", ZONE)
+    backend.apply(ZONE, [RRsetChange(www, dns.rdatatype.A, None,
+                                     make_rrset(www, 3600, [dns.rdata.from_text("IN", "A", "192.0.2.1")]))])
+    result = apply_instance(store, backend, template, context, instance_id=None, actor="alice")
+    assert result.plan.conflicts and result.changes == []
+    assert {r.rdtype for r in backend.read(ZONE, {www}, ())} == {dns.rdatatype.A}
+    assert result.instance is None and store.instances("example.com") == []
