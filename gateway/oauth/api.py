@@ -1,0 +1,118 @@
+"""Bearer-token API: apply and revert a template on a domain the token covers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import dns.name
+import dns.rdatatype
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.instances import apply_instance, record_dicts, revert_instance
+from gateway.oauth.params import BadRequest, request_params
+from gateway.plan import PlanError
+from gateway.records import relative_text
+from gateway.registry import BackendRouter
+from gateway.render import ApplyContext, RenderError
+from gateway.state import StateStore
+from gateway.state.models import Grant
+from gateway.template import Template
+
+RESERVED = {"domain", "host", "groupId", "force", "instanceId"}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if self.status == 401 else None
+        return JSONResponse({"code": self.code, "message": self.message}, self.status, headers=headers)
+
+
+def bearer_grant(store: StateStore, request: Request) -> Grant:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    grant = store.grant_for_access_token(token.strip()) if scheme.lower() == "bearer" and token else None
+    if grant is None:
+        raise Refused(401, "invalid_token", "the access token is missing, expired or revoked")
+    return grant
+
+
+def covered(grant: Grant, provider_id: str, service_id: str, domain: str, host: str) -> None:
+    """The token must cover exactly this provider, service, domain and host."""
+    for ok, what in ((grant.client_id == provider_id, "provider"), (service_id in grant.services, "service"),
+                     (grant.domain == domain, "domain"), (host in grant.hosts, "host")):
+        if not ok:
+            raise Refused(403, "insufficient_scope", f"{what}: not covered by this authorization")
+
+
+def target(params: Mapping) -> tuple[str, str]:
+    domain = params.get("domain", "").strip().lower().rstrip(".")
+    if not domain:
+        raise Refused(400, "invalid_request", "domain: required")
+    return domain, params.get("host", "").strip().lower().rstrip(".")
+
+
+def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template]):
+    async def context_of(request: Request):
+        try:
+            params = await request_params(request)
+        except BadRequest as exc:
+            raise Refused(400, "invalid_request", str(exc)) from None
+        grant = bearer_grant(store, request)
+        provider_id, service_id = request.path_params["provider_id"], request.path_params["service_id"]
+        domain, host = target(params)
+        covered(grant, provider_id, service_id, domain, host)
+        template = templates.get((provider_id, service_id))
+        if template is None:
+            raise Refused(404, "template_not_found", f"template {provider_id}/{service_id}: not found")
+        found = router.backend_for(dns.name.from_text(domain))
+        if found is None:
+            raise Refused(404, "zone_not_found", f"domain: no zone hosted for {domain}")
+        return params, grant, template, domain, host, found
+
+    async def apply(request: Request) -> Response:
+        try:
+            params, grant, template, domain, host, (backend, zone) = await context_of(request)
+            groups = {g.strip() for value in params.getlist("groupId") for g in value.split(",") if g.strip()}
+            variables = {k: v for k, v in params.items() if k not in RESERVED}
+            context = ApplyContext(domain, host, variables, frozenset(groups) if groups else None)
+            force = params.get("force", "").lower() in ("1", "true")
+            result = apply_instance(store, backend, template, context, instance_id=params.get("instanceId"),
+                                    actor=f"client:{grant.client_id}", force=force)
+        except Refused as refused:
+            return refused.response()
+        except (RenderError, PlanError) as exc:
+            return JSONResponse({"code": "invalid_request", "message": str(exc)}, 400)
+        if result.instance is None:
+            records = [{"type": dns.rdatatype.to_text(c.record.rdata.rdtype), "host": relative_text(c.record.name, zone),
+                        "data": c.record.rdata.to_text()} for c in result.plan.conflicts]
+            store.audit("refuse", f"client:{grant.client_id}", domain, {"reason": "conflict", "records": records})
+            return JSONResponse({"code": "conflict", "message": "the template conflicts with existing records",
+                                 "records": records}, 409)
+        return JSONResponse({"changed": [{"name": c.name.to_text(), "type": dns.rdatatype.to_text(c.rdtype)}
+                                         for c in result.changes],
+                             "records_left_changed": record_dicts(result.changed_since)})
+
+    async def revert(request: Request) -> Response:
+        try:
+            params, grant, template, domain, host, (backend, zone) = await context_of(request)
+        except Refused as refused:
+            return refused.response()
+        instance_id = params.get("instanceId")
+        matching = [i for i in store.instances(domain, host)
+                    if (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
+                    and (instance_id is None or i.instance_id == instance_id)]
+        if not matching:
+            return JSONResponse({"warning": "nothing to revert"})
+        changed = []
+        for instance in matching:
+            changed += revert_instance(store, backend, zone, instance.id, f"client:{grant.client_id}")[1]
+        if changed:
+            return JSONResponse({"warning": "records changed since they were applied were left in place",
+                                 "records": record_dicts(changed)})
+        return Response(status_code=204)
+
+    return apply, revert

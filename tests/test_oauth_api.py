@@ -1,0 +1,217 @@
+"""The asynchronous flow against a running uvicorn, through httpx: token endpoint, apply, revert, attacks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import dns.name
+import dns.rdatatype
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from backends.zonefile import ZoneFileBackend
+from gateway.oauth import routes
+from gateway.registry import BackendRouter
+from gateway.state import StateStore
+from gateway.state.store import utcnow
+from tests.engine_helpers import make_template
+from tests.servers.common import free_port, wait_for_port
+
+PROVIDER, SERVICE, REDIRECT = "provider.example", "service", "https://provider.example/cb"
+ZONE = dns.name.from_text("example.com")
+ZONE_TEXT = """\
+$ORIGIN example.com.
+$TTL 3600
+@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 3600 600 86400 300
+@ IN NS ns1.example.com.
+ns1 IN A 192.0.2.53
+www IN A 192.0.2.80
+"""
+RECORDS = [{"type": "TXT", "host": "@", "data": "v=%value%", "ttl": 3600, "txtConflictMatchingMode": "None"},
+           {"type": "CNAME", "host": "%sub%", "pointsTo": "target.example.net", "ttl": 3600}]
+
+
+class Clock:
+    offset = timedelta()
+
+    def __call__(self):
+        return utcnow() + self.offset
+
+
+@pytest.fixture
+def gateway(tmp_path, caplog):
+    (tmp_path / "example.com.zone").write_text(ZONE_TEXT)
+    backend = ZoneFileBackend("files", {"directory": str(tmp_path)})
+    clock = Clock()
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}", clock=clock)
+    templates = {(PROVIDER, SERVICE): make_template(RECORDS),
+                 (PROVIDER, "other"): make_template(RECORDS, serviceId="other")}
+    app = Starlette(routes=routes(store, BackendRouter([(backend, ["example.com"])]), templates))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    caplog.set_level(logging.DEBUG)
+    thread.start()
+    wait_for_port(port, timeout=10)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        yield client, store, backend, clock
+    server.should_exit = True
+    thread.join(timeout=10)
+    store.close()
+
+
+@pytest.fixture
+def client_secret(gateway):
+    _, store, _, _ = gateway
+    return store.add_client(PROVIDER, [REDIRECT])
+
+
+def consent(store, hosts=("",), services=(SERVICE,), domain="example.com") -> str:
+    return store.create_grant(PROVIDER, "alice", domain, list(hosts), list(services), REDIRECT)
+
+
+def exchange(http, code, secret, redirect_uri=REDIRECT) -> httpx.Response:
+    # As the published Python client does: code and grant_type in the query, credentials in JSON.
+    return http.post("/v2/oauth/access_token",
+                     params={"code": code, "grant_type": "authorization_code", "redirect_uri": redirect_uri},
+                     json={"client_id": PROVIDER, "client_secret": secret})
+
+
+def token(gateway, secret, **grant) -> str:
+    http, store, _, _ = gateway
+    response = exchange(http, consent(store, **grant), secret)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def apply(http, access, service=SERVICE, **params) -> httpx.Response:
+    query = {"domain": "example.com", "host": "", "value": "one", "sub": "mail", **params}
+    return http.post(f"/v2/domainTemplates/providers/{PROVIDER}/services/{service}/apply", params=query,
+                     headers={"Authorization": f"Bearer {access}"})
+
+
+def served(backend, host: str, rdtype: str) -> set[str]:
+    name = dns.name.from_text(host, ZONE) if host else ZONE
+    kind = dns.rdatatype.from_text(rdtype)
+    return {rd.to_text() for r in backend.read(ZONE, {name}, ()) if r.rdtype == kind for r2 in [r] for rd in r2}
+
+
+def test_whole_flow_token_apply_reapply_revert(gateway, client_secret):
+    http, store, backend, _ = gateway
+    response = exchange(http, consent(store), client_secret)
+    body = response.json()
+    assert response.status_code == 200 and body["token_type"] == "bearer" and body["expires_in"] == 3600
+    assert response.headers["cache-control"] == "no-store"
+    applied = apply(http, body["access_token"])
+    assert applied.status_code == 200 and applied.json()["changed"]
+    assert served(backend, "", "TXT") == {'"v=one"'} and served(backend, "mail", "CNAME") == {"target.example.net."}
+    # Re-apply with a new variable replaces the previous instance.
+    assert apply(http, body["access_token"], sub="smtp").status_code == 200
+    assert served(backend, "mail", "CNAME") == set() and served(backend, "smtp", "CNAME") == {"target.example.net."}
+    # A refreshed token keeps working; the old refresh token does not.
+    refreshed = http.post("/v2/oauth/access_token", data={"grant_type": "refresh_token", "client_id": PROVIDER,
+                                                           "client_secret": client_secret,
+                                                           "refresh_token": body["refresh_token"]})
+    assert refreshed.status_code == 200 and refreshed.json()["refresh_token"] != body["refresh_token"]
+    reverted = http.post(f"/v2/domainTemplates/providers/{PROVIDER}/services/{SERVICE}/revert",
+                         json={"domain": "example.com", "host": ""},
+                         headers={"Authorization": f"Bearer {refreshed.json()['access_token']}"})
+    assert reverted.status_code == 204
+    assert served(backend, "", "TXT") == set() and served(backend, "smtp", "CNAME") == set()
+    again = http.post(f"/v2/domainTemplates/providers/{PROVIDER}/services/{SERVICE}/revert",
+                      params={"domain": "example.com"},
+                      headers={"Authorization": f"Bearer {refreshed.json()['access_token']}"})
+    assert again.status_code == 200 and again.json() == {"warning": "nothing to revert"}
+
+
+def test_conflict_is_409_with_records_and_nothing_written_unless_forced(gateway, client_secret):
+    http, _, backend, _ = gateway
+    access = token(gateway, client_secret)
+    conflict = apply(http, access, sub="www")
+    assert conflict.status_code == 409
+    assert conflict.json() == {"code": "conflict", "message": "the template conflicts with existing records",
+                               "records": [{"type": "A", "host": "www", "data": "192.0.2.80"}]}
+    assert served(backend, "", "TXT") == set() and served(backend, "www", "A") == {"192.0.2.80"}
+    assert apply(http, access, sub="www", force="true").status_code == 200
+    assert served(backend, "www", "CNAME") == {"target.example.net."} and served(backend, "www", "A") == set()
+
+
+def test_code_replay_is_refused_and_revokes_the_first_token(gateway, client_secret):
+    http, store, _, _ = gateway
+    code = consent(store)
+    access = exchange(http, code, client_secret).json()["access_token"]
+    replay = exchange(http, code, client_secret)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert apply(http, access).status_code == 401
+
+
+def test_code_used_by_another_client_and_redirect_mismatch(gateway, client_secret):
+    http, store, _, _ = gateway
+    other_secret = store.add_client("other.example", [REDIRECT])
+    code = consent(store)
+    stolen = http.post("/v2/oauth/access_token", data={"grant_type": "authorization_code", "code": code,
+                                                        "redirect_uri": REDIRECT, "client_id": "other.example",
+                                                        "client_secret": other_secret})
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    mismatch = exchange(http, consent(store), client_secret, redirect_uri=REDIRECT + "x")
+    assert mismatch.status_code == 400 and "redirect_uri" in mismatch.json()["error_description"]
+    wrong_secret = exchange(http, consent(store), client_secret + "x")
+    assert wrong_secret.status_code == 401 and wrong_secret.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("change", [{"domain": "example.net"}, {"host": "www"}, {"service": "other"}])
+def test_token_for_another_domain_host_or_service_is_refused(gateway, client_secret, change):
+    http, _, backend, _ = gateway
+    access = token(gateway, client_secret)
+    response = apply(http, access, **change)
+    assert response.status_code == 403 and response.json()["code"] == "insufficient_scope"
+    assert served(backend, "", "TXT") == set()
+
+
+def test_expired_and_revoked_tokens_get_401(gateway, client_secret):
+    http, store, _, clock = gateway
+    access = token(gateway, client_secret)
+    clock.offset = timedelta(hours=1, seconds=1)
+    assert apply(http, access).status_code == 401
+    clock.offset = timedelta()
+    access = token(gateway, client_secret)
+    [grant, *_] = store.grants_of("alice")
+    for grant in store.grants_of("alice"):
+        store.revoke_grant(grant.id, "alice")
+    response = apply(http, access)
+    assert response.status_code == 401 and "Bearer" in response.headers["www-authenticate"]
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_secrets_and_tokens_never_reach_the_logs(gateway, client_secret, caplog):
+    http, store, _, _ = gateway
+    collected = Collect()
+    server_loggers = [logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error", "gateway")]
+    for logger in server_loggers:
+        logger.addHandler(collected)
+    code = consent(store)
+    body = exchange(http, code, client_secret).json()
+    apply(http, body["access_token"])
+    for logger in server_loggers:
+        logger.removeHandler(collected)
+    # The server's logs and the gateway's own (the test's HTTP client logs are not the server's).
+    server_records = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    logged = "\n".join([*collected.lines, *(r.getMessage() for r in server_records)])
+    assert "access_token?code=[redacted]" in logged  # the request line is logged...
+    for secret in (client_secret, code, body["access_token"], body["refresh_token"]):
+        assert secret not in logged  # ...but no secret value is
+    audit = repr([(e.action, e.detail) for e in store.audit_entries()])
+    for secret in (client_secret, code, body["access_token"], body["refresh_token"]):
+        assert secret not in audit
