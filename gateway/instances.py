@@ -24,7 +24,7 @@ from gateway.plan import Plan, RRsetChange, apply_changes_to_rrsets
 from gateway.records import Record, make_rrset, rdata_identity, same_rrset
 from gateway.render import ApplyContext
 from gateway.state import StateError, StateStore
-from gateway.template import Template
+from gateway.template import Essential, Template
 
 RRsetKey = tuple[dns.name.Name, int]
 
@@ -36,11 +36,19 @@ class InstanceResult:
     instance: int | None = None
     # Records an older instance wrote that were changed since, so were left alone.
     changed_since: list[Record] = field(default_factory=list)
+    # "provider/service" of instances whose essential (Always) records this apply removes.
+    disabled: list[str] = field(default_factory=list)
 
 
 def record_dicts(records: Iterable[Record]) -> list[dict]:
     return [{"name": r.name.to_text(), "type": dns.rdatatype.to_text(r.rdata.rdtype), "ttl": r.ttl,
-             "data": r.rdata.to_text()} for r in records]
+             "data": r.rdata.to_text(), **_essential_of(r)} for r in records]
+
+
+def _essential_of(record: Record) -> dict:
+    # Only records whose loss must drop their template are marked; OnApply ones may change freely.
+    source = getattr(record, "source", None)
+    return {"essential": True} if source is not None and source.essential == Essential.ALWAYS else {}
 
 
 def records_from_dicts(rows: Iterable[dict]) -> list[Record]:
@@ -53,11 +61,19 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     """Apply `template` and record the instance; nothing is written when there are conflicts and not force."""
     prepared = prepare_apply(backend, template, context)
     result = InstanceResult(prepared.plan)
-    if prepared.plan.conflicts and not force:
-        return result
     previous = [i for i in store.instances(context.domain, context.host)
                 if (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
                 and (not template.multi_instance or i.instance_id == instance_id)]
+    removed = {_identity(r) for r in prepared.plan.delete}
+    replaced_ids = {i.id for i in previous}
+    broken = [i for i in store.instances(context.domain) if i.id not in replaced_ids and any(
+        row.get("essential") and _identity(r) in removed
+        for row, r in zip(i.records, records_from_dicts(i.records)))]
+    result.disabled = [f"{i.provider_id}/{i.service_id}" for i in broken]
+    if (prepared.plan.conflicts or broken) and not force:
+        return result
+    # A template that lost an essential record is removed as a whole.
+    previous = previous + broken
     stale = [r for i in previous for r in records_from_dicts(i.records)]
     current = _union(prepared.current, backend.read(prepared.zone, {r.name for r in stale}, ()))
     after_plan = apply_changes_to_rrsets(current, prepared.plan.changes)
@@ -68,7 +84,7 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     # never records that were there before any instance.
     inherited = {_identity(r) for r in stale}
     added = {_identity(r) for r in prepared.plan.add}
-    written = [r for r in rendered if _identity(r) in added | inherited]
+    written = [r for r in prepared.rendered.records if _identity(r) in added | inherited]
     result.changes = _changes(current, final)
     if result.changes:
         backend.apply(prepared.zone, result.changes)

@@ -55,7 +55,8 @@ def test_reapply_replaces_the_previous_instance(store, backend):
     assert txt_at(backend) == {'"v=two"'}
     [instance] = store.instances("example.com", "")
     assert instance.params == {"value": "two"}
-    assert instance.records == [{"name": "example.com.", "type": "TXT", "ttl": 3600, "data": '"v=two"'}]
+    assert instance.records == [{"name": "example.com.", "type": "TXT", "ttl": 3600, "data": '"v=two"',
+                                 "essential": True}]
 
 
 def test_multi_instance_keeps_every_instance(store, backend):
@@ -108,3 +109,30 @@ def test_conflicts_write_nothing_without_force(store, backend):
     assert result.plan.conflicts and result.changes == []
     assert {r.rdtype for r in backend.read(ZONE, {www}, ())} == {dns.rdatatype.A}
     assert result.instance is None and store.instances("example.com") == []
+
+
+def test_conflict_with_essential_records_disables_that_whole_instance(store, backend):
+    mail = make_template([{"type": "CNAME", "host": "mail", "pointsTo": "mx.example.net", "ttl": 3600},
+                          {"type": "TXT", "host": "@", "data": "mail-verify", "ttl": 3600,
+                           "txtConflictMatchingMode": "None"}], serviceId="mail")
+    web = make_template([{"type": "A", "host": "mail", "pointsTo": "192.0.2.9", "ttl": 3600}], serviceId="web")
+    context = ApplyContext("example.com", "", {})
+    apply_instance(store, backend, mail, context, instance_id=None, actor="alice")
+    refused = apply_instance(store, backend, web, context, instance_id=None, actor="alice")
+    assert refused.instance is None and refused.disabled == ["provider.example/mail"]
+    forced = apply_instance(store, backend, web, context, instance_id=None, actor="alice", force=True)
+    assert forced.disabled == ["provider.example/mail"]
+    # The rest of the disabled template goes too, and its instance is no longer recorded.
+    assert txt_at(backend) == set()
+    assert [i.service_id for i in store.instances("example.com")] == ["web"]
+
+
+def test_on_apply_records_may_change_without_dropping_their_template(store, backend):
+    mail = make_template([{"type": "CNAME", "host": "mail", "pointsTo": "mx.example.net", "ttl": 3600,
+                           "essential": "OnApply"}], serviceId="mail")
+    web = make_template([{"type": "A", "host": "mail", "pointsTo": "192.0.2.9", "ttl": 3600}], serviceId="web")
+    context = ApplyContext("example.com", "", {})
+    apply_instance(store, backend, mail, context, instance_id=None, actor="alice")
+    result = apply_instance(store, backend, web, context, instance_id=None, actor="alice", force=True)
+    assert result.disabled == []
+    assert sorted(i.service_id for i in store.instances("example.com")) == ["mail", "web"]

@@ -87,11 +87,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         except (RenderError, PlanError) as exc:
             return JSONResponse({"code": "invalid_request", "message": str(exc)}, 400)
         if result.instance is None:
-            records = [{"type": dns.rdatatype.to_text(c.record.rdata.rdtype), "host": relative_text(c.record.name, zone),
-                        "data": c.record.rdata.to_text()} for c in result.plan.conflicts]
-            store.audit("refuse", f"client:{grant.client_id}", domain, {"reason": "conflict", "records": records})
-            return JSONResponse({"code": "conflict", "message": "the template conflicts with existing records",
-                                 "records": records}, 409)
+            return conflict_response(store, grant, domain, zone, result)
         return JSONResponse({"changed": [{"name": c.name.to_text(), "type": dns.rdatatype.to_text(c.rdtype)}
                                          for c in result.changes],
                              "records_left_changed": record_dicts(result.changed_since)})
@@ -116,3 +112,14 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         return Response(status_code=204)
 
     return apply, revert
+
+
+def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result) -> JSONResponse:
+    records = [{"type": dns.rdatatype.to_text(c.record.rdata.rdtype), "host": relative_text(c.record.name, zone),
+                "data": c.record.rdata.to_text()} for c in result.plan.conflicts]
+    message = "the template conflicts with existing records"
+    if result.disabled:
+        message += "; applying it would disable " + ", ".join(result.disabled)
+    store.audit("refuse", f"client:{grant.client_id}", domain,
+                {"reason": "conflict", "records": records, "disabled": result.disabled})
+    return JSONResponse({"code": "conflict", "message": message, "records": records}, 409)
