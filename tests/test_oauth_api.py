@@ -34,6 +34,9 @@ www IN A 192.0.2.80
 RECORDS = [{"type": "TXT", "host": "@", "data": "v=%value%", "ttl": 3600, "txtConflictMatchingMode": "None"},
            {"type": "CNAME", "host": "%sub%", "pointsTo": "target.example.net", "ttl": 3600}]
 
+GROUPED = [{"type": "TXT", "host": "@", "data": f"group-{g}", "ttl": 3600, "txtConflictMatchingMode": "None",
+            "groupId": g} for g in "abcd"]
+
 
 class Clock:
     offset = timedelta()
@@ -49,7 +52,8 @@ def gateway(tmp_path, caplog):
     clock = Clock()
     store = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}", clock=clock)
     templates = {(PROVIDER, SERVICE): make_template(RECORDS),
-                 (PROVIDER, "other"): make_template(RECORDS, serviceId="other")}
+                 (PROVIDER, "other"): make_template(RECORDS, serviceId="other"),
+                 (PROVIDER, "grouped"): make_template(GROUPED, serviceId="grouped")}
     app = Starlette(routes=routes(store, BackendRouter([(backend, ["example.com"])]), templates))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
@@ -214,3 +218,24 @@ def test_secrets_and_tokens_never_reach_the_logs(gateway, client_secret, caplog)
     audit = repr([(e.action, e.detail) for e in store.audit_entries()])
     for secret in (client_secret, code, body["access_token"], body["refresh_token"]):
         assert secret not in audit
+
+
+def test_group_ids_comma_separated_or_repeated_in_a_json_body(gateway, client_secret):
+    http, store, backend, _ = gateway
+    access = token(gateway, client_secret, services=("grouped",))
+    response = http.post(f"/v2/domainTemplates/providers/{PROVIDER}/services/grouped/apply",
+                         json={"domain": "example.com", "host": "", "groupId": ["a,b", "c"]},
+                         headers={"Authorization": f"Bearer {access}"})
+    assert response.status_code == 200
+    [instance] = store.instances("example.com", "")
+    assert sorted(instance.group_ids) == ["a", "b", "c"]
+    assert served(backend, "", "TXT") == {'"group-a"', '"group-b"', '"group-c"'}
+
+
+def test_bad_variable_is_400_naming_it_and_writes_nothing(gateway, client_secret):
+    http, _, backend, _ = gateway
+    access = token(gateway, client_secret)
+    response = apply(http, access, sub="bad host!")
+    assert response.status_code == 400 and response.json()["code"] == "invalid_request"
+    assert "sub" in response.json()["message"] or "bad host" in response.json()["message"]
+    assert served(backend, "", "TXT") == set()
