@@ -1,3 +1,5 @@
 pytest_plugins = [
     "tests.servers.postgres",
+    "tests.servers.pdns",
+    "tests.servers.bind",
 ]

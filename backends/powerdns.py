@@ -1,0 +1,372 @@
+"""`powerdns`: the PowerDNS Authoritative HTTP API (tested against 4.7).
+
+    [[backends]]
+    name = "pdns"
+    driver = "powerdns"
+    api_url = "http://127.0.0.1:8081"     # the webserver of pdns_server, without /api/v1
+    api_key = "env:PDNS_API_KEY"
+    server_id = "localhost"               # optional
+    timeout = 10                          # optional; seconds per HTTP request
+    lock_timeout = 30                     # optional; seconds to wait for another apply to the zone
+    lock_dir = "/run/dcgw"                # optional; file locks shared by gateway processes on this host
+    search_limit = 10000                  # optional; most search results one read accepts
+
+A thin httpx client rather than python-powerdns: that library (2.1.0, 2021) imports
+`requests` without declaring it, and its record helpers send REPLACE and DELETE as
+separate PATCHes, so an apply would not be atomic. Six endpoints do not need a library.
+
+Reads never fetch the whole zone. The RRsets at a name come from the zone with
+`?rrset_name=`: exact and scoped to the zone. PowerDNS leaves disabled records out of
+that answer, which is what the planner must see (they are not served). Subtrees and the
+re-read before a write use `search-data`, the only call that also reports disabled
+records; it matches names *and* contents, so results are filtered, and a result list
+that reaches `search_limit` is refused rather than trusted.
+
+An apply is one PATCH, which PowerDNS applies all or nothing. The API has no
+conditional write, so an apply holds a per-zone lock (per process, and with `lock_dir`
+across gateway processes on one host), re-reads exactly the changed names, compares
+them with what the plan read, and only then sends the PATCH. Another API client can
+still write in the one round trip between that re-read and the PATCH.
+
+What the plan does not change is never sent, so other RRsets keep their records,
+comments and disabled records. A changed RRset keeps its comments (a REPLACE without
+`comments` leaves them) and its disabled records (sent again, still disabled); an RRset
+the plan removes is deleted with its comments unless disabled records remain in it.
+Record types dnspython does not know (PowerDNS's ALIAS and LUA) are skipped when read:
+no template can write them, and PowerDNS itself rejects a write that conflicts with one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.tokenizer
+import filelock
+import httpx
+
+from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
+from gateway.records import make_rrset, same_rrset
+
+OPTIONS = frozenset({"api_url", "api_key", "server_id", "timeout", "lock_timeout", "lock_dir", "search_limit"})
+MAX_MESSAGE = 500  # characters of a server's error body quoted in an error
+
+# One lock per zone of one server for every backend instance in the process: two
+# instances configured against the same server must not interleave their applies.
+_zone_locks: dict[tuple[str, str, dns.name.Name], threading.Lock] = {}
+_zone_locks_guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One record as the API reports it."""
+
+    name: dns.name.Name
+    rdtype: dns.rdatatype.RdataType
+    ttl: int
+    content: str
+    disabled: bool
+
+
+class PowerDNSBackend(Backend):
+    def __init__(self, name: str, options: Mapping[str, Any], *,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(name, options)
+        unknown = sorted(set(self.options) - OPTIONS)
+        if unknown:
+            raise ConfigError(f"backend {name!r}: unknown option {unknown[0]!r} "
+                              f"(powerdns options: {', '.join(sorted(OPTIONS))})")
+        self.api_url = self.option("api_url", kind=str).rstrip("/")
+        parts = urlsplit(self.api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"backend {name!r}: option 'api_url' must be an http:// or https:// URL, "
+                              f"not {self.api_url!r}")
+        api_key = self.option("api_key", kind=str)
+        if not api_key:
+            raise ConfigError(f"backend {name!r}: option 'api_key' is empty")
+        self.server_id = self.option("server_id", "localhost", str)
+        if not self.server_id:
+            raise ConfigError(f"backend {name!r}: option 'server_id' is empty")
+        timeout = self._positive("timeout", 10.0)
+        self.lock_timeout = self._positive("lock_timeout", 30.0)
+        lock_dir = self.option("lock_dir", None, str)
+        self.lock_dir = Path(lock_dir) if lock_dir else None
+        if self.lock_dir is not None and not self.lock_dir.is_dir():
+            raise ConfigError(f"backend {name!r}: option 'lock_dir': {self.lock_dir} is not a directory")
+        self.search_limit = self.option("search_limit", 10_000, int)
+        if isinstance(self.search_limit, bool) or self.search_limit < 1:
+            raise ConfigError(f"backend {name!r}: option 'search_limit' must be a positive integer")
+        self.http = httpx.Client(base_url=f"{self.api_url}/api/v1/servers/{quote(self.server_id, safe='')}",
+                                 headers={"X-API-Key": api_key, "Accept": "application/json"},
+                                 timeout=timeout, transport=transport)
+
+    def _positive(self, key: str, default: float) -> float:
+        value = self.option(key, default, (int, float))
+        if isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"backend {self.name!r}: option {key!r} must be a positive number of seconds")
+        return float(value)
+
+    # -- zones ------------------------------------------------------------------------------
+
+    def zones(self) -> list[dns.name.Name]:
+        return [dns.name.from_text(zone["name"]) for zone in self._json("GET", "/zones", None)]
+
+    def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
+        # One filtered lookup per label: the cost follows the name, not the number of zones.
+        name = domain
+        while name != dns.name.root:
+            if self._json("GET", "/zones", None, params={"zone": name.to_text()}):
+                return name
+            name = name.parent()
+        return None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
+             subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
+        records: list[_Record] = []
+        for name in sorted(set(names)):
+            records += self._records_at(zone, name)
+        for top in sorted(set(subtrees)):
+            records += self._search(zone, top, below=True)
+        return _rrsets((r for r in records if not r.disabled), self._where(zone))
+
+    def _records_at(self, zone: dns.name.Name, name: dns.name.Name) -> list[_Record]:
+        """The served records at `name`: exact, in this zone only."""
+        body = self._json("GET", _zone_path(zone), zone, params={"rrset_name": name.to_text()})
+        # 4.7 adds the comment-only RRsets of other names to a filtered answer: filter again.
+        return [r for r in _zone_records(body) if r.name == name]
+
+    def _search(self, zone: dns.name.Name, name: dns.name.Name, below: bool = False) -> list[_Record]:
+        """Records of `zone` at `name` (or strictly below it), disabled ones too."""
+        # In a search `*` matches any text and `?` one character, with no escape: a literal
+        # `*` label (a wildcard record) is searched as `?`, and the results filtered.
+        query = name.to_text(omit_final_dot=True).lower().replace("*", "?")
+        if below:
+            query = "*" if name == dns.name.root else f"*.{query}"
+        found = self._json("GET", "/search-data", zone,
+                           params={"q": query, "object_type": "record", "max": str(self.search_limit)})
+        if len(found) >= self.search_limit:
+            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: more than {self.search_limit} "
+                               f"records match {query!r} in PowerDNS's search (it matches names and contents); "
+                               f"raise option 'search_limit'")
+        records = []
+        for item in found:
+            if item.get("object_type") != "record" or dns.name.from_text(item["zone"]) != zone:
+                continue
+            record = _record(item["name"], item["type"], item["ttl"], item["content"], item["disabled"])
+            if record is not None and (record.name != name and record.name.is_subdomain(name) if below
+                                       else record.name == name):
+                records.append(record)
+        return records
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
+        if not changes:
+            return
+        for change in changes:
+            if not change.name.is_subdomain(zone):
+                raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: {change.name} is outside the zone")
+        with self._zone_lock(zone):
+            current = self._current(zone, {change.name for change in changes})
+            for change in changes:
+                enabled = [r for r in current[change.name, change.rdtype] if not r.disabled]
+                if not same_rrset(_rrset_of(enabled, self._where(zone)), change.before):
+                    raise ZoneChanged(f"backend {self.name!r}: zone {_text(zone)}: {change.name} "
+                                      f"{dns.rdatatype.to_text(change.rdtype)} changed since it was read; "
+                                      f"nothing was written")
+            rrsets = [_patch_rrset(zone, change, current[change.name, change.rdtype]) for change in changes]
+            self._call("PATCH", _zone_path(zone), zone, json={"rrsets": rrsets})
+
+    def _current(self, zone: dns.name.Name,
+                 names: Iterable[dns.name.Name]) -> dict[tuple[dns.name.Name, dns.rdatatype.RdataType], list[_Record]]:
+        by_rrset: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], list[_Record]] = defaultdict(list)
+        for name in sorted(set(names)):
+            for record in self._search(zone, name):
+                by_rrset[record.name, record.rdtype].append(record)
+        return by_rrset
+
+    @contextmanager
+    def _zone_lock(self, zone: dns.name.Name) -> Iterator[None]:
+        key = (self.api_url, self.server_id, zone)
+        with _zone_locks_guard:
+            lock = _zone_locks.setdefault(key, threading.Lock())
+        if not lock.acquire(timeout=self.lock_timeout):
+            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: another apply held the zone "
+                               f"for more than {self.lock_timeout:g}s; nothing was written")
+        try:
+            path = self.lock_path(zone)
+            if path is None:
+                yield
+                return
+            try:
+                with filelock.FileLock(str(path), timeout=self.lock_timeout):
+                    yield
+            except filelock.Timeout:
+                raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: another gateway process held "
+                                   f"{path} for more than {self.lock_timeout:g}s; nothing was written") from None
+        finally:
+            lock.release()
+
+    def lock_path(self, zone: dns.name.Name) -> Path | None:
+        """The file every gateway process on this host locks to apply to `zone` (with `lock_dir`)."""
+        if self.lock_dir is None:
+            return None
+        # Hashed: the same zone on another server is another lock, and no name reaches the path.
+        digest = hashlib.sha256("\n".join((self.api_url, self.server_id, zone.to_text())).encode()).hexdigest()
+        return self.lock_dir / f"powerdns-{digest[:32]}.lock"
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def _json(self, method: str, path: str, zone: dns.name.Name | None, **kwargs: Any) -> Any:
+        response = self._call(method, path, zone, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise BackendError(f"{self._where(zone)}: {method} {path} answered something that is not JSON: "
+                               f"{response.text[:MAX_MESSAGE]!r}") from None
+
+    def _call(self, method: str, path: str, zone: dns.name.Name | None, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"{self._where(zone)}: the PowerDNS API at {self.api_url} did not answer "
+                               f"{method} {path}: {exc or type(exc).__name__}") from None
+        if response.is_success:
+            return response
+        message = _server_message(response)
+        if response.status_code == 401:
+            raise BackendError(f"{self._where(zone)}: the PowerDNS API at {self.api_url} refused the API key "
+                               f"(HTTP 401 {message}); check option 'api_key'")
+        if response.status_code == 404 and zone is not None:
+            raise BackendError(f"{self._where(zone)}: PowerDNS server {self.server_id!r} at {self.api_url} "
+                               f"has no such zone (HTTP 404 {message})")
+        raise BackendError(f"{self._where(zone)}: PowerDNS refused {method} {path} "
+                           f"(HTTP {response.status_code}): {message}")
+
+    def _where(self, zone: dns.name.Name | None) -> str:
+        return f"backend {self.name!r}" + ("" if zone is None else f": zone {_text(zone)}")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _zone_path(zone: dns.name.Name) -> str:
+    return f"/zones/{quote(zone.to_text(), safe='')}"
+
+
+def _text(zone: dns.name.Name) -> str:
+    return zone.to_text(omit_final_dot=True)
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return body["error"][:MAX_MESSAGE]
+    return response.text.strip()[:MAX_MESSAGE] or response.reason_phrase
+
+
+def _zone_records(body: Mapping[str, Any]) -> list[_Record]:
+    records = []
+    for rrset in body.get("rrsets", ()):
+        for item in rrset["records"]:
+            record = _record(rrset["name"], rrset["type"], rrset["ttl"], item["content"], item["disabled"])
+            if record is not None:
+                records.append(record)
+    return records
+
+
+def _record(name: str, rdtype: str, ttl: int, content: str, disabled: bool) -> _Record | None:
+    """A record from the API's fields; None for types dnspython cannot represent (ALIAS, LUA,
+    the empty type of an empty non-terminal)."""
+    try:
+        known = dns.rdatatype.from_text(rdtype) if rdtype else None
+    except dns.rdatatype.UnknownRdatatype:
+        known = None
+    if known is None:
+        return None
+    return _Record(dns.name.from_text(name), known, int(ttl), content, bool(disabled))
+
+
+def _rrsets(records: Iterable[_Record], where: str) -> list[dns.rrset.RRset]:
+    grouped: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], list[_Record]] = defaultdict(list)
+    for record in records:
+        grouped[record.name, record.rdtype].append(record)
+    return [rrset for key in sorted(grouped) if (rrset := _rrset_of(grouped[key], where)) is not None]
+
+
+def _rrset_of(records: Sequence[_Record], where: str) -> dns.rrset.RRset | None:
+    if not records:
+        return None
+    first = records[0]
+    try:
+        rdatas = [rdata_from_content(r.rdtype, r.content) for r in records]
+    except dns.exception.DNSException as exc:
+        raise BackendError(f"{where}: PowerDNS holds {first.name} {dns.rdatatype.to_text(first.rdtype)} "
+                           f"content that does not parse: {exc}") from None
+    # PowerDNS keeps one TTL per RRset; records written around the API may differ: DNS serves the lowest.
+    return make_rrset(first.name, min(r.ttl for r in records), rdatas)
+
+
+def rdata_from_content(rdtype: dns.rdatatype.RdataType, content: str) -> dns.rdata.Rdata:
+    """Parse PowerDNS record content; its names are absolute even without the final dot."""
+    try:
+        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, content, origin=dns.name.root, relativize=False)
+    except dns.exception.SyntaxError:
+        if rdtype not in (dns.rdatatype.TXT, dns.rdatatype.SPF):
+            raise
+        return _long_txt(rdtype, content)
+
+
+def _long_txt(rdtype: dns.rdatatype.RdataType, content: str) -> dns.rdata.Rdata:
+    """TXT content with strings over 255 bytes, which PowerDNS accepts and serves split:
+    split them the same way."""
+    strings = []
+    for token in dns.tokenizer.Tokenizer(content).get_remaining():
+        value = token.unescape_to_bytes().value
+        strings += [value[start:start + 255] for start in range(0, len(value), 255)] or [b""]
+    return dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)(dns.rdataclass.IN, rdtype, strings)
+
+
+def content_of(rdata: dns.rdata.Rdata, zone: dns.name.Name) -> str:
+    """PowerDNS record content: presentation format, absolute names (a relative one is taken
+    relative to the zone), TXT as quoted strings of at most 255 bytes."""
+    return rdata.to_text(origin=zone, relativize=False)
+
+
+def _is_one_of(record: _Record, rdatas: Sequence[dns.rdata.Rdata]) -> bool:
+    try:
+        return rdata_from_content(record.rdtype, record.content) in rdatas
+    except dns.exception.DNSException:
+        return False  # content PowerDNS took but dnspython cannot parse equals nothing we send
+
+
+def _patch_rrset(zone: dns.name.Name, change: RRsetChange, current: Sequence[_Record]) -> dict[str, Any]:
+    """The PATCH entry for one change, keeping the RRset's disabled records and comments."""
+    wanted = [] if change.after is None else list(change.after)
+    kept = [r for r in current if r.disabled and not _is_one_of(r, wanted)]
+    entry: dict[str, Any] = {"name": change.name.to_text(), "type": dns.rdatatype.to_text(change.rdtype)}
+    if not wanted and not kept:
+        return {**entry, "changetype": "DELETE"}
+    ttl = change.after.ttl if change.after is not None else min(r.ttl for r in kept)
+    records = [{"content": content_of(rdata, zone), "disabled": False} for rdata in wanted]
+    records += [{"content": r.content, "disabled": True} for r in kept]
+    # No "comments" key: PowerDNS then keeps the RRset's comments as they are.
+    return {**entry, "changetype": "REPLACE", "ttl": ttl, "records": records}
