@@ -1,0 +1,351 @@
+"""The `rfc2136` backend: a primary that takes DNS UPDATE (RFC 2136), such as BIND or Knot.
+
+    [[backends]]
+    name = "bind"
+    driver = "rfc2136"
+    zones = ["*"]
+    server = "192.0.2.53"            # the primary's address
+    tsig_key_name = "dcgw-update."
+    tsig_secret = "env:DCGW_TSIG_SECRET"
+
+Reads ask the primary over TCP for the RRsets at each touched name, one query per
+(name, type) for every record type dnspython knows, all pipelined on one connection:
+one round trip per read, and no ANY query, which RFC 8482 lets servers answer
+partially. Only a template with NS records reads a subtree (everything below the new
+delegation), and that takes a zone transfer (AXFR), so the key must be allowed to
+transfer the zone.
+
+Each apply is one UPDATE message. Its prerequisites pin every RRset the plan read
+("exists with exactly these values" or "does not exist"), and the absence of the
+CNAME or other data that RFC 2136 servers would otherwise silently refuse to add
+beside; the server checks them and applies the update all or nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import random
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.tsig
+import dns.tsigkeyring
+import dns.update
+import dns.xfr
+import dns.zone
+
+from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
+from gateway.plan import UNTOUCHABLE
+from gateway.zonedata import rrsets_in_scope
+
+T = dns.rdatatype.RdataType
+
+TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5")
+# Obsolete types no template writes and no server should hold beside new data.
+_OBSOLETE = frozenset({T.NONE, T.MD, T.MF, T.SIG, T.NXT})
+#: Every type a read asks for at each name: all data types dnspython can parse, so a
+#: record of any type a template can write is seen, minus SOA and DNSSEC material.
+READ_TYPES: tuple[T, ...] = tuple(t for t in T if not dns.rdatatype.is_metatype(t)
+                                  and t not in UNTOUCHABLE and t not in _OBSOLETE)
+# Types allowed beside a CNAME (RFC 2181 10.1, RFC 4035): DNSSEC material only.
+_CNAME_COMPANIONS = frozenset(UNTOUCHABLE - {T.SOA}) | {T.CNAME}
+_ZONE_CHANGED_RCODES = frozenset({dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN})
+_RCODE_HINTS = {
+    dns.rcode.REFUSED: "the server does not allow this update (check its update-policy or allow-update for the key)",
+    dns.rcode.NOTAUTH: "the server is not authoritative for the zone or does not accept the TSIG key",
+    dns.rcode.NOTZONE: "a name in the update is outside the zone",
+    dns.rcode.SERVFAIL: "the server failed to apply the update",
+}
+
+
+class RFC2136Backend(Backend):
+    """Reads with pipelined TCP queries, writes with one prerequisite-guarded UPDATE."""
+
+    def __init__(self, name: str, options: Mapping[str, Any]) -> None:
+        super().__init__(name, options)
+        self.server = self._address(self.option("server", kind=str))
+        self.port = self.option("port", 53, int)
+        if isinstance(self.port, bool) or not 0 < self.port < 65536:
+            raise ConfigError(f"backend {name!r}: option 'port' must be a port number (1-65535), not {self.port!r}")
+        self.timeout = self.option("timeout", 10, (int, float))
+        if isinstance(self.timeout, bool) or self.timeout <= 0:
+            raise ConfigError(f"backend {name!r}: option 'timeout' must be a positive number of seconds, "
+                              f"not {self.timeout!r}")
+        self.key_name, self.keyring, self.key_algorithm = self._tsig()
+        #: Waits for the server (pipelined queries count once); for tests and benchmarks.
+        self.round_trips = 0
+        #: DNS messages sent.
+        self.messages = 0
+        self._counter_lock = threading.Lock()
+
+    # -- options --------------------------------------------------------------------------
+
+    def _address(self, server: str) -> str:
+        try:
+            return str(ipaddress.ip_address(server.strip()))
+        except ValueError:
+            raise ConfigError(f"backend {self.name!r}: option 'server' must be the primary's IP address, "
+                              f"not {server!r}") from None
+
+    def _tsig(self) -> tuple[dns.name.Name | None, dict[dns.name.Name, dns.tsig.Key] | None, str]:
+        key_name = self.option("tsig_key_name", None, str)
+        secret = self.option("tsig_secret", None, str)
+        algorithm = self.option("tsig_algorithm", "hmac-sha256", str).lower()
+        if algorithm not in TSIG_ALGORITHMS:
+            raise ConfigError(f"backend {self.name!r}: option 'tsig_algorithm' must be one of "
+                              f"{', '.join(TSIG_ALGORITHMS)}, not {algorithm!r}")
+        if (key_name is None) != (secret is None):
+            missing = "tsig_secret" if secret is None else "tsig_key_name"
+            raise ConfigError(f"backend {self.name!r}: option {missing!r} is required with "
+                              f"{'tsig_key_name' if missing == 'tsig_secret' else 'tsig_secret'}")
+        if key_name is None:
+            return None, None, algorithm
+        try:
+            name = dns.name.from_text(key_name)
+        except dns.exception.DNSException as exc:
+            raise ConfigError(f"backend {self.name!r}: option 'tsig_key_name' is not a key name: {exc}") from None
+        try:
+            base64.b64decode(secret, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"backend {self.name!r}: option 'tsig_secret' must be base64 "
+                              "(as in the server's key statement)") from None
+        return name, {name: dns.tsig.Key(name, secret, algorithm)}, algorithm
+
+    # -- zones ----------------------------------------------------------------------------
+
+    def zones(self) -> list[dns.name.Name]:
+        """An RFC 2136 server cannot list its zones: `find_zone` asks the server instead."""
+        return []
+
+    def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
+        """The zone the server is authoritative for that holds `domain`, from one SOA query:
+        the SOA comes back in the answer at a zone apex, else in the authority section."""
+        response = self._exchange([self._query(domain, T.SOA)], zone=None)[0]
+        rcode = response.rcode()
+        if rcode == dns.rcode.REFUSED or not response.flags & dns.flags.AA:
+            return None  # not served here, or delegated to servers elsewhere
+        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            raise self._error(None, f"the SOA query for {domain} failed with {dns.rcode.to_text(rcode)}")
+        for rrset in (*response.answer, *response.authority):
+            if rrset.rdtype == T.SOA and domain.is_subdomain(rrset.name):
+                return rrset.name
+        return None
+
+    # -- read -----------------------------------------------------------------------------
+
+    def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
+             subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
+        wanted = sorted(n for n in set(names) if n.is_subdomain(zone))
+        queries = [self._query(name, rdtype) for name in wanted for rdtype in READ_TYPES]
+        found: dict[tuple[dns.name.Name, T], dns.rrset.RRset] = {}
+        for query, response in zip(queries, self._exchange(queries, zone) if queries else []):
+            rrset = self._answer(zone, query, response)
+            if rrset is not None:
+                found[(rrset.name, rrset.rdtype)] = rrset
+        if subtrees:
+            for rrset in rrsets_in_scope(self._transfer(zone), (), subtrees):
+                if rrset.rdtype != T.SOA:
+                    found.setdefault((rrset.name, rrset.rdtype), rrset)
+        return list(found.values())
+
+    def _answer(self, zone: dns.name.Name, query: dns.message.Message,
+                response: dns.message.Message) -> dns.rrset.RRset | None:
+        """The RRset at exactly the question's (name, type): the authoritative answer, or
+        the NS of a delegation, which the parent serves as a referral."""
+        question = query.question[0]
+        rcode = response.rcode()
+        if rcode == dns.rcode.NXDOMAIN:
+            return None
+        if rcode != dns.rcode.NOERROR:
+            raise self._error(zone, f"the query for {question.name} {dns.rdatatype.to_text(question.rdtype)} "
+                                    f"failed with {dns.rcode.to_text(rcode)}")
+        if response.flags & dns.flags.AA:
+            section = response.answer
+        elif question.rdtype == T.NS:
+            section = response.authority
+        else:
+            return None
+        return response.get_rrset(section, question.name, dns.rdataclass.IN, question.rdtype)
+
+    def _transfer(self, zone: dns.name.Name) -> dns.zone.Zone:
+        self._count(1)
+        try:
+            transferred = dns.zone.from_xfr(dns.query.xfr(
+                self.server, zone, port=self.port, keyring=self.keyring, keyname=self.key_name,
+                keyalgorithm=self.key_algorithm, timeout=self.timeout, lifetime=self.timeout * 6,
+                relativize=False), relativize=False)
+        except dns.xfr.TransferError as exc:
+            raise self._error(zone, f"the zone transfer (AXFR) was refused ({exc}); reading below a delegation "
+                                    "needs the key to be allowed to transfer the zone") from None
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            raise self._error(zone, f"the zone transfer (AXFR) failed: {_describe(exc)}") from None
+        return transferred
+
+    # -- apply ----------------------------------------------------------------------------
+
+    def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
+        if not changes:
+            return
+        update = self._update_message(zone, changes)
+        self._count(1)
+        try:
+            response = dns.query.tcp(update, self.server, port=self.port, timeout=self.timeout)
+        except dns.exception.TooBig:
+            raise self._error(zone, f"{len(changes)} RRset changes do not fit in one UPDATE message") from None
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            raise self._error(zone, f"the UPDATE failed: {_describe(exc)}; the server may or may not have "
+                                    "applied it") from None
+        rcode = response.rcode()
+        if rcode == dns.rcode.NOERROR:
+            return
+        if rcode in _ZONE_CHANGED_RCODES:
+            raise ZoneChanged(f"backend {self.name!r}: zone {zone}: the records read for the plan changed since "
+                              f"(the server answered {dns.rcode.to_text(rcode)}); nothing was written")
+        hint = _RCODE_HINTS.get(rcode, "the update was not applied")
+        raise self._error(zone, f"the server answered the UPDATE with {dns.rcode.to_text(rcode)}: {hint}")
+
+    def _update_message(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> dns.update.UpdateMessage:
+        update = dns.update.UpdateMessage(zone, keyring=self.keyring, keyname=self.key_name,
+                                          keyalgorithm=self.key_algorithm)
+        by_name: dict[dns.name.Name, list[RRsetChange]] = defaultdict(list)
+        for change in changes:
+            if not change.name.is_subdomain(zone):
+                raise self._error(zone, f"{change.name} is outside the zone")
+            by_name[change.name].append(change)
+            if change.before is None:
+                update.absent(change.name, change.rdtype)
+            else:
+                # Value dependent: the RRs must be exactly these (TTL 0, which the RFC requires here).
+                update.present(change.name, *change.before)
+        for name, here in by_name.items():
+            if name == zone:
+                continue  # the apex holds SOA and NS, so it can never hold a CNAME
+            for rdtype in _absences_relied_on(here):
+                update.absent(name, rdtype)
+
+        apex_ns = [c for c in changes if c.name == zone and c.rdtype == T.NS]
+        # Deletions first: a server ignores a CNAME added beside data it has not yet deleted.
+        for change in changes:
+            if change.before is not None and change not in apex_ns:
+                update.delete(change.name, change.rdtype)
+        for change in changes:
+            if change.after is not None:
+                update.add(change.name, change.after.ttl, *change.after)
+        # A server ignores deleting the apex NS RRset; delete its old values one by one instead,
+        # after the new ones are in, so the zone never has none.
+        for change in apex_ns:
+            if change.before is not None:
+                kept = set(change.after) if change.after is not None else set()
+                stale = [rdata for rdata in change.before if rdata not in kept]
+                if stale:
+                    update.delete(change.name, *stale)
+        return update
+
+    # -- the wire -------------------------------------------------------------------------
+
+    def _query(self, name: dns.name.Name, rdtype: T) -> dns.message.Message:
+        query = dns.message.make_query(name, rdtype, want_dnssec=False)
+        query.flags &= ~dns.flags.RD
+        if self.keyring is not None:
+            query.use_tsig(self.keyring, self.key_name, algorithm=self.key_algorithm)
+        return query
+
+    def _exchange(self, queries: list[dns.message.Message], zone: dns.name.Name | None) -> list[dns.message.Message]:
+        """Send every query on one TCP connection before waiting for answers (RFC 7766
+        pipelining), so a read costs one round trip however many names and types it asks."""
+        pending: dict[int, dns.message.Message] = {}
+        for query in queries:
+            while query.id in pending:
+                query.id = random.randrange(65536)
+            pending[query.id] = query
+        outgoing = b"".join(q.to_wire(prepend_length=True) for q in queries)
+        answers: dict[int, dns.message.Message] = {}
+        self._count(len(queries))
+        try:
+            for wire in _pipeline(self.server, self.port, outgoing, len(queries), self.timeout):
+                (query_id,) = struct.unpack("!H", wire[:2])
+                query = pending.pop(query_id, None)
+                if query is None:
+                    raise self._error(zone, f"the server sent an answer to no pending query (id {query_id})")
+                answer = dns.message.from_wire(wire, keyring=self.keyring, request_mac=query.mac)
+                if not query.is_response(answer):
+                    raise self._error(zone, f"the server answered another question than {query.question[0]}")
+                answers[query_id] = answer
+        except BackendError:
+            raise
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            raise self._error(zone, f"querying {self.server} port {self.port} failed: {_describe(exc)}") from None
+        return [answers[q.id] for q in queries]
+
+    def _count(self, messages: int) -> None:
+        with self._counter_lock:
+            self.round_trips += 1
+            self.messages += messages
+
+    def _error(self, zone: dns.name.Name | None, message: str) -> BackendError:
+        where = f" zone {zone}:" if zone is not None else ""
+        return BackendError(f"backend {self.name!r} ({self.server} port {self.port}):{where} {message}")
+
+
+def _absences_relied_on(changes: Sequence[RRsetChange]) -> list[T]:
+    """Types that must stay absent at one name for the plan's additions to take effect: a
+    server silently ignores adding a CNAME beside other data, and other data beside a CNAME."""
+    changed = {c.rdtype for c in changes}
+    written = {c.rdtype for c in changes if c.after is not None}
+    if T.CNAME in written:
+        return [t for t in READ_TYPES if t not in changed and t not in _CNAME_COMPANIONS]
+    if written - _CNAME_COMPANIONS and T.CNAME not in changed:
+        return [T.CNAME]
+    return []
+
+
+def _pipeline(server: str, port: int, outgoing: bytes, expected: int, timeout: float) -> Iterable[bytes]:
+    """Write `outgoing` while reading length-prefixed messages; yields `expected` messages.
+    Reading while writing keeps a long pipeline from deadlocking on full socket buffers."""
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((server, port), timeout=timeout) as sock, selectors.DefaultSelector() as selector:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        sent, buffer, received = 0, b"", 0
+        while received < expected:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise dns.exception.Timeout(timeout=timeout)
+            for _, events in selector.select(remaining):
+                if events & selectors.EVENT_WRITE and sent < len(outgoing):
+                    sent += sock.send(outgoing[sent:sent + 65536])
+                    if sent == len(outgoing):
+                        selector.modify(sock, selectors.EVENT_READ)
+                if events & selectors.EVENT_READ:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise EOFError("the server closed the connection")
+                    buffer += chunk
+                    while len(buffer) >= 2 and len(buffer) >= 2 + struct.unpack("!H", buffer[:2])[0]:
+                        length = struct.unpack("!H", buffer[:2])[0]
+                        yield buffer[2:2 + length]
+                        buffer = buffer[2 + length:]
+                        received += 1
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, dns.exception.Timeout):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__
