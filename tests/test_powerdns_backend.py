@@ -4,23 +4,29 @@ particular to PowerDNS (comments, disabled records, its error messages, exact re
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import dns.name
 import dns.rdatatype
 import filelock
-import httpx
 import pytest
 
 from backends.base import BackendError, ConfigError, RRsetChange, ZoneChanged
 from backends.powerdns import PowerDNSBackend
 from backends.testing import LONG_TXT, BackendConformance, conformance_template, rrset_from_text
 from gateway.apply import execute_apply, prepare_apply
+from gateway.config import load_config
 from gateway.records import same_rrset
+from gateway.registry import load_backend
 from gateway.render import ApplyContext
 from tests.servers.common import free_port
 from tests.servers.pdns import CountingTransport, PdnsServer, replace_entry
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.servers
 
 
@@ -238,6 +244,21 @@ def test_reads_fetch_only_the_asked_names(pdns, zone, backend, transport):
         assert "rrset_name" in url.params or url.path.endswith("/search-data"), f"unscoped read: {url}"
 
 
+def test_one_apply_in_a_large_zone_is_four_requests(pdns, zone, backend, transport):
+    pdns.patch(zone, [replace_entry(rrset_from_text(zone, f"bulk-{i:05d}", 300, "A", ["192.0.2.1"]), zone)
+                      for i in range(10_000)])
+    assert apply_template(backend, zone, [{"type": "A", "host": "probe", "pointsTo": "192.0.2.7", "ttl": 600},
+                                          {"type": "TXT", "host": "probe", "data": "probe", "ttl": 600}])
+    base = "/api/v1/servers/localhost"
+    assert [(method, url.path, dict(url.params)) for method, url in zip(transport.methods, transport.requests)] == [
+        ("GET", f"{base}/zones", {"zone": zone.to_text()}),                               # find_zone
+        ("GET", f"{base}/zones/{zone}", {"rrset_name": f"probe.{zone}"}),                 # read for the plan
+        ("GET", f"{base}/search-data", {"q": f"probe.{zone.to_text(omit_final_dot=True)}",  # re-read, locked
+                                        "object_type": "record", "max": "10000"}),
+        ("PATCH", f"{base}/zones/{zone}", {}),                                            # the write
+    ]
+
+
 def test_search_results_at_the_limit_are_refused_not_trusted(pdns, zone, transport):
     # search-data matches contents too: CNAMEs pointing at `sub` fill the results.
     pdns.patch(zone, [replace_entry(rrset_from_text(zone, f"alias{i}", 300, "CNAME", [f"x.sub.{zone}"]), zone)
@@ -398,10 +419,36 @@ def test_option_errors(options, message):
         PowerDNSBackend("pdns", options)
 
 
-def test_registered_as_the_powerdns_driver():
-    from stevedore import driver
+def test_commented_example_config_loads_a_powerdns_backend(monkeypatch):
+    monkeypatch.setenv("DCGW_SESSION_SECRET", "s")
+    monkeypatch.setenv("PDNS_API_KEY", "key-from-the-environment")
+    [settings] = load_config(ROOT / "config" / "powerdns.toml").backends
+    backend = load_backend(settings)
+    assert isinstance(backend, PowerDNSBackend)
+    assert (backend.api_url, backend.server_id) == ("http://127.0.0.1:8081", "localhost")
+    assert backend.http.headers["X-API-Key"] == "key-from-the-environment"
 
-    manager = driver.DriverManager("domainconnect_gateway.backends", "powerdns", invoke_on_load=True,
-                                   invoke_args=("pdns", {"api_url": "http://127.0.0.1:1", "api_key": "k"}))
-    assert isinstance(manager.driver, PowerDNSBackend)
-    assert isinstance(manager.driver.http, httpx.Client)
+
+def test_dcgw_apply_through_powerdns(pdns, zone, tmp_path):
+    config = tmp_path / "dcgw.toml"
+    config.write_text(f'[ttl]\nminimum = 300\n\n[[backends]]\nname = "pdns"\ndriver = "powerdns"\n'
+                      f'api_url = "{pdns.api_url}"\napi_key = "env:PDNS_API_KEY"\n')
+    domain = zone.to_text(omit_final_dot=True)
+    argv = [sys.executable, "-m", "gateway.cli", "apply", "--config", str(config), "--domain", domain,
+            "--template", str(ROOT / "gateway" / "examples" / "example.com.hosting.json"), "--yes",
+            "--param", "var1=192.0.2.1", "--param", "var2=192.0.2.2", "--param", "var3=target.example.net",
+            "--param", "var4=verified"]
+
+    def dcgw(api_key: str) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+                              env={**os.environ, "PDNS_API_KEY": api_key})
+
+    refused = dcgw("wrong-key")
+    assert refused.returncode == 4, refused.stderr
+    assert "backend 'pdns'" in refused.stderr and "refused the API key" in refused.stderr
+    applied = dcgw(pdns.api_key)
+    assert applied.returncode == 0, applied.stderr
+    assert f"to {domain} on backend 'pdns'" in applied.stderr
+    assert pdns.query(dns.name.from_text("www", zone), dns.rdatatype.A).to_text().split()[-1] == "192.0.2.1"
+    again = dcgw(pdns.api_key)
+    assert again.returncode == 0 and "nothing to change (the template is already applied)" in again.stdout
