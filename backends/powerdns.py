@@ -189,7 +189,10 @@ class PowerDNSBackend(Backend):
                     raise ZoneChanged(f"backend {self.name!r}: zone {_text(zone)}: {change.name} "
                                       f"{dns.rdatatype.to_text(change.rdtype)} changed since it was read; "
                                       f"nothing was written")
-            rrsets = [_patch_rrset(zone, change, current[change.name, change.rdtype]) for change in changes]
+            # PowerDNS checks CNAME exclusivity against the zone as each entry is applied: the
+            # entries that take served records away go first, so a CNAME can replace an A and back.
+            ordered = sorted(changes, key=lambda change: change.after is not None)
+            rrsets = [_patch_rrset(zone, change, current[change.name, change.rdtype]) for change in ordered]
             self._call("PATCH", _zone_path(zone), zone, json={"rrsets": rrsets})
 
     def _current(self, zone: dns.name.Name,

@@ -130,14 +130,26 @@ def test_an_rrset_the_plan_removes_keeps_its_disabled_records(pdns, zone, backen
     pdns.patch(zone, [{"name": f"www.{zone}", "type": "A", "ttl": 600, "changetype": "REPLACE",
                        "comments": [{"content": "parked address", "account": ""}],
                        "records": [{"content": "192.0.2.1", "disabled": False},
-                                   {"content": "192.0.2.2", "disabled": True}]}])
+                                   {"content": "192.0.2.2", "disabled": True}]},
+                      {"name": f"www.{zone}", "type": "TXT", "ttl": 600, "changetype": "REPLACE",
+                       "comments": [{"content": "goes with its records", "account": ""}],
+                       "records": [{"content": '"old"', "disabled": False}]}])
     # A CNAME at www replaces every other record there.
     assert apply_template(backend, zone, [{"type": "CNAME", "host": "www", "pointsTo": "target.example.net", "ttl": 600}])
     after = listing(pdns, zone)
     assert [(r["content"], r["disabled"]) for r in after[f"www.{zone}", "A"]["records"]] == [("192.0.2.2", True)]
     assert [c["content"] for c in after[f"www.{zone}", "A"]["comments"]] == ["parked address"]
     assert after[f"www.{zone}", "CNAME"]["records"] == [{"content": "target.example.net.", "disabled": False}]
+    assert (f"www.{zone}", "TXT") not in after  # nothing left in it: deleted, comments too
     assert backend.read(zone, [dns.name.from_text("www", zone)])[0].rdtype == dns.rdatatype.CNAME
+
+
+def test_a_cname_and_other_records_replace_each_other(pdns, zone, backend):
+    pdns.patch(zone, [replace_entry(rrset_from_text(zone, "www", 600, "CNAME", ["old.example.net."]), zone)])
+    assert apply_template(backend, zone, [{"type": "A", "host": "www", "pointsTo": "192.0.2.5", "ttl": 600}])
+    assert set(listing(pdns, zone)) == {(f"{zone}", "NS"), (f"www.{zone}", "A")}
+    assert apply_template(backend, zone, [{"type": "CNAME", "host": "www", "pointsTo": "new.example.net", "ttl": 600}])
+    assert set(listing(pdns, zone)) == {(f"{zone}", "NS"), (f"www.{zone}", "CNAME")}
 
 
 def test_a_disabled_record_equal_to_a_wanted_one_becomes_enabled(pdns, zone, backend):
