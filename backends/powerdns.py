@@ -141,7 +141,7 @@ class PowerDNSBackend(Backend):
         for name in sorted(set(names)):
             records += self._records_at(zone, name)
         for top in sorted(set(subtrees)):
-            records += self._search(zone, top, below=True)
+            records += [r for r in self._search(zone, top, subtree=True) if r.name not in names]
         return _rrsets((r for r in records if not r.disabled), self._where(zone))
 
     def _records_at(self, zone: dns.name.Name, name: dns.name.Name) -> list[_Record]:
@@ -150,13 +150,13 @@ class PowerDNSBackend(Backend):
         # 4.7 adds the comment-only RRsets of other names to a filtered answer: filter again.
         return [r for r in _zone_records(body) if r.name == name]
 
-    def _search(self, zone: dns.name.Name, name: dns.name.Name, below: bool = False) -> list[_Record]:
-        """Records of `zone` at `name` (or strictly below it), disabled ones too."""
+    def _search(self, zone: dns.name.Name, name: dns.name.Name, subtree: bool = False) -> list[_Record]:
+        """Records of `zone` at `name` (with `subtree`, at or below it), disabled ones too."""
         # In a search `*` matches any text and `?` one character, with no escape: a literal
         # `*` label (a wildcard record) is searched as `?`, and the results filtered.
         query = name.to_text(omit_final_dot=True).lower().replace("*", "?")
-        if below:
-            query = "*" if name == dns.name.root else f"*.{query}"
+        if subtree:
+            query = f"*{query}"
         found = self._json("GET", "/search-data", zone,
                            params={"q": query, "object_type": "record", "max": str(self.search_limit)})
         if len(found) >= self.search_limit:
@@ -168,8 +168,7 @@ class PowerDNSBackend(Backend):
             if item.get("object_type") != "record" or dns.name.from_text(item["zone"]) != zone:
                 continue
             record = _record(item["name"], item["type"], item["ttl"], item["content"], item["disabled"])
-            if record is not None and (record.name != name and record.name.is_subdomain(name) if below
-                                       else record.name == name):
+            if record is not None and (record.name.is_subdomain(name) if subtree else record.name == name):
                 records.append(record)
         return records
 

@@ -244,12 +244,14 @@ def test_reads_fetch_only_the_asked_names(pdns, zone, backend, transport):
     pdns.patch(zone, [replace_entry(rrset_from_text(zone, f"bulk-{i:05d}", 300, "A", ["192.0.2.1"]), zone)
                       for i in range(2000)])
     pdns.patch(zone, [replace_entry(rrset_from_text(zone, "a.sub", 300, "A", ["192.0.2.1"]), zone),
+                      replace_entry(rrset_from_text(zone, "sub", 300, "NS", ["ns.example.net."]), zone),
+                      replace_entry(rrset_from_text(zone, "xsub", 300, "A", ["192.0.2.1"]), zone),
                       replace_entry(rrset_from_text(zone, "b.a.sub", 300, "TXT", ['"deep"']), zone),
                       replace_entry(rrset_from_text(zone, "pointer", 300, "CNAME", [f"a.sub.{zone}"]), zone)])
     www, sub = dns.name.from_text("www", zone), dns.name.from_text("sub", zone)
     found = backend.read(zone, [www, dns.name.from_text("bulk-00007", zone)], [sub])
     assert sorted((r.name.to_text(), dns.rdatatype.to_text(r.rdtype)) for r in found) == [
-        (f"a.sub.{zone}", "A"), (f"b.a.sub.{zone}", "TXT"), (f"bulk-00007.{zone}", "A")]
+        (f"a.sub.{zone}", "A"), (f"b.a.sub.{zone}", "TXT"), (f"bulk-00007.{zone}", "A"), (f"sub.{zone}", "NS")]
     # One request per name and per subtree; none lists the zone.
     assert len(transport.requests) == 3
     for url in transport.requests:
