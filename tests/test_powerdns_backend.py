@@ -135,7 +135,8 @@ def test_an_rrset_the_plan_removes_keeps_its_disabled_records(pdns, zone, backen
                        "comments": [{"content": "goes with its records", "account": ""}],
                        "records": [{"content": '"old"', "disabled": False}]}])
     # A CNAME at www replaces every other record there.
-    assert apply_template(backend, zone, [{"type": "CNAME", "host": "www", "pointsTo": "target.example.net", "ttl": 600}])
+    assert apply_template(backend, zone, [{"type": "CNAME", "host": "www", "pointsTo": "target.example.net",
+                                           "ttl": 600}])
     after = listing(pdns, zone)
     assert [(r["content"], r["disabled"]) for r in after[f"www.{zone}", "A"]["records"]] == [("192.0.2.2", True)]
     assert [c["content"] for c in after[f"www.{zone}", "A"]["comments"]] == ["parked address"]
@@ -160,7 +161,8 @@ def test_a_disabled_record_equal_to_a_wanted_one_becomes_enabled(pdns, zone, bac
 
 
 def test_an_apply_sends_only_the_changed_rrsets(pdns, zone, backend, transport):
-    pdns.patch(zone, [replace_entry(rrset_from_text(zone, f"host{i}", 300, "A", [f"192.0.2.{i}"]), zone) for i in range(20)])
+    pdns.patch(zone, [replace_entry(rrset_from_text(zone, f"host{i}", 300, "A", [f"192.0.2.{i}"]), zone)
+                      for i in range(20)])
     before = listing(pdns, zone)
     seen: list[dict] = []
     transport.tamper_next_patch(seen.append)

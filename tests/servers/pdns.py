@@ -20,7 +20,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,17 +161,18 @@ def pdns_server() -> Iterator[PdnsServer]:
 class CountingTransport(httpx.HTTPTransport):
     """An httpx transport that counts requests and can replace the next PATCH's body.
 
-    `tamper_next_patch(edit)`: `edit(body)` rewrites the JSON of the next PATCH before it
-    is sent, as if the backend had sent that (one-off: used to make the server refuse).
+    `tamper_next_patch(edit)`: `edit(body)` sees, and may rewrite, the JSON of the next
+    PATCH before it is sent, as if the backend had sent that (one-off: used to make the
+    server refuse, or to look at what was sent).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.requests: list[httpx.URL] = []
         self.methods: list[str] = []
-        self._tamper = None
+        self._tamper: Callable[[dict[str, Any]], object] | None = None
 
-    def tamper_next_patch(self, edit) -> None:
+    def tamper_next_patch(self, edit: Callable[[dict[str, Any]], object]) -> None:
         self._tamper = edit
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
