@@ -2,4 +2,5 @@ pytest_plugins = [
     "tests.servers.postgres",
     "tests.servers.pdns",
     "tests.servers.bind",
+    "tests.servers.moto",
 ]
