@@ -47,8 +47,9 @@ def measure(backend: Backend, zone: dns.name.Name, applies: int, round_trips: Ca
     latencies, trips = [], []
     for index in range(applies):
         template = conformance_template([
-            {"type": "A", "host": "www", "pointsTo": f"192.0.2.{index % 2 + 1}", "ttl": 600},
-            {"type": "TXT", "host": "www", "data": f"bench {index % 2}", "ttl": 600,
+            # A new value each time: moto_server refuses a CREATE identical to an earlier one.
+            {"type": "A", "host": "www", "pointsTo": f"198.18.{index >> 8 & 255}.{index & 255}", "ttl": 600},
+            {"type": "TXT", "host": "www", "data": f"bench {index}", "ttl": 600,
              "txtConflictMatchingMode": "All"},
         ], service_id="bench")
         before = round_trips()
@@ -86,8 +87,47 @@ def bench_powerdns(sizes: Sequence[int], applies: int) -> list[Figures]:
     return figures
 
 
+def bench_rfc2136(sizes: Sequence[int], applies: int) -> list[Figures]:
+    from backends.base import RRsetChange
+    from backends.rfc2136 import RFC2136Backend
+    from tests.servers.bind import bind_running
+
+    figures = []
+    with bind_running(zone_count=len(sizes)) as server:
+        for size in sizes:
+            zone = server.fresh_zone()
+            backend = RFC2136Backend("rfc2136", server.backend_options())
+            rrsets = list(filler(zone, size))
+            for start in range(0, size, 1000):  # what fits in one UPDATE message
+                backend.apply(zone, [RRsetChange(r.name, r.rdtype, None, r) for r in rrsets[start:start + 1000]])
+            figures.append(measure(backend, zone, applies, lambda: backend.round_trips, size))
+    return figures
+
+
+def bench_route53(sizes: Sequence[int], applies: int) -> list[Figures]:
+    import os
+
+    from backends.base import RRsetChange
+    from backends.route53 import Route53Backend
+    from tests.servers.moto import FAKE_CREDENTIALS, moto_running
+
+    os.environ.update(FAKE_CREDENTIALS)  # moto_server on 127.0.0.1; nothing reaches AWS
+    figures = []
+    with moto_running() as server:
+        for size in sizes:
+            zone, _ = server.create_zone(f"bench-{size}.test")
+            backend = Route53Backend("route53", server.backend_options())
+            rrsets = list(filler(zone, size))
+            for start in range(0, size, 1000):  # Route 53 takes at most 1000 changes per batch
+                backend.apply(zone, [RRsetChange(r.name, r.rdtype, None, r) for r in rrsets[start:start + 1000]])
+            figures.append(measure(backend, zone, applies, lambda: backend.api_calls, size))
+    return figures
+
+
 BENCHES: dict[str, Callable[[Sequence[int], int], list[Figures]]] = {
     "powerdns": bench_powerdns,
+    "rfc2136": bench_rfc2136,
+    "route53": bench_route53,
 }
 
 

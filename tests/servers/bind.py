@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,17 +188,24 @@ def _wait_for_zones(server: BindServer, process: subprocess.Popen, log: Path, ti
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
-def bind_server() -> Iterator[BindServer]:
+@contextmanager
+def bind_running(zone_count: int = ZONE_POOL) -> Iterator[BindServer]:
+    """A named in a temporary directory, stopped and removed on exit."""
     directory = Path(tempfile.mkdtemp(prefix="dcgw-named-"))
     try:
-        server, process = start_bind(directory)
+        server, process = start_bind(directory, zone_count)
         try:
             yield server
         finally:
             stop(process)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def bind_server() -> Iterator[BindServer]:
+    with bind_running() as server:
+        yield server
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,9 @@ def aws_test_credentials(monkeypatch) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
+@contextmanager
+def moto_running() -> Iterator[MotoServer]:
+    """moto_server on a free 127.0.0.1 port, stopped on exit."""
     program = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
     if not Path(program).exists():
         pytest.skip("moto_server is not installed (pip install -e '.[test]' installs moto[server])")
@@ -87,6 +89,12 @@ def moto_server() -> Iterator[MotoServer]:
     finally:
         stop(process)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with moto_running() as server:
+        yield server
 
 
 @pytest.fixture
