@@ -57,6 +57,8 @@ from gateway.zonedata import rrsets_in_scope
 
 T = dns.rdatatype.RdataType
 
+#: Options of a `[[backends]]` table with driver = "rfc2136".
+OPTIONS = frozenset({"server", "port", "tsig_key_name", "tsig_secret", "tsig_algorithm", "timeout"})
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5")
 # Obsolete types no template writes and no server should hold beside new data.
 _OBSOLETE = frozenset({T.NONE, T.MD, T.MF, T.SIG, T.NXT})
@@ -80,6 +82,10 @@ class RFC2136Backend(Backend):
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         super().__init__(name, options)
+        unknown = sorted(set(self.options) - OPTIONS)
+        if unknown:
+            raise ConfigError(f"backend {name!r}: unknown option {unknown[0]!r} "
+                              f"(expected one of: {', '.join(sorted(OPTIONS))})")
         self.server = self._address(self.option("server", kind=str))
         self.port = self.option("port", 53, int)
         if isinstance(self.port, bool) or not 0 < self.port < 65536:

@@ -47,6 +47,8 @@ from gateway.records import make_rrset
 
 T = dns.rdatatype.RdataType
 
+#: Options of a `[[backends]]` table with driver = "route53".
+OPTIONS = frozenset({"region", "profile", "endpoint_url"})
 #: Record types Route 53 hosts.
 SUPPORTED_TYPES = frozenset({T.A, T.AAAA, T.CAA, T.CNAME, T.DS, T.HTTPS, T.MX, T.NAPTR, T.NS, T.PTR, T.SOA,
                              T.SPF, T.SRV, T.SSHFP, T.SVCB, T.TLSA, T.TXT})
@@ -73,6 +75,10 @@ class Route53Backend(Backend):
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         super().__init__(name, options)
+        unknown = sorted(set(self.options) - OPTIONS)
+        if unknown:
+            raise ConfigError(f"backend {name!r}: unknown option {unknown[0]!r} "
+                              f"(expected one of: {', '.join(sorted(OPTIONS))})")
         self.region = self.option("region", "us-east-1", str)
         self.profile = self.option("profile", None, str)
         self.endpoint_url = self.option("endpoint_url", None, str)

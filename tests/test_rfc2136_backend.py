@@ -3,9 +3,13 @@ particular to DNS UPDATE (prerequisites, TSIG, pipelined reads, zone transfers).
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import dns.name
 import dns.rcode
@@ -18,12 +22,15 @@ from backends.base import BackendError, ConfigError, RRsetChange, ZoneChanged
 from backends.rfc2136 import READ_TYPES, RFC2136Backend
 from backends.testing import BackendConformance, conformance_template, rrset_from_text
 from gateway.apply import execute_apply, prepare_apply
+from gateway.config import load_config
 from gateway.records import same_rrset
+from gateway.registry import load_backend
 from gateway.render import ApplyContext
 from tests.servers.bind import FORBIDDEN_LABEL, BindServer
 
 pytestmark = pytest.mark.servers
 T = dns.rdatatype.RdataType
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class TestRFC2136Conformance(BackendConformance):
@@ -85,6 +92,22 @@ def test_invalid_options_are_named(options, message):
     with pytest.raises(ConfigError) as error:
         RFC2136Backend("bind", options)
     assert "backend 'bind'" in str(error.value) and message in str(error.value)
+
+
+def test_unknown_options_are_refused():
+    with pytest.raises(ConfigError, match="backend 'bind': unknown option 'tsig_secert' \\(expected one of: port, "):
+        RFC2136Backend("bind", {"server": "127.0.0.1", "tsig_key_name": "k.", "tsig_secert": "c2VjcmV0"})
+
+
+def test_commented_example_config_loads_an_rfc2136_backend(monkeypatch):
+    monkeypatch.setenv("DCGW_SESSION_SECRET", "s")
+    monkeypatch.setenv("DCGW_TSIG_SECRET", "c2VjcmV0LWZyb20tdGhlLWVudmlyb25tZW50")
+    [settings] = load_config(ROOT / "config" / "rfc2136.toml").backends
+    backend = load_backend(settings)
+    assert isinstance(backend, RFC2136Backend)
+    assert (backend.server, backend.port, backend.key_name, backend.key_algorithm) == (
+        "127.0.0.1", 53, dns.name.from_text("dcgw-update."), "hmac-sha256")
+    assert backend.keyring[backend.key_name].secret == b"secret-from-the-environment"
 
 
 def test_ipv6_server_and_defaults():
@@ -310,3 +333,31 @@ def test_a_server_that_never_answers_times_out(bind_zone):
         thread.join(5)
         for connection in accepted:
             connection.close()
+
+
+# -- end to end -----------------------------------------------------------------------------
+
+def test_dcgw_apply_through_bind(bind_server, bind_zone, tmp_path):
+    config = tmp_path / "dcgw.toml"
+    config.write_text(f'[ttl]\nminimum = 300\n\n[[backends]]\nname = "bind"\ndriver = "rfc2136"\n'
+                      f'server = "127.0.0.1"\nport = {bind_server.port}\ntsig_key_name = "{bind_server.key_name}"\n'
+                      f'tsig_secret = "env:DCGW_TSIG_SECRET"\n')
+    domain = bind_zone.to_text(omit_final_dot=True)
+    argv = [sys.executable, "-m", "gateway.cli", "apply", "--config", str(config), "--domain", domain,
+            "--template", str(ROOT / "gateway" / "examples" / "example.com.hosting.json"), "--yes",
+            "--param", "var1=192.0.2.1", "--param", "var2=192.0.2.2", "--param", "var3=target.example.net",
+            "--param", "var4=verified"]
+
+    def dcgw(secret: str) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+                              env={**os.environ, "DCGW_TSIG_SECRET": secret})
+
+    refused = dcgw("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+    assert refused.returncode == 4, refused.stderr
+    assert "backend 'bind'" in refused.stderr
+    applied = dcgw(bind_server.key_secret)
+    assert applied.returncode == 0, applied.stderr
+    assert f"to {domain} on backend 'bind'" in applied.stderr
+    assert [r.to_text() for r in bind_server.rrset(name_in(bind_zone, "www"), "A")] == ["192.0.2.1"]
+    again = dcgw(bind_server.key_secret)
+    assert again.returncode == 0 and "nothing to change (the template is already applied)" in again.stdout

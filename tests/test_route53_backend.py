@@ -3,6 +3,11 @@ and its failures answered with the error shapes real Route 53 returns (botocore 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -16,10 +21,13 @@ from backends.base import BackendError, ConfigError, RRsetChange, ZoneChanged
 from backends.route53 import Route53Backend, from_route53, route53_name, route53_text, route53_value
 from backends.testing import LONG_TXT, BackendConformance, conformance_template, rrset_from_text
 from gateway.apply import execute_apply, prepare_apply
+from gateway.config import load_config
+from gateway.registry import load_backend
 from gateway.render import ApplyContext, split_txt
 
 pytestmark = pytest.mark.servers
 T = dns.rdatatype.RdataType
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def fail_next(client, operation: str, code: str, message: str, status: int = 400) -> None:
@@ -87,6 +95,19 @@ class TestRoute53Conformance(BackendConformance):
 def test_invalid_options_are_named(options, message):
     with pytest.raises(ConfigError, match="backend 'aws': " + message.replace("(", "\\(").replace(")", "\\)")):
         Route53Backend("aws", options)
+
+
+def test_unknown_options_are_refused():
+    with pytest.raises(ConfigError, match="backend 'aws': unknown option 'endpoint' \\(expected one of: endpoint_url, "):
+        Route53Backend("aws", {"endpoint": "http://127.0.0.1:5000"})
+
+
+def test_commented_example_config_loads_a_route53_backend(monkeypatch):
+    monkeypatch.setenv("DCGW_SESSION_SECRET", "s")
+    [settings] = load_config(ROOT / "config" / "route53.toml").backends
+    backend = load_backend(settings)
+    assert isinstance(backend, Route53Backend)
+    assert (backend.region, backend.profile, backend.endpoint_url) == ("us-east-1", None, None)
 
 
 def test_zones_are_found_by_name_public_only(moto_server, aws_test_credentials):
@@ -363,3 +384,29 @@ def test_types_route53_does_not_host_are_refused_before_any_call(aws_test_creden
         with pytest.raises(BackendError, match="Route 53 does not host HINFO records"):
             backend.apply(ZONE, [RRsetChange(hinfo.name, T.HINFO, None, hinfo)])
     assert backend.api_calls == 0
+
+
+# -- end to end -----------------------------------------------------------------------------
+
+def test_dcgw_apply_through_route53(moto_server, route53_zone, tmp_path):
+    zone, zone_id = route53_zone
+    config = tmp_path / "dcgw.toml"
+    config.write_text(f'[ttl]\nminimum = 300\n\n[[backends]]\nname = "aws"\ndriver = "route53"\n'
+                      f'endpoint_url = "{moto_server.endpoint_url}"\n')
+    domain = zone.to_text(omit_final_dot=True)
+    argv = [sys.executable, "-m", "gateway.cli", "apply", "--config", str(config), "--domain", domain,
+            "--template", str(ROOT / "gateway" / "examples" / "example.com.hosting.json"), "--yes",
+            "--param", "var1=192.0.2.1", "--param", "var2=192.0.2.2", "--param", "var3=target.example.net",
+            "--param", "var4=verified"]
+
+    def dcgw() -> subprocess.CompletedProcess:
+        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+                              env=dict(os.environ))
+
+    applied = dcgw()
+    assert applied.returncode == 0, applied.stderr
+    assert f"to {domain} on backend 'aws'" in applied.stderr
+    listed = moto_server.client().list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    assert {"Name": f"www.{zone}", "Type": "A", "TTL": 600, "ResourceRecords": [{"Value": "192.0.2.1"}]} in listed
+    again = dcgw()
+    assert again.returncode == 0 and "nothing to change (the template is already applied)" in again.stdout
