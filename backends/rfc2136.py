@@ -336,7 +336,10 @@ def _pipeline(server: str, port: int, outgoing: bytes, expected: int, timeout: f
                 raise dns.exception.Timeout(timeout=timeout)
             for _, events in selector.select(remaining):
                 if events & selectors.EVENT_WRITE and sent < len(outgoing):
-                    sent += sock.send(outgoing[sent:sent + 65536])
+                    try:
+                        sent += sock.send(outgoing[sent:sent + 65536])
+                    except BlockingIOError:
+                        continue
                     if sent == len(outgoing):
                         selector.modify(sock, selectors.EVENT_READ)
                 if events & selectors.EVENT_READ:

@@ -179,6 +179,14 @@ def test_read_cost_follows_the_names_not_a_10k_zone(bind_server, bind_zone):
     assert (backend.round_trips, backend.messages) == (1, len(names) * len(READ_TYPES))
 
 
+def test_reads_work_without_a_key(bind_server, bind_zone):
+    bind_server.update(bind_zone, "www", 300, "A", "192.0.2.1")
+    unsigned = RFC2136Backend("bind", {"server": bind_server.host, "port": bind_server.port, "timeout": 10})
+    www = name_in(bind_zone, "www")
+    assert unsigned.find_zone(www) == bind_zone
+    assert [(r.name, r.rdtype) for r in unsigned.read(bind_zone, [www])] == [(www, T.A)]
+
+
 def test_read_queries_are_signed_when_a_key_is_configured(bind_server, bind_zone):
     wrong = backend_for(bind_server, tsig_secret="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
     with pytest.raises(BackendError) as error:
