@@ -173,7 +173,10 @@ class Route53Backend(Backend):
                 self._collect(record_set, found, not_plain)
         with self._lock:
             for name, kinds in not_plain.items():
-                self._not_plain[(zone, name)] = kinds
+                if kinds:
+                    self._not_plain[(zone, name)] = kinds
+                else:
+                    self._not_plain.pop((zone, name), None)  # only names that have them are remembered
         return list(found.values())
 
     def _list(self, zone: dns.name.Name, zone_id: str, start: dns.name.Name, subtree: bool) -> Iterator[dict]:
