@@ -1,0 +1,29 @@
+"""Server-rendered pages: one Jinja environment, the brand from `[gateway]`, no JavaScript needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+pages = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def render_page(request: Request, name: str, context: dict[str, Any] | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    """Render `templates/NAME` with the brand and the CSRF token every form needs."""
+    from gateway.auth.session import csrf_token  # the session layer sits above the pages
+
+    runtime = request.app.state.runtime
+    values = {"brand": runtime.config.gateway, "csrf_token": csrf_token(request), **(context or {})}
+    headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+               "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src https: 'self'; "
+                                          "form-action 'self' https: http:; frame-ancestors 'none'",
+               "Referrer-Policy": "no-referrer"}
+    return pages.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
