@@ -1,0 +1,135 @@
+"""Sign-in and sign-out pages, and the answer a page gives when nobody is signed in.
+
+    GET  /login?next=/path   the form
+    POST /login              username, password, csrf_token, next -> 303 to `next` (local paths only)
+    POST /logout             csrf_token -> 303 to /login
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway.auth.base import Authenticator
+from gateway.auth.session import CSRF_FIELD, csrf_ok, sign_in, sign_out
+from gateway.ui import render_page
+
+LOGIN_PATH = "/login"
+DEFAULT_NEXT = "/"
+# One message for both cases, so the form does not reveal which usernames exist.
+WRONG_CREDENTIALS = "The username or password is not correct."
+MAX_FIELD_LENGTH = 4096
+
+
+def login_routes() -> list[Route]:
+    return [
+        Route(LOGIN_PATH, show_login, methods=["GET"], name="login"),
+        Route(LOGIN_PATH, submit_login, methods=["POST"], name="login_submit"),
+        Route("/logout", submit_logout, methods=["POST"], name="logout"),
+    ]
+
+
+def login_redirect(request: Request) -> Response:
+    """What a page answers when nobody is signed in: the login form, coming back here afterwards;
+    or, when a proxy signs users in, a page sending them to the DNS host's portal."""
+    if not authenticator_of(request).uses_login_form:
+        return portal_page(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"{site_path(request, LOGIN_PATH)}?next={quote(here, safe='')}", status_code=303)
+
+
+def safe_next(target: str | None) -> str:
+    """`target` when it is a path on this site, else "/": never a redirect to another host.
+
+    Browsers read a backslash as a slash and drop tabs and newlines, so "/\\evil.com" and
+    "/\\t/evil.com" would mean "//evil.com", another host; only printable ASCII is let through.
+    """
+    if not target or len(target) > MAX_FIELD_LENGTH:
+        return DEFAULT_NEXT
+    if not all("!" <= character <= "~" for character in target):
+        return DEFAULT_NEXT
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return DEFAULT_NEXT
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return DEFAULT_NEXT
+    return target
+
+
+async def show_login(request: Request) -> Response:
+    if not authenticator_of(request).uses_login_form:
+        return portal_page(request)
+    return login_form(request, next_path=safe_next(request.query_params.get("next")))
+
+
+async def submit_login(request: Request) -> Response:
+    authenticator = authenticator_of(request)
+    if not authenticator.uses_login_form:
+        return portal_page(request)
+    form = await request.form(max_files=0, max_fields=10)
+    next_path = safe_next(text_field(form, "next"))
+    if not csrf_ok(request, text_field(form, CSRF_FIELD)):
+        return expired_form_page(request)
+    username = text_field(form, "username")
+    password = text_field(form, "password")
+    user = None
+    if username and password and len(username) <= MAX_FIELD_LENGTH and len(password) <= MAX_FIELD_LENGTH:
+        # argon2 takes tens of milliseconds of CPU; keep it off the event loop.
+        user = await run_in_threadpool(authenticator.authenticate, username, password)
+    if user is None:
+        return login_form(request, next_path=next_path, username=username[:MAX_FIELD_LENGTH],
+                          error=WRONG_CREDENTIALS, status_code=401)
+    sign_in(request, user)
+    return RedirectResponse(next_path, status_code=303)
+
+
+async def submit_logout(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=10)
+    if not csrf_ok(request, text_field(form, CSRF_FIELD)):
+        return expired_form_page(request)
+    sign_out(request)
+    after = LOGIN_PATH if authenticator_of(request).uses_login_form else DEFAULT_NEXT
+    return RedirectResponse(site_path(request, after), status_code=303)
+
+
+def login_form(request: Request, *, next_path: str, username: str = "", error: str = "",
+               status_code: int = 200) -> Response:
+    return render_page(request, "login.html", {"next": next_path, "username": username, "error": error},
+                       status_code=status_code)
+
+
+def portal_page(request: Request) -> Response:
+    brand = request.app.state.runtime.config.gateway
+    portal = brand.control_panel_url
+    detail = f"Sign in at {portal}, then try again." if portal else "Sign in there, then try again."
+    return render_page(request, "error.html", {
+        "heading": "Sign-in required",
+        "message": f"You sign in at {brand.provider_display_name}'s portal, not on this page.",
+        "detail": detail,
+    }, status_code=401)
+
+
+def expired_form_page(request: Request) -> Response:
+    return render_page(request, "error.html", {
+        "heading": "This form has expired",
+        "message": "The form's security token is missing or out of date, so nothing was done.",
+        "detail": "Go back, reload the page and try again.",
+    }, status_code=403)
+
+
+def site_path(request: Request, path: str) -> str:
+    """`path` under the prefix a proxy serves the gateway at (uvicorn --root-path)."""
+    return request.scope.get("root_path", "").rstrip("/") + path
+
+
+def text_field(form, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def authenticator_of(request: Request) -> Authenticator:
+    return request.app.state.runtime.authenticator
