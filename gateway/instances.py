@@ -5,25 +5,35 @@ one no longer writes are removed. A multiInstance template only replaces the ins
 the same instanceId. Revert removes exactly the records an instance wrote and that are still
 as written; changed ones are reported, never clobbered. The extra removals join the engine's
 plan so the backend sees one atomic change.
+
+SPF records are merged, not written (SPFM), so an instance remembers the SPF terms it owns
+instead: a row `{"name", "spf": [term, ...], "created": bool}` beside its records. Revert takes
+those terms out of whatever the SPF record holds by then (the user may have edited it), keeps
+the ones another instance still claims, and drops the record only when an instance created it
+and nothing but `all` is left. The `all` qualifier the merge chose stays as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from backends.base import Backend
 from gateway.apply import prepare_apply
 from gateway.plan import Plan, RRsetChange, apply_changes_to_rrsets
 from gateway.records import Record, make_rrset, rdata_identity, same_rrset
-from gateway.render import ApplyContext
+from gateway.render import ApplyContext, split_txt, txt_text
+from gateway.spf import SpfMergeError, is_spf, merge_spf
 from gateway.state import StateError, StateStore
+from gateway.state.models import TemplateInstance
 from gateway.template import Essential, Template
 
 RRsetKey = tuple[dns.name.Name, int]
@@ -53,7 +63,15 @@ def _essential_of(record: Record) -> dict:
 
 def records_from_dicts(rows: Iterable[dict]) -> list[Record]:
     return [Record(dns.name.from_text(row["name"]), int(row["ttl"]),
-                   dns.rdata.from_text(dns.rdataclass.IN, row["type"], row["data"])) for row in rows]
+                   dns.rdata.from_text(dns.rdataclass.IN, row["type"], row["data"])) for row in _record_rows(rows)]
+
+
+def _record_rows(rows: Iterable[dict]) -> list[dict]:
+    return [row for row in rows if "spf" not in row]
+
+
+def _spf_rows(rows: Iterable[dict]) -> list[dict]:
+    return [row for row in rows if "spf" in row]
 
 
 def apply_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
@@ -61,25 +79,26 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     """Apply `template` and record the instance; nothing is written when there are conflicts and not force."""
     prepared = prepare_apply(backend, template, context)
     result = InstanceResult(prepared.plan)
-    previous = [i for i in store.instances(context.domain, context.host)
-                if (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
-                and (not template.multi_instance or i.instance_id == instance_id)]
-    removed = {_identity(r) for r in prepared.plan.delete}
-    replaced_ids = {i.id for i in previous}
-    broken = [i for i in store.instances(context.domain) if i.id not in replaced_ids and any(
-        row.get("essential") and _identity(r) in removed
-        for row, r in zip(i.records, records_from_dicts(i.records)))]
+    previous = replaced_instances(store, template, context, instance_id)
+    broken = disabled_instances(store, template, context, prepared.plan, instance_id)
     result.disabled = [f"{i.provider_id}/{i.service_id}" for i in broken]
     if (prepared.plan.conflicts or broken) and not force:
         return result
     # A template that lost an essential record is removed as a whole.
     previous = previous + broken
     stale = [r for i in previous for r in records_from_dicts(i.records)]
-    current = _union(prepared.current, backend.read(prepared.zone, {r.name for r in stale}, ()))
+    stale_spf = [row for i in previous for row in _spf_rows(i.records)]
+    spf_owned = _spf_claims(store, prepared, previous)
+    read_names = {r.name for r in stale} | {dns.name.from_text(row["name"]) for row in stale_spf}
+    current = _union(prepared.current, backend.read(prepared.zone, read_names, ()))
     after_plan = apply_changes_to_rrsets(current, prepared.plan.changes)
     rendered = [Record(r.name, r.ttl, r.rdata) for r in prepared.rendered.records]
     final, result.changed_since = _without(after_plan, stale, keep=rendered,
                                            still_needed=_needed_by_others(store, context, previous))
+    # Terms the replaced instances owned go unless the new instance or another one claims them.
+    others = [i for i in store.instances(context.domain) if i.id not in {p.id for p in previous}]
+    final = _unmerge_spf(final, stale_spf, _spf_terms_by_name([*spf_owned, *(
+        row for i in others for row in _spf_rows(i.records))]))
     # The instance owns what it added and what it took over from the instance it replaces,
     # never records that were there before any instance.
     inherited = {_identity(r) for r in stale}
@@ -91,9 +110,27 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     result.instance = store.record_instance(
         provider_id=template.provider_id, service_id=template.service_id, domain=context.domain,
         host=context.host, instance_id=instance_id, group_ids=list(context.group_ids or ()),
-        params=dict(context.params), records=record_dicts(written), applied_by=actor,
+        params=dict(context.params), records=record_dicts(written) + spf_owned, applied_by=actor,
         replaces=[i.id for i in previous])
     return result
+
+
+def replaced_instances(store: StateStore, template: Template, context: ApplyContext,
+                       instance_id: str | None) -> list[TemplateInstance]:
+    """The instances an apply replaces: the same template on the same host (and instanceId when multiInstance)."""
+    return [i for i in store.instances(context.domain, context.host)
+            if (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
+            and (not template.multi_instance or i.instance_id == instance_id)]
+
+
+def disabled_instances(store: StateStore, template: Template, context: ApplyContext, plan: Plan,
+                       instance_id: str | None) -> list[TemplateInstance]:
+    """Other applied instances that lose an essential (Always) record to `plan`, so would be removed whole."""
+    removed = {_identity(r) for r in plan.delete}
+    replaced_ids = {i.id for i in replaced_instances(store, template, context, instance_id)}
+    return [i for i in store.instances(context.domain) if i.id not in replaced_ids and any(
+        row.get("essential") and _identity(r) in removed
+        for row, r in zip(_record_rows(i.records), records_from_dicts(i.records)))]
 
 
 def revert_instance(store: StateStore, backend: Backend, zone: dns.name.Name, instance_pk: int,
@@ -103,10 +140,12 @@ def revert_instance(store: StateStore, backend: Backend, zone: dns.name.Name, in
     if instance is None:
         raise StateError(f"instance {instance_pk}: not found")
     written = records_from_dicts(instance.records)
-    current = backend.read(zone, {r.name for r in written}, ())
+    spf = _spf_rows(instance.records)
+    current = backend.read(zone, {r.name for r in written} | {dns.name.from_text(row["name"]) for row in spf}, ())
     others = [i for i in store.instances(instance.domain) if i.id != instance.id]
     final, changed = _without(current, written, keep=[], still_needed=[
         r for i in others for r in records_from_dicts(i.records)])
+    final = _unmerge_spf(final, spf, _spf_terms_by_name(row for i in others for row in _spf_rows(i.records)))
     changes = _changes(current, final)
     if changes:
         backend.apply(zone, changes)
@@ -142,6 +181,88 @@ def _without(rrsets: Iterable[dns.rrset.RRset], remove: Iterable[Record], keep: 
         else:
             by_key[key] = smaller
     return list(by_key.values()), changed
+
+
+def spf_term_key(token: str) -> str:
+    """A term's identity as gateway.spf merges terms: without its qualifier, in any case."""
+    return (token[1:] if token[:1] in "+-~?" else token).lower()
+
+
+def _spf_keys(tokens: Iterable[str]) -> list[str]:
+    keys = [spf_term_key(t) for t in tokens if t.lower() != "v=spf1"]
+    return list(dict.fromkeys(k for k in keys if k != "all"))
+
+
+def _spf_claims(store: StateStore, prepared, previous: Sequence[TemplateInstance]) -> list[dict]:
+    """The SPF rows of the instance being applied: the terms of its rules it owns at each name.
+
+    It owns a term it adds and one another instance (or the one it replaces) added before;
+    never a term the record held before any instance. It created the record when there was
+    none (or it replaced one that could not be merged), or when another instance created it.
+    """
+    rules: dict[dns.name.Name, list[str]] = defaultdict(list)
+    for spf in prepared.rendered.spf:
+        rules[spf.name].append(spf.rules)
+    current = {(r.name, r.rdtype): r for r in prepared.current}
+    claimed_rows = [row for i in store.instances(prepared.rendered.context.domain) for row in _spf_rows(i.records)]
+    rows = []
+    for name, texts in rules.items():
+        existing = _mergeable_spf(current.get((name, dns.rdatatype.TXT)))
+        before = set(_spf_keys(existing.split())) if existing is not None else set()
+        at_name = [row for row in claimed_rows if dns.name.from_text(row["name"]) == name]
+        claimed = {key for row in at_name for key in row["spf"]}
+        owned = [key for key in _spf_keys(t for text in texts for t in text.split())
+                 if key not in before or key in claimed]
+        created = existing is None or any(row.get("created") for row in at_name)
+        if owned:
+            rows.append({"name": name.to_text(), "spf": owned, "created": created})
+    return rows
+
+
+def _mergeable_spf(txt: dns.rrset.RRset | None) -> str | None:
+    """The text of the one SPF record in `txt` that rules can merge into, or None."""
+    texts = [txt_text(rd) for rd in txt if is_spf(txt_text(rd))] if txt is not None else []
+    if len(texts) != 1:
+        return None
+    try:
+        merge_spf(texts[0], [])
+    except SpfMergeError:
+        return None
+    return texts[0]
+
+
+def _spf_terms_by_name(rows: Iterable[dict]) -> dict[dns.name.Name, set[str]]:
+    terms: dict[dns.name.Name, set[str]] = defaultdict(set)
+    for row in rows:
+        terms[dns.name.from_text(row["name"])].update(row["spf"])
+    return terms
+
+
+def _unmerge_spf(rrsets: Iterable[dns.rrset.RRset], rows: Iterable[dict],
+                 still_claimed: dict[dns.name.Name, set[str]]) -> list[dns.rrset.RRset]:
+    """Take the terms of `rows` out of the SPF records, keeping the ones still claimed and the order."""
+    by_key: dict[RRsetKey, dns.rrset.RRset] = {(r.name, r.rdtype): r for r in rrsets}
+    for row in rows:
+        name = dns.name.from_text(row["name"])
+        txt = by_key.get((name, dns.rdatatype.TXT))
+        remove = set(row["spf"]) - still_claimed.get(name, set())
+        spf = [rd for rd in txt if is_spf(txt_text(rd))] if txt is not None else []
+        if len(spf) != 1 or not remove:
+            continue  # gone, or made ambiguous by hand: leave it to the user
+        tokens = txt_text(spf[0]).split()
+        kept = [t for t in tokens[1:] if spf_term_key(t) not in remove]
+        if len(kept) == len(tokens) - 1:
+            continue
+        rdatas = [rd for rd in txt if rd is not spf[0]]
+        if not (row.get("created") and all(spf_term_key(t) == "all" for t in kept)):
+            text = " ".join([tokens[0], *kept])
+            rdatas.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, split_txt(text)))
+        smaller = make_rrset(name, txt.ttl, rdatas)
+        if smaller is None:
+            del by_key[(name, dns.rdatatype.TXT)]
+        else:
+            by_key[(name, dns.rdatatype.TXT)] = smaller
+    return list(by_key.values())
 
 
 def _identity(record: Record) -> tuple:
