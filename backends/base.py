@@ -45,9 +45,18 @@ class Backend(abc.ABC):
     #: Extension record types (APEXCNAME, REDIR301, ...) this backend can apply.
     supported_extensions: ClassVar[frozenset[str]] = frozenset()
 
+    #: Option names this backend accepts; any other key in its table is a ConfigError
+    #: (a misspelt option must not be silently ignored). None: accept anything.
+    known_options: ClassVar[frozenset[str] | None] = None
+
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
         self.options = dict(options)
+        if self.known_options is not None:
+            unknown = sorted(set(self.options) - self.known_options)
+            if unknown:
+                raise ConfigError(f"backend {name!r}: unknown option {unknown[0]!r} "
+                                  f"(expected one of: {', '.join(sorted(self.known_options))})")
 
     def option(self, key: str, default: Any = ..., kind: type | tuple[type, ...] | None = None) -> Any:
         """An option of this backend's config table; `ConfigError` naming it when missing or mistyped."""

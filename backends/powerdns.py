@@ -82,13 +82,11 @@ class _Record:
 
 
 class PowerDNSBackend(Backend):
+    known_options = OPTIONS
+
     def __init__(self, name: str, options: Mapping[str, Any], *,
                  transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(name, options)
-        unknown = sorted(set(self.options) - OPTIONS)
-        if unknown:
-            raise ConfigError(f"backend {name!r}: unknown option {unknown[0]!r} "
-                              f"(powerdns options: {', '.join(sorted(OPTIONS))})")
         self.api_url = self.option("api_url", kind=str).rstrip("/")
         parts = urlsplit(self.api_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -79,13 +79,10 @@ _RCODE_HINTS = {
 
 class RFC2136Backend(Backend):
     """Reads with pipelined TCP queries, writes with one prerequisite-guarded UPDATE."""
+    known_options = OPTIONS
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         super().__init__(name, options)
-        unknown = sorted(set(self.options) - OPTIONS)
-        if unknown:
-            raise ConfigError(f"backend {name!r}: unknown option {unknown[0]!r} "
-                              f"(expected one of: {', '.join(sorted(OPTIONS))})")
         self.server = self._address(self.option("server", kind=str))
         self.port = self.option("port", 53, int)
         if isinstance(self.port, bool) or not 0 < self.port < 65536:

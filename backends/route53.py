@@ -65,6 +65,7 @@ SUBTREE_PAGE = "300"  # the most Route 53 returns per page
 
 class Route53Backend(Backend):
     """Route 53 through boto3: per-name listings, one DELETE+CREATE batch per apply."""
+    known_options = OPTIONS
 
     #: Attempts of one API call answered PriorRequestNotComplete or throttled.
     max_attempts = 5
@@ -75,10 +76,6 @@ class Route53Backend(Backend):
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         super().__init__(name, options)
-        unknown = sorted(set(self.options) - OPTIONS)
-        if unknown:
-            raise ConfigError(f"backend {name!r}: unknown option {unknown[0]!r} "
-                              f"(expected one of: {', '.join(sorted(OPTIONS))})")
         self.region = self.option("region", "us-east-1", str)
         self.profile = self.option("profile", None, str)
         self.endpoint_url = self.option("endpoint_url", None, str)

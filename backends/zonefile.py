@@ -61,13 +61,10 @@ SAFE_LABEL = re.compile(rb"[a-z0-9_-]{1,63}", re.IGNORECASE)
 
 
 class ZoneFileBackend(Backend):
+    known_options = frozenset({"directory", "reload_command", "lock_timeout", "create_directory", "reload_timeout"})
+
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         super().__init__(name, options)
-        known = {"directory", "reload_command", "lock_timeout", "create_directory", "reload_timeout"}
-        unknown = sorted(set(self.options) - known)
-        if unknown:
-            raise ConfigError(f"backend {name!r}: unknown option {unknown[0]!r} "
-                              f"(zonefile options: {', '.join(sorted(known))})")
         self.directory = Path(self.option("directory", kind=str))
         if self.option("create_directory", False, bool):
             self.directory.mkdir(parents=True, exist_ok=True)
