@@ -5,13 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import textwrap
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
 
+import httpx
 import itsdangerous
 import pytest
+import uvicorn
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -599,3 +604,48 @@ def test_header_driver_refuses_an_invalid_header_name(tmp_path: Path) -> None:
                                     'user_header = "X User"\n')
     with pytest.raises(ConfigError, match=r"auth\.user_header: must be an HTTP header name"):
         load_authenticator(config.auth)
+
+
+# -- header auth over real sockets ----------------------------------------------------------------
+
+@pytest.fixture
+def header_server(tmp_path: Path):
+    """The header-auth app under uvicorn on 127.0.0.1, trusting only the peer 127.0.0.1, run as
+    `dcgw serve` runs it (no rewriting of the peer address from X-Forwarded-For)."""
+    app = build_app(write_config(tmp_path, '[auth]\ndriver = "header"\ntrusted_proxies = ["127.0.0.1/32"]\n'))
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    listener.close()
+
+
+def get_from(source_address: str, url: str, headers: dict[str, str]) -> httpx.Response:
+    transport = httpx.HTTPTransport(local_address=source_address)
+    with httpx.Client(transport=transport, timeout=10) as http:
+        return http.get(url, headers=headers)
+
+
+def test_real_socket_from_the_trusted_proxy_address_signs_in(header_server: str) -> None:
+    response = get_from("127.0.0.1", header_server + "/whoami",
+                        {"X-Forwarded-User": "dave", "X-Forwarded-Zones": "example.com"})
+    assert response.status_code == 200
+    assert response.text == "dave example.com"
+
+
+def test_real_socket_from_another_address_cannot_spoof_the_user(header_server: str) -> None:
+    # 127.0.0.2 plays a client that reaches the gateway around the proxy
+    response = get_from("127.0.0.2", header_server + "/whoami",
+                        {"X-Forwarded-User": "dave", "X-Forwarded-Zones": "example.com",
+                         "X-Forwarded-For": "127.0.0.1", "Forwarded": "for=127.0.0.1"})
+    assert response.status_code == 401
+    assert "portal" in response.text
