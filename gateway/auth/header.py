@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dns.exception
 import dns.name
@@ -102,7 +103,7 @@ def parse_trusted_proxies(value: object) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
-def header_name(options, key: str, default: str) -> str:
+def header_name(options: Mapping[str, Any], key: str, default: str) -> str:
     value = options.get(key, default)
     # RFC 9110 token characters; anything else could never arrive as a header.
     allowed = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")

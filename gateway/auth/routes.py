@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -126,7 +127,7 @@ def site_path(request: Request, path: str) -> str:
     return request.scope.get("root_path", "").rstrip("/") + path
 
 
-def text_field(form, name: str) -> str:
+def text_field(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
 
