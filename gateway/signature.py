@@ -91,7 +91,11 @@ class KeyResolver:
             with self._name_lock(name):
                 cached = self._cached(name)
                 if cached is None:
-                    cached = self._fetch(name)
+                    try:
+                        cached = self._fetch(name)
+                    except SignatureError:
+                        self._forget_lock(name)
+                        raise
                     self._remember(name, cached)
         if cached.error is not None:
             raise cached.error
@@ -122,6 +126,10 @@ class KeyResolver:
     def _name_lock(self, name: dns.name.Name) -> threading.Lock:
         with self._cache_lock:
             return self._name_locks.setdefault(name, threading.Lock())
+
+    def _forget_lock(self, name: dns.name.Name) -> None:
+        with self._cache_lock:
+            self._name_locks.pop(name, None)
 
     def _fetch(self, name: dns.name.Name) -> _CachedAnswer:
         now = self._clock()
@@ -241,8 +249,8 @@ def verify_query(raw_query: str, pub_key_domain: str, resolver: KeyResolver) -> 
     """Check `sig` over the query string exactly as received; raises SignatureError.
 
     Accepted: the signature over the query without its `sig` and `key` parameters (what the
-    specification says) or over everything before `&sig=` (what some clients sign, with
-    `key` in it).
+    specification says) or, when `sig` is the last parameter, over everything before
+    `&sig=` (what some clients sign, with `key` in it).
     """
     segments = raw_query.split("&")
     names = [unquote_plus(segment.partition("=")[0]) for segment in segments]
@@ -255,8 +263,9 @@ def verify_query(raw_query: str, pub_key_domain: str, resolver: KeyResolver) -> 
 
     unsigned = "&".join(segment for index, segment in enumerate(segments) if index not in (sig_at, key_at))
     candidates = [unsigned]
+    # The prefix form only when `sig` comes last: parameters after it would not be covered.
     prefix = "&".join(segments[:sig_at])
-    if prefix and prefix != unsigned:
+    if sig_at == len(segments) - 1 and prefix and prefix != unsigned:
         candidates.append(prefix)
     for message in candidates:
         try:

@@ -297,6 +297,14 @@ def test_reencoded_query_is_refused(published: Publisher, private_key: RSAPrivat
     assert refusal(sent, published).reason == "bad_signature"
 
 
+@pytest.mark.parametrize("appended", ["domain=evil.example", "redirect_uri=https%3A%2F%2Fevil.example%2F", "x=1"])
+def test_parameters_after_a_prefix_signature_are_refused(published: Publisher, private_key: RSAPrivateKey,
+                                                         appended: str) -> None:
+    prefix = f"{urlencode(PARAMS)}&key={KEY_LABEL}"
+    sent = f"{prefix}&sig={quote_plus(sign(private_key, prefix))}&{appended}"
+    assert refusal(sent, published).reason == "bad_signature"
+
+
 def test_prefix_signed_with_sig_first_is_refused(published: Publisher, private_key: RSAPrivateKey) -> None:
     query = urlencode(PARAMS)
     sent = f"sig={quote_plus(sign(private_key, f'key={KEY_LABEL}'))}&key={KEY_LABEL}&{query}"
