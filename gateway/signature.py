@@ -98,7 +98,8 @@ class KeyResolver:
                         raise
                     self._remember(name, cached)
         if cached.error is not None:
-            raise cached.error
+            # A fresh exception each time: one raised object shared between threads would share its traceback.
+            raise SignatureError(cached.error.reason, cached.error.message)
         assert cached.key is not None
         return cached.key
 
