@@ -31,6 +31,26 @@ PARAMS = {
 KEY_LABEL = "_dck1"
 
 
+# The example of the specification ("Digitally Sign Requests"): its key records, and its signature of
+# "a=1&b=2&ip=10.10.10.10&domain=example.net".
+SPEC_KEY_RECORDS = [
+    ("p=1,a=RS256,d=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA18SgvpmeasN4BHkkv0SBjAzIc4grYLjiAXRtNiBUiG"
+     "UDMeTzQrKTsWvy9NuxU1dIHCZy9o1CrKNg5EzLIZLNyMfI6qiXnM+HMd4byp97zs/3D39Q8iR5poubQcRaGozWx8yQpG0OcVdmEV"
+     "cTfy"),
+    ("p=2,a=RS256,d=R/XSEWC5u16EBNvRnNAOAvZYUdWqVyQvXsjnxQot8KcK0QP8iHpoL/1dbdRy2opRPQ2FdZpovUgknybq/6FkeD"
+     "tW7uCQ6Mvu4QxcUa3+WP9nYHKtgWip/eFxpeb+qLvcLHf1h0JXtxLVdyy6OLk3f2JRYUX2ZZVDvG3biTpeJz6iRzjGg6MfGxXZHj"
+     "I8"),
+    ("p=3,a=RS256,d=weDjXrJwIDAQAB"),
+]
+SPEC_SIG = (
+    "V2te9zWMU7G3plxBTsmYSJTvn2vzMvNwAjWQ%2BwTe91DxuJhdVf4cVc4vZBYfEYV7u5d7PzTO7se7OrkhyiB7TpoJJW1yB5qHR7"
+    "HKM5SZldUsdtg5%2B1SzEtIX0Uq8b2mCmQF%2FuJGXpqCyFrEajvpTM7fFKPk1kuctmtkjV7%2BATcvNPLWY7KyE4%2Bqc8jpfN6"
+    "1cP5l8iA4krAa3%2BfTro5cmWR8YUJ5yrnRs6KT4b5D71HFvOUk0sGEUddUUlsyRQKRHUFN6HjEya50YDHfZJlYHkHlK0xX6Yqei"
+    "i9QZ2I35U9eJbSvZGQko5beqviWFXdsVDbvd3DYcbSHgJq9%2FXoMTTw%3D%3D"
+)
+SPEC_QUERY = "a=1&b=2&ip=10.10.10.10&domain=example.net"
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -125,6 +145,18 @@ def refusal(query: str, publisher: Publisher, resolver: KeyResolver | None = Non
 
 
 # Good signatures, against the real server.
+
+def test_example_of_the_specification_verifies(publisher: Publisher) -> None:
+    publisher.publish(*(txt_content(record) for record in SPEC_KEY_RECORDS), label="_dcpubkeyv1")
+    verify_query(f"{SPEC_QUERY}&key=_dcpubkeyv1&sig={SPEC_SIG}", publisher.domain, publisher.resolver())
+
+
+def test_example_of_the_specification_tampered_is_refused(publisher: Publisher) -> None:
+    publisher.publish(*(txt_content(record) for record in SPEC_KEY_RECORDS), label="_dcpubkeyv1")
+    tampered = SPEC_QUERY.replace("10.10.10.10", "10.10.10.11")
+    error = refusal(f"{tampered}&key=_dcpubkeyv1&sig={SPEC_SIG}", publisher)
+    assert error.reason == "bad_signature"
+
 
 @pytest.mark.parametrize("quote_via", [quote_plus, quote, lambda value, safe: encode_uri_component(value)],
                          ids=["quote_plus", "percent20", "encodeURIComponent"])
