@@ -12,7 +12,9 @@ COMMAND_MODULES = (
     "gateway.commands.apply",
     "gateway.commands.clients",
     "gateway.commands.preview",
+    "gateway.commands.serve",
     "gateway.commands.templates",
+    "gateway.commands.users",
 )
 
 EXIT_OK = 0

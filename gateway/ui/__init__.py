@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 HERE = Path(__file__).parent
@@ -23,7 +23,20 @@ def render_page(request: Request, name: str, context: dict[str, Any] | None = No
     runtime = request.app.state.runtime
     values = {"brand": runtime.config.gateway, "csrf_token": csrf_token(request), **(context or {})}
     headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-               "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src https: 'self'; "
+               "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; "
+                                          "img-src https: 'self'; "
                                           "form-action 'self' https: http:; frame-ancestors 'none'",
                "Referrer-Policy": "no-referrer"}
     return pages.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
+
+
+def brand_css(request: Request) -> Response:
+    """The brand colours from `[gateway]` as CSS variables, so pages need no inline style."""
+    brand = request.app.state.runtime.config.gateway
+    css = f":root {{ --brand: {_css_color(brand.brand_color)}; --accent: {_css_color(brand.accent_color)}; }}\n"
+    return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=300"})
+
+
+def _css_color(value: str) -> str:
+    # A colour is a word, a #hex or a function like rgb(...): nothing that could close the rule.
+    return value if value and not set(value) & set(";{}<>\\\"'") else "inherit"

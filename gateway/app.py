@@ -1,0 +1,72 @@
+"""The Starlette application: discovery, the synchronous and OAuth flows, sign-in, operations.
+
+    create_app(load_config("config.toml"))
+
+Every public URL (urlSyncUX, urlAsyncUX, urlAPI) is `[gateway] base_url`; the app serves
+them from its root. Behind a proxy that adds a path prefix, run uvicorn with `--root-path`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from gateway import oauth
+from gateway.auth.routes import login_routes
+from gateway.config import Config
+from gateway.discovery import settings, template_version
+from gateway.observability import RequestMetricsMiddleware, observability_routes
+from gateway.runtime import Runtime
+from gateway.sync.routes import sync_routes
+from gateway.ui import STATIC_DIR, brand_css
+
+SESSION_COOKIE = "dcgw_session"
+SESSION_MAX_AGE = 8 * 3600
+
+
+async def template_or_consent(request: Request) -> Response:
+    return template_version(request)
+
+
+def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
+    """The gateway for `config`; pass `runtime` to reuse one already built (tests, benchmarks)."""
+    runtime = runtime or Runtime.from_config(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        runtime.close()
+
+    def database_check() -> None:
+        with runtime.store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    routes = [
+        Route("/v2/{domain}/settings", settings, methods=["GET"]),
+        Route("/v2/domainTemplates/providers/{provider_id}/services/{service_id}", template_or_consent,
+              methods=["GET"]),
+        *sync_routes(),
+        *oauth.routes(runtime.store, runtime.router, runtime.templates),
+        *login_routes(),
+        *observability_routes(runtime.metrics, {"database": database_check}),
+        Route("/brand.css", brand_css, name="brand_css"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    secure_cookies = config.gateway.base_url.startswith("https://")
+    middleware = [
+        Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
+        Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
+                   max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app

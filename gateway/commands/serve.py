@@ -1,0 +1,67 @@
+"""`dcgw serve`: run the gateway under uvicorn.
+
+    dcgw serve [--config FILE] [--host 127.0.0.1] [--port 8080]
+
+Without --config it runs the embedded default (config/default.toml): a zone-file backend
+holding example.com, the user demo/demo and the spec's example template.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.config import Config, ConfigError, default_config_path, load_config
+from gateway.observability import configure_logging
+
+EXIT_INVALID = 2
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the gateway", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", metavar="FILE", help="config file (default: the embedded default)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    embedded = args.config is None
+    try:
+        config = load_config(default_config_path() if embedded else args.config)
+        if embedded:
+            seed_example_zone(config)
+        app = create_app(config)
+    except ConfigError as exc:
+        print(f"dcgw serve: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    log_config = configure_logging(args.log_level.upper())
+    print(f"Domain Connect gateway on http://{args.host}:{args.port} ({config.path})", file=sys.stderr)
+    if embedded:
+        print(f"Try it (sign in as demo / demo): {example_apply_url(config)}", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=log_config, proxy_headers=False)
+    return 0
+
+
+def seed_example_zone(config: Config) -> None:
+    """Give the embedded default's zone directory example.com the first time it runs."""
+    directory = Path(config.backends[0].options["directory"])
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "example.com.zone"
+    if not target.exists():
+        shutil.copyfile(EXAMPLES / "example.com.zone", target)
+
+
+def example_apply_url(config: Config) -> str:
+    query = urlencode({"domain": "example.com", "var1": "192.0.2.10", "var2": "192.0.2.11",
+                       "var3": "mail.example.net", "var4": "verify-123"})
+    return f"{config.gateway.base_url}/v2/domainTemplates/providers/example.com/services/hosting/apply?{query}"

@@ -1,0 +1,64 @@
+"""Everything a running gateway holds: config, backends, onboarded templates, state, sign-in,
+signature keys and metrics. Built once at start-up; request handlers reach it through
+`request.app.state.runtime`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.auth import Authenticator, load_authenticator
+from gateway.config import Config, ConfigError
+from gateway.observability import Metrics
+from gateway.registry import BackendRouter
+from gateway.render import TtlPolicy
+from gateway.signature import KeyResolver
+from gateway.state import StateStore
+from gateway.template import Template, load_templates
+
+log = logging.getLogger(__name__)
+
+TemplateCatalog = dict[tuple[str, str], Template]
+
+
+@dataclass
+class Runtime:
+    config: Config
+    router: BackendRouter
+    templates: TemplateCatalog
+    store: StateStore
+    authenticator: Authenticator
+    keys: KeyResolver
+    metrics: Metrics
+
+    @classmethod
+    def from_config(cls, config: Config) -> Runtime:
+        """Load everything `config` names; `ConfigError` on the first problem, before serving anything."""
+        templates = load_catalog(config.gateway.templates)
+        authenticator = load_authenticator(config.auth)
+        router = BackendRouter.from_config(config)
+        store = StateStore.open(config.database.url)
+        return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics())
+
+    @property
+    def ttl_policy(self) -> TtlPolicy:
+        return self.config.ttl.policy()
+
+    def close(self) -> None:
+        self.router.close()
+        self.store.close()
+
+
+def load_catalog(directory: Path | None) -> TemplateCatalog:
+    """The onboarded templates. An invalid file is logged and left out rather than stopping
+    the gateway: one service provider's broken template must not take down the others."""
+    if directory is None:
+        return {}
+    if not directory.is_dir():
+        raise ConfigError(f"gateway.templates: {directory} is not a directory")
+    templates, errors = load_templates([directory])
+    for error in errors:
+        log.warning("template left out: %s", error)
+    log.info("%d templates onboarded from %s", len(templates), directory)
+    return templates

@@ -1,0 +1,179 @@
+"""The synchronous flow's pages: the apply URL shows the consent page; its form confirms or cancels.
+
+Handlers are plain functions: Starlette runs them in its thread pool, where the backend and
+DNS calls they make may block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+
+import dns.name
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from backends.base import BackendError, ZoneChanged
+from gateway.apply import PreparedApply, ZoneNotHosted, prepare_apply
+from gateway.auth.routes import login_redirect
+from gateway.auth.base import User
+from gateway.auth.session import csrf_ok, current_user
+from gateway.instances import apply_instance
+from gateway.plan import PlanError
+from gateway.redirects import redirect_with
+from gateway.render import RenderError
+from gateway.sync.request import SyncError, SyncRequest, parse_sync_request
+from gateway.ui import render_page
+
+log = logging.getLogger(__name__)
+
+APPLY_PATH = "/v2/domainTemplates/providers/{provider_id}/services/{service_id}/apply"
+CONSENT_PATH = "/v2/sync/consent"
+PENDING_KEY = "sync"
+MAX_PENDING = 3  # consent pages open at once per session; keeps the cookie small
+
+
+def apply_page(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    provider_id, service_id = request.path_params["provider_id"], request.path_params["service_id"]
+    try:
+        sync = parse_sync_request(runtime, provider_id, service_id, request.scope["query_string"].decode("latin-1"))
+    except SyncError as exc:
+        return refusal(request, exc)
+    user = current_user(request)
+    if user is None:
+        return login_redirect(request)
+    try:
+        prepared = prepare(runtime, sync, user)
+    except SyncError as exc:
+        return refusal(request, exc)
+    return consent_page(request, sync, prepared, user)
+
+
+async def confirm(request: Request) -> Response:
+    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    return await run_in_threadpool(_confirm, request, form)
+
+
+def _confirm(request: Request, form: dict[str, str]) -> Response:
+    runtime = request.app.state.runtime
+    if not csrf_ok(request, form.get("csrf_token")):
+        return error_page(request, "Request refused", "The form was not sent from this site, or your session "
+                                                      "ended. Start again from the service's page.", 403)
+    open_pages = dict(request.session.get(PENDING_KEY, {}))
+    pending = open_pages.pop(form.get("nonce", ""), None)  # each page confirms once
+    request.session[PENDING_KEY] = open_pages
+    user = current_user(request)
+    if pending is None or user is None or user.username != pending["user"]:
+        return error_page(request, "This page has expired", "Start again from the service's page.", 400)
+    try:
+        sync = parse_sync_request(runtime, pending["provider"], pending["service"], pending["query"])
+    except SyncError as exc:
+        return refusal(request, exc)
+    if form.get("decision") != "confirm":
+        runtime.store.audit("cancel", f"user:{user.username}", sync.context.domain, _subject(sync))
+        return finish(request, sync, {"error": "access_denied", "error_description": "user_cancel"},
+                      "Nothing was changed", "You cancelled; your DNS records are as they were.")
+    try:
+        prepared = prepare(runtime, sync, user)
+        if plan_digest(prepared) != pending["digest"]:
+            return consent_page(request, sync, prepared, user, changed=True)
+        result = apply_instance(runtime.store, prepared.backend, sync.template, sync.context, instance_id=None,
+                                actor=f"user:{user.username}", force=True)
+    except SyncError as exc:
+        return refusal(request, exc)
+    except ZoneChanged:
+        runtime.metrics.apply(prepared.backend.name, "zone_changed", "sync")
+        return consent_page(request, sync, prepare(runtime, sync, user), user, changed=True)
+    except BackendError as exc:
+        runtime.metrics.apply(prepared.backend.name, "error", "sync")
+        log.error("sync apply of %s/%s on %s failed: %s", *sync.template.key, sync.context.domain, exc)
+        return refusal(request, sync.refusal("server_error", "the DNS change could not be made; try again later",
+                                             502))
+    runtime.metrics.apply(prepared.backend.name, "applied" if result.changes else "nothing", "sync")
+    return finish(request, sync, {}, "Done", f"{sync.service_label} is set up on {sync.context.fqdn}.")
+
+
+def prepare(runtime, sync: SyncRequest, user: User) -> PreparedApply:
+    """Find the zone, check the user controls it, and plan; `SyncError` otherwise."""
+    domain = sync.context.domain
+    try:
+        found = runtime.router.backend_for(dns.name.from_text(domain))
+    except BackendError as exc:
+        raise sync.refusal("temporarily_unavailable", f"the DNS service is unavailable: {exc}", 503) from None
+    if found is None or found[1] != dns.name.from_text(domain):
+        raise sync.refusal("invalid_request", f"domain: {domain} is not a zone hosted here", 404)
+    if not user.controls(domain):
+        runtime.store.audit("refuse", f"user:{user.username}", domain, {**_subject(sync), "reason": "zone access"})
+        raise sync.refusal("access_denied", "this account cannot manage the domain", 403)
+    try:
+        return prepare_apply(found[0], sync.template, sync.context)
+    except (RenderError, PlanError) as exc:
+        raise sync.refusal("invalid_request", str(exc)) from None
+    except ZoneNotHosted as exc:
+        raise sync.refusal("invalid_request", str(exc), 404) from None
+    except BackendError as exc:
+        raise sync.refusal("temporarily_unavailable", f"the DNS service is unavailable: {exc}", 503) from None
+
+
+def plan_digest(prepared: PreparedApply) -> str:
+    """What the user was shown, so a changed zone is never applied unseen."""
+    shown = json.dumps(prepared.plan.to_json(), sort_keys=True)
+    return hashlib.sha256(shown.encode()).hexdigest()
+
+
+def consent_page(request: Request, sync: SyncRequest, prepared: PreparedApply, user: User, *,
+                 changed: bool = False) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    pending = dict(request.session.get(PENDING_KEY, {}))
+    while len(pending) >= MAX_PENDING:
+        pending.pop(next(iter(pending)))
+    pending[nonce] = {"query": sync.raw_query, "provider": sync.template.provider_id,
+                      "service": sync.template.service_id, "digest": plan_digest(prepared), "user": user.username}
+    request.session[PENDING_KEY] = pending
+    plan = prepared.plan
+    return render_page(request, "consent.html", {
+        "user": user, "sync": sync, "template": sync.template, "nonce": nonce, "changed": changed,
+        "add": [r.to_json(prepared.zone) for r in plan.add],
+        "delete": [r.to_json(prepared.zone) for r in plan.delete],
+        "warnings": [*prepared.rendered.warnings, *plan.warnings],
+        "confirm_url": request.url_for("sync_consent").path,
+    })
+
+
+def finish(request: Request, sync: SyncRequest, params: dict[str, str], heading: str, message: str) -> Response:
+    """Back to the service provider, or a page that closes itself when there is nowhere to go."""
+    if sync.redirect_uri:
+        if sync.state is not None:
+            params = {**params, "state": sync.state}
+        return RedirectResponse(redirect_with(sync.redirect_uri, params), 303)
+    return render_page(request, "done.html", {"heading": heading, "message": message, "user": current_user(request)})
+
+
+def refusal(request: Request, error: SyncError) -> Response:
+    if error.redirect_uri:
+        params = {"error": error.error, "error_description": error.description}
+        if error.state is not None:
+            params["state"] = error.state
+        return RedirectResponse(redirect_with(error.redirect_uri, params), 303)
+    return error_page(request, "This change cannot be made", error.description, error.status)
+
+
+def error_page(request: Request, heading: str, message: str, status: int) -> Response:
+    return render_page(request, "error.html", {"heading": heading, "message": message,
+                                               "user": current_user(request)}, status)
+
+
+def _subject(sync: SyncRequest) -> dict:
+    return {"provider": sync.template.provider_id, "service": sync.template.service_id, "host": sync.context.host}
+
+
+def sync_routes() -> list[Route]:
+    return [
+        Route(APPLY_PATH, apply_page, methods=["GET"], name="sync_apply"),
+        Route(CONSENT_PATH, confirm, methods=["POST"], name="sync_consent"),
+    ]

@@ -1,0 +1,110 @@
+"""A gateway built from a real config for tests: zone files in a temporary directory, users
+with argon2 hashes, templates written by the test."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.config import Config, load_config
+
+PASSWORD = "correct horse battery staple"
+# Cheap parameters keep the tests fast; the gateway verifies any argon2 PHC string.
+HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+ZONE = """\
+$ORIGIN {zone}.
+$TTL 3600
+@   IN SOA ns1.example.net. hostmaster.{zone}. 2024010101 7200 1800 1209600 3600
+@   IN NS  ns1.example.net.
+@   IN NS  ns2.example.net.
+@   IN A   192.0.2.1
+@   IN TXT "v=spf1 a ~all"
+www IN A   192.0.2.2
+"""
+
+HOSTING = {
+    "providerId": "provider.example", "providerName": "Example Hosting", "serviceId": "hosting",
+    "serviceName": "Website", "version": 3, "logoUrl": "https://provider.example/logo.png",
+    "syncRedirectDomain": "provider.example, partner.example",
+    "records": [
+        {"type": "A", "host": "www", "pointsTo": "%ip%", "ttl": 600, "groupId": "web"},
+        {"type": "TXT", "host": "@", "data": "verify=%token%", "ttl": 600, "groupId": "verify"},
+        {"type": "SPFM", "host": "@", "spfRules": "include:spf.provider.example", "groupId": "web"},
+    ],
+}
+
+
+@dataclass
+class Gateway:
+    app: Starlette
+    config: Config
+    zones: Path
+
+    def zone_text(self, zone: str = "example.com") -> str:
+        return (self.zones / f"{zone}.zone").read_text()
+
+    def client(self, **kwargs) -> TestClient:
+        return TestClient(self.app, base_url="https://dc.test", follow_redirects=False, **kwargs)
+
+
+def build_gateway(tmp_path: Path, templates: list[dict] | None = None, *, zones=("example.com", "other.com"),
+                  users: dict[str, list[str]] | None = None, extra: str = "",
+                  base_url: str = "https://dc.test", sections: str = "") -> Gateway:
+    template_dir = tmp_path / "templates"
+    template_dir.mkdir()
+    for template in templates if templates is not None else [HOSTING]:
+        name = f"{template['providerId']}.{template['serviceId']}.json"
+        (template_dir / name).write_text(json.dumps(template))
+    zone_dir = tmp_path / "zones"
+    zone_dir.mkdir()
+    for zone in zones:
+        (zone_dir / f"{zone}.zone").write_text(ZONE.format(zone=zone))
+    password_hash = HASHER.hash(PASSWORD)
+    users = users if users is not None else {"alice": ["example.com"], "bob": ["other.com"]}
+    user_tables = "".join(f'[[auth.users]]\nusername = "{name}"\npassword_hash = "{password_hash}"\n'
+                          f"zones = {json.dumps(user_zones)}\n" for name, user_zones in users.items())
+    config_path = tmp_path / "gateway.toml"
+    config_path.write_text(f"""\
+[gateway]
+provider_id = "dns.test"
+provider_name = "Test DNS"
+base_url = "{base_url}"
+templates = "templates"
+session_secret = "test-secret-test-secret-test-secret"
+control_panel_url = "https://panel.dns.test/domains/%domain%"
+{extra}
+[database]
+url = "sqlite:///state.sqlite"
+
+{user_tables}
+[[backends]]
+name = "files"
+driver = "zonefile"
+directory = "zones"
+
+{sections}
+""")
+    config = load_config(config_path)
+    return Gateway(create_app(config), config, zone_dir)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def hidden(html: str, name: str) -> str:
+    return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
+
+
+def sign_in(client: TestClient, username: str = "alice", password: str = PASSWORD, next_path: str = "/"):
+    page = client.get("/login", params={"next": next_path})
+    return client.post("/login", data={"username": username, "password": password, "next": next_path,
+                                       "csrf_token": csrf_of(page.text)})

@@ -1,0 +1,53 @@
+"""Discovery settings and the template query (spec "DNS Provider Discovery")."""
+
+import pytest
+
+from tests.gateway_app import build_gateway
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    return build_gateway(tmp_path, zones=("example.com", "xn--bcher-kva.example"))
+
+
+def test_settings_of_a_hosted_zone(gateway):
+    with gateway.client() as client:
+        response = client.get("/v2/example.com/settings")
+    assert response.status_code == 200
+    assert response.json() == {
+        "providerId": "dns.test", "providerName": "Test DNS", "providerDisplayName": "Test DNS",
+        "urlSyncUX": "https://dc.test", "urlAsyncUX": "https://dc.test", "urlAPI": "https://dc.test",
+        "width": 750, "height": 750, "urlControlPanel": "https://panel.dns.test/domains/example.com",
+        "nameServers": ["ns1.example.net", "ns2.example.net"],
+    }
+
+
+def test_settings_accept_unicode_and_upper_case(gateway):
+    with gateway.client() as client:
+        unicode = client.get("/v2/bücher.example/settings")
+        upper = client.get("/v2/EXAMPLE.COM/settings")
+    assert unicode.status_code == 200
+    assert unicode.json()["urlControlPanel"].endswith("/xn--bcher-kva.example")
+    assert upper.status_code == 200
+
+
+@pytest.mark.parametrize("domain", ["unknown.example", "www.example.com", "com"])
+def test_settings_only_for_a_hosted_zone_apex(gateway, domain):
+    with gateway.client() as client:
+        assert client.get(f"/v2/{domain}/settings").status_code in (400, 404)
+
+
+def test_settings_refuse_an_invalid_domain_by_name(gateway):
+    with gateway.client() as client:
+        response = client.get("/v2/exa_mple.com/settings")
+    assert response.status_code == 400 and "domain" in response.json()["error_description"]
+
+
+def test_template_query(gateway):
+    with gateway.client() as client:
+        found = client.get("/v2/domainTemplates/providers/provider.example/services/hosting")
+        missing = client.get("/v2/domainTemplates/providers/provider.example/services/mail")
+        wrong_case = client.get("/v2/domainTemplates/providers/Provider.example/services/hosting")
+    assert found.status_code == 200 and found.json() == {"version": 3}
+    assert missing.status_code == 404 and missing.content
+    assert wrong_case.status_code == 404
