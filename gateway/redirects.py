@@ -35,7 +35,8 @@ def check_redirect_uri(uri: str, sync_redirect_domain: str | Iterable[str] | Non
 
     `sync_redirect_domain` is the template's comma-separated list (or the entries already
     split). A signed request may name any https host; an unsigned one only a host equal to
-    or below one of the entries. Plain http is for loopback hosts in development only.
+    or below one of the entries. Plain http is for loopback hosts in development only, and
+    such a host still has to be within syncRedirectDomain when the request is unsigned.
     """
     host = _checked_host(uri, development=development)
     if signed:
