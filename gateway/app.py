@@ -22,12 +22,13 @@ from starlette.staticfiles import StaticFiles
 
 from gateway import oauth
 from gateway.auth.routes import login_routes
+from gateway.auth.session import current_user
 from gateway.config import Config
 from gateway.discovery import settings, template_version
 from gateway.observability import RequestMetricsMiddleware, observability_routes
 from gateway.runtime import Runtime
 from gateway.sync.routes import sync_routes
-from gateway.ui import STATIC_DIR, brand_css
+from gateway.ui import STATIC_DIR, brand_css, render_page
 
 SESSION_COOKIE = "dcgw_session"
 SESSION_MAX_AGE = 8 * 3600
@@ -35,6 +36,10 @@ SESSION_MAX_AGE = 8 * 3600
 
 async def template_or_consent(request: Request) -> Response:
     return template_version(request)
+
+
+def home(request: Request) -> Response:
+    return render_page(request, "home.html", {"user": current_user(request)})
 
 
 def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
@@ -51,6 +56,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
             connection.execute(text("SELECT 1"))
 
     routes = [
+        Route("/", home, methods=["GET"], name="home"),
         Route("/v2/{domain}/settings", settings, methods=["GET"]),
         Route("/v2/domainTemplates/providers/{provider_id}/services/{service_id}", template_or_consent,
               methods=["GET"]),

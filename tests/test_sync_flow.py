@@ -242,3 +242,8 @@ def test_session_cookie_is_httponly_and_samesite(gateway):
         response = sign_in(client)
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" in cookie
+
+
+def test_home_page_after_sign_in_names_the_users_zones(gateway, alice):
+    page = alice.get("/")
+    assert page.status_code == 200 and "example.com" in page.text and "Sign out" in page.text

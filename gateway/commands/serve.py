@@ -9,6 +9,7 @@ holding example.com, the user demo/demo and the spec's example template.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -36,15 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     embedded = args.config is None
+    log_config = configure_logging(args.log_level.upper())
     try:
         config = load_config(default_config_path() if embedded else args.config)
         if embedded:
-            seed_example_zone(config)
+            config = embedded_default(config, args.host, args.port)
         app = create_app(config)
     except ConfigError as exc:
         print(f"dcgw serve: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    log_config = configure_logging(args.log_level.upper())
     print(f"Domain Connect gateway on http://{args.host}:{args.port} ({config.path})", file=sys.stderr)
     if embedded:
         print(f"Try it (sign in as demo / demo): {example_apply_url(config)}", file=sys.stderr)
@@ -52,13 +53,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def seed_example_zone(config: Config) -> None:
-    """Give the embedded default's zone directory example.com the first time it runs."""
+def embedded_default(config: Config, host: str, port: int) -> Config:
+    """The embedded default as served here: its URLs follow --host and --port, and its zone
+    directory gets example.com the first time it runs."""
     directory = Path(config.backends[0].options["directory"])
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "example.com.zone"
     if not target.exists():
         shutil.copyfile(EXAMPLES / "example.com.zone", target)
+    gateway = dataclasses.replace(config.gateway, base_url=f"http://{host}:{port}")
+    return dataclasses.replace(config, gateway=gateway)
 
 
 def example_apply_url(config: Config) -> str:

@@ -98,7 +98,7 @@ def parse_sync_request(runtime, provider_id: str, service_id: str, raw_query: st
     redirect_uri = None
     if params.get("redirect_uri"):
         try:
-            redirect_uri = check_redirect_uri(params["redirect_uri"], ",".join(template.sync_redirect_domains) or None,
+            redirect_uri = check_redirect_uri(params["redirect_uri"], template.sync_redirect_domains,
                                               signed=signed, development=runtime.config.gateway.development)
         except RedirectError as exc:
             raise SyncError("invalid_request", str(exc)) from None
