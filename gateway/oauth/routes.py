@@ -8,12 +8,15 @@ from starlette.routing import Route
 
 from gateway.oauth import redact
 from gateway.oauth.api import api_routes
+from gateway.oauth.authorizations import authorizations_page, revoke
+from gateway.oauth.consent import CONSENT_PATH, consent_answer, consent_page
 from gateway.oauth.token import token_endpoint
 from gateway.registry import BackendRouter
 from gateway.state import StateStore
 from gateway.template import Template
 
-SERVICE = "/v2/domainTemplates/providers/{provider_id}/services/{service_id}"
+PROVIDER = "/v2/domainTemplates/providers/{provider_id}"
+SERVICE = PROVIDER + "/services/{service_id}"
 
 
 def routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template]) -> list[Route]:
@@ -23,4 +26,10 @@ def routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[st
         Route("/v2/oauth/access_token", token_endpoint(store), methods=["POST"]),
         Route(SERVICE + "/apply", apply, methods=["POST"]),
         Route(SERVICE + "/revert", revert, methods=["POST"]),
+        # The consent URL with /services/{serviceId} shares its path with the template query;
+        # the app sends it to consent_page when the query string carries client_id or response_type.
+        Route(PROVIDER, consent_page, methods=["GET"], name="oauth_consent"),
+        Route(CONSENT_PATH, consent_answer, methods=["POST"], name="oauth_consent_answer"),
+        Route("/authorizations", authorizations_page, methods=["GET"], name="authorizations"),
+        Route("/authorizations/{grant_id:int}/revoke", revoke, methods=["POST"], name="revoke_authorization"),
     ]

@@ -1,0 +1,53 @@
+"""The user's own view of the asynchronous flow: which providers may change which domains, and revoking them.
+
+    GET  /authorizations                       the signed-in user's live grants
+    POST /authorizations/{grant_id}/revoke     CSRF-checked; only the owner's grant
+
+Revoking a grant revokes every access and refresh token it issued (the state store does both
+in one transaction), so the provider's next API call gets 401.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
+from gateway.oauth.consent import PageError, error_page, sign_in_first
+from gateway.state import StateError
+from gateway.ui import render_page
+
+
+async def authorizations_page(request: Request) -> Response:
+    user = current_user(request)
+    if user is None:
+        return sign_in_first(request)
+    runtime = request.app.state.runtime
+    grants = runtime.store.grants_of(user.username)
+    return render_page(request, "authorizations.html", {
+        "user": user, "grants": grants, "revoked": request.query_params.get("revoked"),
+        "provider_names": {g.client_id: provider_name(runtime.templates, g.client_id) for g in grants},
+    })
+
+
+async def revoke(request: Request) -> Response:
+    form = await request.form()
+    if not csrf_ok(request, form.get(CSRF_FIELD)):
+        return error_page(request, PageError(403, "Form expired", f"{CSRF_FIELD}: missing or not this session's; "
+                                                                  "reload the page and try again"))
+    user = current_user(request)
+    if user is None:
+        return error_page(request, PageError(401, "Not signed in", "sign in to manage your authorizations"))
+    grant_id = request.path_params["grant_id"]
+    try:
+        # The store refuses another user's grant exactly like a missing one, so ids reveal nothing.
+        request.app.state.runtime.store.revoke_grant(grant_id, user.username)
+    except StateError as exc:
+        return error_page(request, PageError(404, "Authorization not found", str(exc)))
+    url = request.url_for("authorizations").include_query_params(revoked=grant_id)
+    return RedirectResponse(str(url), 303, headers={"Cache-Control": "no-store"})
+
+
+def provider_name(templates, client_id: str) -> str:
+    """The providerName of the client's templates, falling back to its id."""
+    return next((t.provider_name for (provider, _), t in templates.items() if provider == client_id), client_id)

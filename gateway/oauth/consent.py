@@ -1,0 +1,343 @@
+"""The consent step of the asynchronous flow (spec "OAuth Flow: Getting an Authorization Code").
+
+    GET  /v2/domainTemplates/providers/{providerId}[/services/{serviceId}]?domain=&host=&client_id=...
+    POST /v2/oauth/consent      (Allow or Deny, CSRF-protected)
+
+Until client_id and redirect_uri are known to be registered, every problem is an error page:
+redirecting to an unchecked URI would make the gateway an open redirector. After that,
+problems go back to the client as OAuth errors on its redirect_uri.
+
+What the user consents to is kept in the signed session, keyed by a nonce the page carries;
+the hidden fields of the form are only compared with it, never trusted.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import dns.exception
+import dns.name
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from backends.base import BackendError
+from gateway.apply import ZoneNotHosted, prepare_apply
+from gateway.auth.base import User
+from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
+from gateway.instances import disabled_instances
+from gateway.plan import PlanError
+from gateway.render import ApplyContext, RenderError, render_template
+from gateway.state import StateError
+from gateway.template import Template
+from gateway.ui import render_page
+
+try:
+    from gateway.auth.routes import login_redirect
+except ImportError:  # the sign-in pages are optional for this module: fall back to the plain redirect
+    login_redirect = None
+
+CONSENT_PATH = "/v2/oauth/consent"
+PENDING = "oauth_consent"  # session key: {nonce: what the page showed}
+MAX_PENDING = 4  # consent pages open at once per session; the signed cookie must stay small
+CONSENT_LIFETIME = 30 * 60  # seconds between showing the page and answering it
+# Query keys of the consent request itself; every other key is a template variable.
+REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
+                          "providerName", "serviceName"})
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+class PageError(Exception):
+    """A problem shown on an error page: the redirect_uri cannot be trusted (yet)."""
+
+    def __init__(self, status: int, heading: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.heading, self.message = status, heading, message
+
+
+class Refused(Exception):
+    """A problem reported to the client as `error` and `error_description` on its redirect_uri."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error, self.description = error, description
+
+
+@dataclass(frozen=True)
+class ReturnTo:
+    """Where the answer goes: a redirect_uri registered for client_id, and the client's state."""
+
+    client_id: str
+    redirect_uri: str
+    state: str | None
+
+    def redirect(self, **params: str) -> RedirectResponse:
+        parts = urlsplit(self.redirect_uri)
+        query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+        if self.state is not None:
+            query.append(("state", self.state))
+        return RedirectResponse(urlunsplit(parts._replace(query=urlencode(query))), 303, headers=NO_STORE)
+
+    def error(self, refused: Refused) -> RedirectResponse:
+        return self.redirect(error=refused.error, error_description=refused.description)
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """A checked consent request: one provider, its templates, one domain, some hosts."""
+
+    return_to: ReturnTo
+    provider_id: str
+    templates: tuple[Template, ...]
+    domain: str  # IDNA, lower case, no final dot
+    zone: dns.name.Name
+    hosts: tuple[str, ...]  # "" is the apex
+    variables: Mapping[str, str]
+    provider_note: str = ""  # providerName / serviceName: shown beside the template's names, never instead
+    service_note: str = ""
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(t.service_id for t in self.templates)
+
+    @property
+    def zone_text(self) -> str:
+        return self.zone.to_text(omit_final_dot=True)
+
+    def shown(self) -> dict[str, str]:
+        """The fields the form carries back, as the page showed them."""
+        return {"domain": self.domain, "host": ",".join(self.hosts), "scope": " ".join(self.services)}
+
+
+@dataclass
+class Preview:
+    """What one template would do at one host if it were applied now."""
+
+    template: Template
+    host: str
+    add: list[dict[str, Any]] = field(default_factory=list)
+    remove: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)  # "provider/service" of applied templates it breaks
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- checking the request ----------------------------------------------------------------
+
+
+def trusted_return(runtime: Any, query: Mapping[str, str]) -> ReturnTo:
+    """client_id and redirect_uri, or a PageError: nothing may be redirected before this passes."""
+    client_id, redirect_uri = query.get("client_id", ""), query.get("redirect_uri", "")
+    if not client_id:
+        raise PageError(400, "Incomplete request", "client_id: required")
+    client = runtime.store.client(client_id)
+    if client is None:
+        raise PageError(400, "Unknown service provider", f"client_id: {client_id!r} is not registered here")
+    if not redirect_uri:
+        raise PageError(400, "Incomplete request", "redirect_uri: required")
+    if redirect_uri not in client.redirect_uris:
+        raise PageError(400, "Unexpected return address",
+                        f"redirect_uri: not one registered for {client_id}; nothing was sent to it")
+    return ReturnTo(client_id, redirect_uri, query.get("state"))
+
+
+def check_request(runtime: Any, provider_id: str, service_id: str | None, query: Mapping[str, str],
+                  return_to: ReturnTo) -> ConsentRequest:
+    """Everything that needs no signed-in user; `Refused` with the OAuth error code otherwise."""
+    if return_to.client_id != provider_id:
+        raise Refused("unauthorized_client", f"client_id: {return_to.client_id!r} may only ask for the "
+                                             f"templates of provider {return_to.client_id!r}, not {provider_id!r}")
+    response_type = query.get("response_type")
+    if response_type is not None and response_type != "code":
+        raise Refused("unsupported_response_type", f"response_type: {response_type!r} is not supported; use code")
+    templates = scope_templates(runtime.templates, provider_id, service_id, query.get("scope", ""))
+    domain = idna_domain(query.get("domain", ""))
+    hosts = host_list(query.get("host", ""))
+    try:
+        hosted = runtime.router.backend_for(dns.name.from_text(domain))
+    except BackendError:
+        raise Refused("server_error", "domain: the DNS backend could not be asked; try again later") from None
+    if hosted is None:
+        raise Refused("invalid_request", f"domain: {domain} is not hosted here")
+    variables = {key: value for key, value in query.items() if key not in REQUEST_KEYS}
+    for template in templates:
+        for host in hosts:
+            try:
+                render_template(template, ApplyContext(domain, host, variables))
+            except RenderError as exc:
+                where = f"{template.service_id} at {host or 'the apex'}"
+                raise Refused("invalid_request", f"{where}: {exc}") from None
+    return ConsentRequest(return_to, provider_id, templates, domain, hosted[1], hosts, variables,
+                          query.get("providerName", ""), query.get("serviceName", ""))
+
+
+def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: str, service_id: str | None,
+                    scope: str) -> tuple[Template, ...]:
+    """The templates named by `scope` (space or + separated) and the path's serviceId, in order."""
+    names = [s for s in re.split(r"[\s+]+", scope) if s]
+    if service_id is not None:
+        names.append(service_id)
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise Refused("invalid_scope", "scope: name at least one serviceId")
+    unknown = [name for name in names if (provider_id, name) not in catalog]
+    if unknown:
+        raise Refused("invalid_scope", f"scope: {', '.join(unknown)} is not a template of {provider_id} here")
+    return tuple(catalog[(provider_id, name)] for name in names)
+
+
+def idna_domain(text: str) -> str:
+    text = text.strip().rstrip(".")
+    if not text:
+        raise Refused("invalid_request", "domain: required")
+    try:
+        name = dns.name.from_text(text)
+    except (dns.exception.DNSException, UnicodeError) as exc:
+        raise Refused("invalid_request", f"domain: {text!r} is not a valid domain name ({exc})") from None
+    return name.to_text(omit_final_dot=True).lower()
+
+
+def host_list(text: str) -> tuple[str, ...]:
+    """The comma separated `host` parameter; an empty entry (or none at all) is the apex."""
+    hosts = []
+    for entry in text.split(","):
+        entry = entry.strip().rstrip(".")
+        if entry:
+            try:
+                entry = dns.name.from_text(entry, origin=None).to_text().lower()
+            except (dns.exception.DNSException, UnicodeError) as exc:
+                raise Refused("invalid_request", f"host: {entry!r} is not a valid host name ({exc})") from None
+        hosts.append(entry)
+    return tuple(dict.fromkeys(hosts))
+
+
+# --- what the page shows -------------------------------------------------------------------
+
+
+def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
+    """Each template at each host, planned against the zone as it is now (reads only)."""
+    backend, zone = runtime.router.backend_for(asked.zone)
+    shown = []
+    for template in asked.templates:
+        for host in asked.hosts:
+            context = ApplyContext(asked.domain, host, dict(asked.variables))
+            try:
+                prepared = prepare_apply(backend, template, context)
+            except (RenderError, PlanError, ZoneNotHosted) as exc:
+                raise Refused("invalid_request", f"{template.service_id} at {host or 'the apex'}: {exc}") from None
+            except BackendError:
+                raise Refused("server_error", "the DNS backend could not be read; try again later") from None
+            plan = prepared.plan
+            broken = disabled_instances(runtime.store, template, context, plan, instance_id=None)
+            shown.append(Preview(template, host, add=[r.to_json(zone) for r in plan.add],
+                                 remove=[r.to_json(zone) for r in plan.delete],
+                                 conflicts=[c.reason for c in plan.conflicts],
+                                 disabled=[f"{i.provider_id}/{i.service_id}" for i in broken],
+                                 warnings=list(plan.warnings)))
+    return shown
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+
+async def consent_page(request: Request) -> Response:
+    """GET: check the request, make sure who is asking controls the zone, show what would change."""
+    runtime = request.app.state.runtime
+    query = request.query_params
+    try:
+        return_to = trusted_return(runtime, query)
+    except PageError as problem:
+        return error_page(request, problem)
+    try:
+        asked = check_request(runtime, request.path_params["provider_id"], request.path_params.get("service_id"),
+                              query, return_to)
+        user = current_user(request)
+        if user is None:
+            return sign_in_first(request)
+        if not user.controls(asked.zone_text):
+            raise Refused("access_denied", f"domain: the signed-in user does not control {asked.zone_text}")
+        shown = await run_in_threadpool(previews, runtime, asked)
+    except Refused as refused:
+        return return_to.error(refused)
+    nonce = remember(request, asked, user)
+    return render_page(request, "oauth_consent.html", {
+        "user": user, "asked": asked, "previews": shown, "nonce": nonce, "fields": asked.shown(),
+        "action": CONSENT_PATH, "provider_name": asked.templates[0].provider_name,
+        "warn_phishing": any(t.warn_phishing for t in asked.templates),
+    })
+
+
+async def consent_answer(request: Request) -> Response:
+    """POST: Allow issues a code for exactly what the page showed; Deny tells the client so."""
+    form = await request.form()
+    if not csrf_ok(request, form.get(CSRF_FIELD)):
+        return error_page(request, PageError(403, "Form expired", f"{CSRF_FIELD}: missing or not this session's; "
+                                                                  "go back to the service and start again"))
+    user = current_user(request)
+    if user is None:
+        return error_page(request, PageError(401, "Not signed in", "sign in, then start again from the service"))
+    pending = dict(request.session.get(PENDING, {}))
+    shown = pending.pop(str(form.get("consent", "")), None)
+    request.session[PENDING] = pending  # answered or not, a consent page is used once
+    if shown is None or shown["at"] + CONSENT_LIFETIME < time.time():
+        return error_page(request, PageError(400, "Request expired", "consent: this request is unknown, expired "
+                                                                     "or already answered; start again"))
+    if shown["user"] != user.username:
+        return error_page(request, PageError(403, "Different user", "consent: shown to another user"))
+    for name, value in shown["fields"].items():
+        if form.get(name) != value:
+            return error_page(request, PageError(400, "Request changed", f"{name}: differs from what was shown; "
+                                                                         "nothing was authorized"))
+    return_to = ReturnTo(shown["client_id"], shown["redirect_uri"], shown["state"])
+    decision = form.get("decision")
+    if decision == "deny":
+        return return_to.error(Refused("access_denied", "user_cancel"))
+    if decision != "allow":
+        return error_page(request, PageError(400, "No decision", "decision: must be allow or deny"))
+    return allow(request, user, shown, return_to)
+
+
+def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo) -> Response:
+    # Zones may have been taken away since the page was shown.
+    if not user.controls(shown["zone"]):
+        return return_to.error(Refused("access_denied", f"domain: the signed-in user does not control {shown['zone']}"))
+    try:
+        code = request.app.state.runtime.store.create_grant(
+            return_to.client_id, user.username, shown["fields"]["domain"], shown["hosts"], shown["services"],
+            return_to.redirect_uri)
+    except StateError as exc:  # the client was removed or its redirect_uri changed meanwhile
+        return error_page(request, PageError(400, "Service provider changed", str(exc)))
+    return return_to.redirect(code=code)
+
+
+def remember(request: Request, asked: ConsentRequest, user: User) -> str:
+    """Keep what the page shows in the signed session; the page carries only the nonce."""
+    nonce = secrets.token_urlsafe(16)
+    pending = dict(request.session.get(PENDING, {}))
+    while len(pending) >= MAX_PENDING:
+        pending.pop(min(pending, key=lambda key: pending[key]["at"]))
+    pending[nonce] = {
+        "at": int(time.time()), "user": user.username, "client_id": asked.return_to.client_id,
+        "redirect_uri": asked.return_to.redirect_uri, "state": asked.return_to.state, "zone": asked.zone_text,
+        "hosts": list(asked.hosts), "services": list(asked.services), "fields": asked.shown(),
+    }
+    request.session[PENDING] = pending
+    return nonce
+
+
+def sign_in_first(request: Request) -> Response:
+    if login_redirect is not None:
+        return login_redirect(request)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?" + urlencode({"next": target}), 303, headers=NO_STORE)
+
+
+def error_page(request: Request, problem: PageError) -> Response:
+    return render_page(request, "error.html", {"heading": problem.heading, "message": problem.message,
+                                               "user": current_user(request)}, problem.status)

@@ -1,0 +1,504 @@
+"""The consent step and the authorizations page against a running uvicorn, through httpx:
+consent -> sign-in -> Allow -> code -> token -> apply -> revoke -> 401, and the attacks on each step."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import dns.name
+import dns.rdatatype
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from backends.zonefile import ZoneFileBackend
+from gateway.auth.base import Authenticator, User
+from gateway.auth.session import sign_in
+from gateway.config import AuthSettings, Config, GatewaySettings
+from gateway.instances import apply_instance
+from gateway.oauth import routes
+from gateway.oauth.consent import consent_page
+from gateway.oauth.routes import SERVICE
+from gateway.registry import BackendRouter
+from gateway.render import ApplyContext
+from gateway.state import StateStore
+import gateway.ui as ui
+from tests.engine_helpers import make_template
+from tests.servers.common import free_port, wait_for_port
+
+PROVIDER, REDIRECT = "provider.example", "https://provider.example/cb?from=dc"
+OTHER_REDIRECT = "https://other.example/cb"
+ZONE = dns.name.from_text("example.com")
+ZONE_TEXT = """\
+$ORIGIN {origin}.
+$TTL 3600
+@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 3600 600 86400 300
+@ IN NS ns1.example.com.
+ns1 IN A 192.0.2.53
+www IN A 192.0.2.80
+"""
+RECORDS = [{"type": "TXT", "host": "@", "data": "v=%value%", "ttl": 3600, "txtConflictMatchingMode": "None"},
+           {"type": "CNAME", "host": "%sub%", "pointsTo": "target.example.net", "ttl": 3600}]
+USERS = {"alice": ("example.com", "xn--bcher-kva.com"), "bob": ("xn--bcher-kva.com",)}
+FLOW = {"client_id": PROVIDER, "redirect_uri": REDIRECT, "response_type": "code", "scope": "service",
+        "domain": "example.com", "host": "", "state": "st-123", "value": "one", "sub": "mail"}
+
+
+class SessionUsers(Authenticator):
+    """Users known by name; they sign in through the session (a test route stands in for the login form)."""
+
+    def user_named(self, username: str) -> User | None:
+        zones = USERS.get(username)
+        return User(username, zones) if zones is not None else None
+
+
+async def sign_in_for_tests(request: Request) -> PlainTextResponse:
+    sign_in(request, User(request.query_params["user"], USERS[request.query_params["user"]]))
+    return PlainTextResponse("signed in")
+
+
+def brand_stylesheet() -> list[Route]:
+    # base.html links the brand colours by route name when the UI serves them as a stylesheet.
+    handler = getattr(ui, "brand_css", None)
+    return [Route("/brand.css", handler, name="brand_css")] if handler is not None else []
+
+
+@pytest.fixture
+def gateway(tmp_path, caplog):
+    for origin in ("example.com", "xn--bcher-kva.com"):
+        (tmp_path / f"{origin}.zone").write_text(ZONE_TEXT.format(origin=origin))
+    backend = ZoneFileBackend("files", {"directory": str(tmp_path)})
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    templates = {(PROVIDER, "service"): make_template(RECORDS, logoUrl="https://provider.example/logo.png"),
+                 (PROVIDER, "other"): make_template(RECORDS, serviceId="other", serviceName="Other"),
+                 (PROVIDER, "redirect"): make_template(
+                     [{"type": "A", "host": "@", "pointsTo": "%ip%", "ttl": 600}], serviceId="redirect",
+                     serviceName="Redirect", warnPhishing=True),
+                 ("other.example", "evil"): make_template(RECORDS, providerId="other.example", serviceId="evil")}
+    router = BackendRouter([(backend, ["example.com", "xn--bcher-kva.com"])])
+    app = Starlette(
+        routes=[*routes(store, router, templates), Route(SERVICE, consent_page, methods=["GET"]),
+                Route("/test/sign-in", sign_in_for_tests), *brand_stylesheet(),
+                Mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")],
+        middleware=[Middleware(SessionMiddleware, secret_key="test-secret", same_site="lax", https_only=False)])
+    app.state.runtime = SimpleNamespace(
+        config=Config(path=tmp_path / "gateway.toml", gateway=GatewaySettings(provider_display_name="Example DNS")),
+        authenticator=SessionUsers(AuthSettings()), store=store, router=router, templates=templates)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    caplog.set_level(logging.DEBUG)
+    thread.start()
+    wait_for_port(port, timeout=10)
+    base = f"http://127.0.0.1:{port}"
+    yield SimpleNamespace(base=base, store=store, backend=backend, secret=store.add_client(PROVIDER, [REDIRECT]),
+                          other_secret=store.add_client("other.example", [OTHER_REDIRECT]))
+    server.should_exit = True
+    thread.join(timeout=10)
+    store.close()
+
+
+@pytest.fixture
+def alice(gateway):
+    with browser(gateway, "alice") as client:
+        yield client
+
+
+@contextmanager
+def browser(gateway, user: str | None) -> Iterator[httpx.Client]:
+    """A browser of its own (cookie jar), signed in as `user` unless None."""
+    with httpx.Client(base_url=gateway.base, timeout=10) as client:
+        if user is not None:
+            assert client.get("/test/sign-in", params={"user": user}).status_code == 200
+        yield client
+
+
+def own_csrf_token(client: httpx.Client) -> str:
+    """The CSRF token of this browser's session, from a consent page for a domain its user controls."""
+    return hidden_fields(client.get(consent_url(domain="xn--bcher-kva.com")).text)["csrf_token"]
+
+
+def consent_url(path: str = f"/v2/domainTemplates/providers/{PROVIDER}", **changes) -> str:
+    query = {**FLOW, **changes}
+    return path + "?" + urlencode({k: v for k, v in query.items() if v is not None})
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    return {name: html.unescape(value) for name, value in
+            re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)}
+
+
+def answer(client: httpx.Client, page: httpx.Response, decision: str = "allow", **changes) -> httpx.Response:
+    assert page.status_code == 200, page.text
+    return client.post("/v2/oauth/consent", data={**hidden_fields(page.text), "decision": decision, **changes})
+
+
+def redirected_query(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 303, response.text
+    location = urlsplit(response.headers["location"])
+    return {k: v[0] for k, v in parse_qs(location.query, keep_blank_values=True).items()}
+
+
+def returned_to(response: httpx.Response, redirect_uri: str = REDIRECT) -> dict[str, str]:
+    location = response.headers["location"]
+    assert location.split("?")[0] == redirect_uri.split("?")[0], location
+    return redirected_query(response)
+
+
+def exchange(gateway, code: str) -> dict:
+    response = httpx.post(gateway.base + "/v2/oauth/access_token",
+                          data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                "client_id": PROVIDER, "client_secret": gateway.secret})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def api_apply(gateway, access: str, **params) -> httpx.Response:
+    return httpx.post(gateway.base + f"/v2/domainTemplates/providers/{PROVIDER}/services/service/apply",
+                      params={"domain": "example.com", "host": "", "value": "one", "sub": "mail", **params},
+                      headers={"Authorization": f"Bearer {access}"})
+
+
+def served(backend, host: str, rdtype: str) -> set[str]:
+    name = dns.name.from_text(host, ZONE) if host else ZONE
+    return {rd.to_text() for r in backend.read(ZONE, {name}, ()) if r.rdtype == dns.rdatatype.from_text(rdtype)
+            for rd in r}
+
+
+def allowed_code(gateway, client: httpx.Client, **changes) -> str:
+    query = returned_to(answer(client, client.get(consent_url(**changes))))
+    return query["code"]
+
+
+# --- the whole flow ------------------------------------------------------------------------
+
+
+def test_whole_flow_consent_sign_in_allow_token_apply_revoke(gateway):
+    with browser(gateway, None) as client:
+        first = client.get(consent_url())
+        assert first.status_code == 303
+        login = urlsplit(first.headers["location"])
+        assert login.path == "/login" and parse_qs(login.query)["next"] == [consent_url()]
+        assert client.get("/test/sign-in", params={"user": "alice"}).status_code == 200
+        page = client.get(consent_url())
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+        assert "Allow Provider" in page.text and "example.com" in page.text
+        assert '<img src="https://provider.example/logo.png"' in page.text
+        assert "<caption>Records Service would add</caption>" in page.text
+        assert '<td>@</td><td>TXT</td><td>3600</td><td class="data">&#34;v=one&#34;</td>' in page.text
+        assert '<td>mail</td><td>CNAME</td><td>3600</td><td class="data">target.example.net.</td>' in page.text
+        assert "remove or change" not in page.text and "<script" not in page.text
+
+        allowed = answer(client, page)
+        query = returned_to(allowed)
+        assert query["state"] == "st-123" and query["from"] == "dc" and len(query["code"]) > 20
+        tokens = exchange(gateway, query["code"])
+        assert api_apply(gateway, tokens["access_token"]).status_code == 200
+        assert served(gateway.backend, "", "TXT") == {'"v=one"'}
+        assert served(gateway.backend, "mail", "CNAME") == {"target.example.net."}
+
+        [grant] = gateway.store.grants_of("alice")
+        assert (grant.client_id, grant.domain, grant.hosts, grant.services) == (PROVIDER, "example.com", [""],
+                                                                                 ["service"])
+        listing = client.get("/authorizations")
+        assert listing.status_code == 200 and "Provider" in listing.text and "(the domain itself)" in listing.text
+        revoked = client.post(f"/authorizations/{grant.id}/revoke", data=hidden_fields(listing.text))
+        assert revoked.status_code == 303
+        assert urlsplit(revoked.headers["location"]).path == "/authorizations"
+        after = client.get(revoked.headers["location"])
+        assert f"Authorization {grant.id} was revoked" in after.text and "No service provider" in after.text
+
+    refused = api_apply(gateway, tokens["access_token"])
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_token"
+    refresh = httpx.post(gateway.base + "/v2/oauth/access_token",
+                         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                               "client_id": PROVIDER, "client_secret": gateway.secret})
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+    assert api_apply(gateway, tokens["refresh_token"]).status_code == 401
+
+
+def test_services_form_scope_lists_and_several_hosts(gateway, alice):
+    url = consent_url(f"/v2/domainTemplates/providers/{PROVIDER}/services/service", scope="other+service",
+                      host="www,")
+    page = alice.get(url)
+    assert page.status_code == 200
+    for heading in ("Other on www.example.com", "Other on example.com", "Service on www.example.com",
+                    "Service on example.com"):
+        assert heading in re.sub(r"\s+", " ", page.text)
+    assert hidden_fields(page.text)["scope"] == "other service" and hidden_fields(page.text)["host"] == "www,"
+    code = returned_to(answer(alice, page))["code"]
+    tokens = exchange(gateway, code)
+    [grant] = gateway.store.grants_of("alice")
+    assert grant.hosts == ["www", ""] and grant.services == ["other", "service"]
+    assert api_apply(gateway, tokens["access_token"], host="www").status_code == 200
+    assert served(gateway.backend, "www", "TXT") == {'"v=one"'}
+
+
+def test_space_separated_scope_is_accepted(gateway, alice):
+    page = alice.get(consent_url(scope="service other"))
+    assert hidden_fields(page.text)["scope"] == "service other"
+
+
+def test_unicode_domain_is_normalised_to_idna(gateway, alice):
+    page = alice.get(consent_url(domain="BÜCHER.com"))
+    assert page.status_code == 200 and hidden_fields(page.text)["domain"] == "xn--bcher-kva.com"
+    returned_to(answer(alice, page))
+    assert gateway.store.grants_of("alice")[0].domain == "xn--bcher-kva.com"
+
+
+def test_existing_records_that_would_change_are_shown(gateway, alice):
+    page = alice.get(consent_url(sub="www"))
+    assert "<caption>Existing records it would remove or change</caption>" in page.text
+    assert '<tr class="remove"><td>www</td><td>A</td><td>3600</td><td class="data">192.0.2.80</td>' in page.text
+    assert "the new CNAME at www conflicts" in page.text
+
+
+def test_templates_that_would_be_disabled_are_named(gateway, alice):
+    mail = make_template([{"type": "A", "host": "mail", "pointsTo": "192.0.2.25", "ttl": 3600}],
+                         serviceId="mailhost")
+    apply_instance(gateway.store, gateway.backend, mail, ApplyContext("example.com"), instance_id=None, actor="alice")
+    page = alice.get(consent_url())
+    assert "turn off services set up earlier" in page.text and "<li>provider.example/mailhost</li>" in page.text
+
+
+def test_warn_phishing_template_shows_a_prominent_warning(gateway, alice):
+    page = alice.get(consent_url(scope="redirect", ip="192.0.2.7"))
+    assert '<div class="warning" role="alert">' in page.text and "Check that you started this yourself" in page.text
+    assert "Check that you started" not in alice.get(consent_url()).text
+
+
+def test_deny_returns_access_denied_with_state(gateway, alice):
+    query = returned_to(answer(alice, alice.get(consent_url()), decision="deny"))
+    assert query == {"from": "dc", "error": "access_denied", "error_description": "user_cancel", "state": "st-123"}
+    assert gateway.store.grants_of("alice") == []
+
+
+def test_page_is_accessible_and_needs_no_javascript(gateway, alice):
+    page = alice.get(consent_url()).text
+    assert '<html lang="en">' in page and "<h1>" in page and "<h2" in page and "<caption>" in page
+    assert '<th scope="col">' in page and "<script" not in page
+    assert '<button type="submit" name="decision" value="allow"' in page
+
+
+# --- refusals before anything is redirected -------------------------------------------------
+
+
+def test_redirect_uri_not_registered_is_an_error_page_never_a_redirect(gateway, alice):
+    response = alice.get(consent_url(redirect_uri="https://evil.example/cb"))
+    assert response.status_code == 400 and "location" not in response.headers
+    assert "redirect_uri: not one registered" in response.text and "evil.example" not in response.text
+
+
+def test_redirect_uri_differing_only_in_query_is_refused(gateway, alice):
+    response = alice.get(consent_url(redirect_uri="https://provider.example/cb?from=x"))
+    assert response.status_code == 400 and "location" not in response.headers
+
+
+def test_unknown_client_is_an_error_page(gateway, alice):
+    response = alice.get(consent_url(client_id="nobody.example"))
+    assert response.status_code == 400 and "location" not in response.headers
+    assert "client_id: &#39;nobody.example&#39; is not registered" in response.text
+
+
+def test_missing_redirect_uri_is_an_error_page(gateway, alice):
+    response = alice.get(consent_url(redirect_uri=None))
+    assert response.status_code == 400 and "redirect_uri: required" in response.text
+
+
+def test_refusals_come_before_sign_in(gateway):
+    with browser(gateway, None) as anonymous:
+        assert anonymous.get(consent_url(redirect_uri="https://evil.example/cb")).status_code == 400
+        assert returned_to(anonymous.get(consent_url(scope="nope")))["error"] == "invalid_scope"
+
+
+# --- refusals sent back to the client -----------------------------------------------------
+
+
+def test_client_that_is_not_the_provider_is_unauthorized(gateway, alice):
+    response = alice.get(consent_url(client_id="other.example", redirect_uri=OTHER_REDIRECT))
+    query = returned_to(response, OTHER_REDIRECT)
+    assert query["error"] == "unauthorized_client" and "client_id" in query["error_description"]
+    assert query["state"] == "st-123"
+
+
+def test_scope_naming_another_providers_template_is_invalid_scope(gateway, alice):
+    query = returned_to(alice.get(consent_url(scope="service evil")))
+    assert query["error"] == "invalid_scope" and "evil is not a template of provider.example" in \
+        query["error_description"]
+
+
+def test_another_provider_cannot_use_its_own_client_for_these_templates(gateway, alice):
+    query = returned_to(alice.get(consent_url(f"/v2/domainTemplates/providers/other.example", scope="service",
+                                              client_id=PROVIDER)))
+    assert query["error"] == "unauthorized_client"
+
+
+def test_empty_scope_is_invalid_scope(gateway, alice):
+    assert returned_to(alice.get(consent_url(scope="")))["error"] == "invalid_scope"
+
+
+def test_wrong_response_type_is_refused(gateway, alice):
+    query = returned_to(alice.get(consent_url(response_type="token")))
+    assert query["error"] == "unsupported_response_type" and "response_type" in query["error_description"]
+
+
+def test_domain_not_hosted_is_invalid_request(gateway, alice):
+    query = returned_to(alice.get(consent_url(domain="example.org")))
+    assert query["error"] == "invalid_request"
+    assert query["error_description"] == "domain: example.org is not hosted here"
+
+
+def test_bad_domain_is_invalid_request(gateway, alice):
+    query = returned_to(alice.get(consent_url(domain="exa mple..com")))
+    assert query["error"] == "invalid_request" and query["error_description"].startswith("domain:")
+
+
+def test_missing_variable_is_invalid_request_naming_it(gateway, alice):
+    query = returned_to(alice.get(consent_url(sub=None)))
+    assert query["error"] == "invalid_request" and "%sub%" in query["error_description"]
+
+
+def test_user_who_does_not_control_the_zone_is_denied(gateway):
+    with browser(gateway, "bob") as bob:
+        query = returned_to(bob.get(consent_url()))
+    assert query["error"] == "access_denied" and "does not control example.com" in query["error_description"]
+    assert gateway.store.grants_of("bob") == []
+
+
+# --- attacks on the answer ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+def test_answer_without_this_sessions_csrf_token_is_refused(gateway, alice, token):
+    page = alice.get(consent_url())
+    fields = {**hidden_fields(page.text), "decision": "allow"}
+    if token is None:
+        del fields["csrf_token"]
+    else:
+        fields["csrf_token"] = token
+    response = alice.post("/v2/oauth/consent", data=fields)
+    assert response.status_code == 403 and "location" not in response.headers and "csrf_token" in response.text
+    assert gateway.store.grants_of("alice") == []
+
+
+def test_csrf_token_of_another_session_is_refused(gateway, alice):
+    page = alice.get(consent_url())
+    with browser(gateway, "alice") as other_session:
+        other_page = other_session.get(consent_url())
+        fields = {**hidden_fields(page.text), "csrf_token": hidden_fields(other_page.text)["csrf_token"]}
+    response = alice.post("/v2/oauth/consent", data={**fields, "decision": "allow"})
+    assert response.status_code == 403 and gateway.store.grants_of("alice") == []
+
+
+@pytest.mark.parametrize("field, value", [("host", "www"), ("host", ",www"), ("scope", "service other"),
+                                          ("scope", "other"), ("domain", "xn--bcher-kva.com")])
+def test_hidden_fields_changed_in_the_answer_are_refused(gateway, alice, field, value):
+    response = answer(alice, alice.get(consent_url()), **{field: value})
+    assert response.status_code == 400 and "location" not in response.headers
+    assert f"{field}: differs from what was shown" in response.text
+    assert gateway.store.grants_of("alice") == []
+
+
+def test_consent_shown_to_one_user_cannot_be_answered_by_another(gateway, alice):
+    page = alice.get(consent_url())
+    with browser(gateway, "bob") as bob:
+        csrf = own_csrf_token(bob)
+        response = bob.post("/v2/oauth/consent", data={**hidden_fields(page.text), "csrf_token": csrf,
+                                                        "decision": "allow"})
+    assert response.status_code == 400 and gateway.store.grants_of("bob") == []
+
+
+def test_a_consent_page_is_answered_once(gateway, alice):
+    page = alice.get(consent_url())
+    assert answer(alice, page).status_code == 303
+    again = answer(alice, page)
+    assert again.status_code == 400 and "already answered" in again.text
+    assert len(gateway.store.grants_of("alice")) == 1
+
+
+def test_answer_without_a_decision_is_refused(gateway, alice):
+    response = answer(alice, alice.get(consent_url()), decision="maybe")
+    assert response.status_code == 400 and "decision: must be allow or deny" in response.text
+
+
+def test_answer_after_signing_out_is_refused(gateway, alice):
+    page = alice.get(consent_url())
+    alice.cookies.clear()
+    response = alice.post("/v2/oauth/consent", data={**hidden_fields(page.text), "decision": "allow"})
+    assert response.status_code in (401, 403) and gateway.store.grants_of("alice") == []
+
+
+# --- authorizations page ------------------------------------------------------------------
+
+
+def test_revoking_someone_elses_grant_is_refused(gateway, alice):
+    returned_to(answer(alice, alice.get(consent_url())))
+    [grant] = gateway.store.grants_of("alice")
+    with browser(gateway, "bob") as bob:
+        assert "No service provider" in bob.get("/authorizations").text
+        response = bob.post(f"/authorizations/{grant.id}/revoke", data={"csrf_token": own_csrf_token(bob)})
+    assert response.status_code == 404 and f"authorization {grant.id}: not found" in response.text
+    assert [g.id for g in gateway.store.grants_of("alice")] == [grant.id]
+
+
+def test_revoke_without_csrf_is_refused(gateway, alice):
+    code = allowed_code(gateway, alice)
+    tokens = exchange(gateway, code)
+    [grant] = gateway.store.grants_of("alice")
+    response = alice.post(f"/authorizations/{grant.id}/revoke", data={"csrf_token": "forged"})
+    assert response.status_code == 403
+    assert api_apply(gateway, tokens["access_token"]).status_code == 200
+
+
+def test_authorizations_page_needs_sign_in(gateway):
+    with browser(gateway, None) as anonymous:
+        response = anonymous.get("/authorizations")
+        assert response.status_code == 303 and response.headers["location"].startswith("/login?next=")
+        assert anonymous.post("/authorizations/1/revoke", data={}).status_code == 403
+
+
+# --- logs ------------------------------------------------------------------------------------
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_codes_tokens_and_secrets_never_reach_the_logs(gateway, alice, caplog):
+    collected = Collect()
+    loggers = [logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error", "gateway")]
+    for logger in loggers:
+        logger.addHandler(collected)
+    code = allowed_code(gateway, alice)
+    tokens = exchange(gateway, code)
+    api_apply(gateway, tokens["access_token"])
+    for logger in loggers:
+        logger.removeHandler(collected)
+    server_records = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    logged = "\n".join([*collected.lines, *(r.getMessage() for r in server_records)])
+    assert "POST /v2/oauth/consent" in logged and "GET /v2/domainTemplates/providers/" in logged
+    for secret in (gateway.secret, code, tokens["access_token"], tokens["refresh_token"]):
+        assert secret not in logged
+    audit = repr([(e.action, e.detail) for e in gateway.store.audit_entries()])
+    for secret in (gateway.secret, code, tokens["access_token"], tokens["refresh_token"]):
+        assert secret not in audit
+
