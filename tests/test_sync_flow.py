@@ -247,3 +247,16 @@ def test_session_cookie_is_httponly_and_samesite(gateway):
 def test_home_page_after_sign_in_names_the_users_zones(gateway, alice):
     page = alice.get("/")
     assert page.status_code == 200 and "example.com" in page.text and "Sign out" in page.text
+
+
+def test_host_places_the_records_below_it(gateway, alice):
+    page = consent(alice, host="Shop")
+    assert "www.shop" in page.text
+    confirm(alice, page)
+    assert "www.shop" in gateway.zone_text() and "192.0.2.2" in gateway.zone_text()
+
+
+def test_applies_are_counted_by_backend_outcome_and_flow(gateway, alice):
+    confirm(alice, consent(alice))
+    metrics = alice.get("/metrics").text
+    assert 'dcgw_applies_total{backend="files",flow="sync",outcome="applied"} 1.0' in metrics
