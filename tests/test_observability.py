@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.testclient import TestClient
 
 from gateway.observability import (
@@ -30,6 +31,7 @@ from gateway.observability import (
     observability_routes,
     redact,
 )
+from gateway.ui import STATIC_DIR
 from tests.servers.common import free_port, stop, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +58,7 @@ def make_app(metrics: Metrics, checks=None) -> Starlette:
         ]),
         Route("/broken", broken),
         *observability_routes(metrics, checks or {}),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     return Starlette(routes=routes, middleware=[Middleware(RequestMetricsMiddleware, metrics=metrics)])
 
@@ -111,6 +114,15 @@ def test_route_label_is_the_template_never_the_raw_path():
     assert "/v2/domainTemplates/providers/{providerId}/services/{serviceId}" in labels
     exposition = metrics.exposition().decode()
     assert "secret-customer" not in exposition and "example.org" not in exposition and "hosting" not in exposition
+
+
+def test_a_mounted_app_is_labelled_with_the_mount_template():
+    metrics = Metrics()
+    client = TestClient(make_app(metrics))
+    assert client.get("/static/gateway.css").status_code == 200
+    assert client.get("/static/missing.css").status_code == 404
+    assert duration_count(metrics, "/static/{path}") == 1
+    assert duration_count(metrics, "/static/{path}", status="404") == 1
 
 
 def test_unknown_paths_share_one_label():
