@@ -80,6 +80,10 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     prepared = prepare_apply(backend, template, context)
     result = InstanceResult(prepared.plan)
     previous = replaced_instances(store, template, context, instance_id)
+    # Re-applying replaces the previous instance, so its own records are no conflict (spec
+    # "Apply, Re-apply, and Multi-Instance"); they are still removed by the plan.
+    replaced = {_identity(r) for i in previous for r in records_from_dicts(i.records)}
+    prepared.plan.conflicts = [c for c in prepared.plan.conflicts if _identity(c.record) not in replaced]
     broken = disabled_instances(store, template, context, prepared.plan, instance_id)
     result.disabled = [f"{i.provider_id}/{i.service_id}" for i in broken]
     if (prepared.plan.conflicts or broken) and not force:

@@ -282,3 +282,20 @@ def test_spf_rows_do_not_disturb_essential_conflicts(spf_store, backend):
     assert forced.disabled == ["provider.example/mail"]
     # The disabled template's merged SPF terms go with it; the record it created goes too.
     assert txt_at(backend) == set()
+
+
+def test_reapply_with_new_values_is_no_conflict_with_its_own_records(store, backend):
+    template = make_template([{"type": "A", "host": "@", "pointsTo": "%ip%", "ttl": 600}])
+    www = dns.name.from_text("www", ZONE)
+    for ip in ("192.0.2.1", "192.0.2.2"):
+        result = apply_instance(store, backend, template, ApplyContext("example.com", "www", {"ip": ip}),
+                                instance_id=None, actor="alice")
+        assert result.plan.conflicts == [] and result.instance is not None
+    assert {rd.to_text() for r in backend.read(ZONE, {www}, ()) for rd in r} == {"192.0.2.2"}
+    # A record the instance did not write is still a conflict.
+    manual = make_rrset(www, 600, [dns.rdata.from_text("IN", "A", "192.0.2.99")])
+    [current] = backend.read(ZONE, {www}, ())
+    backend.apply(ZONE, [RRsetChange(www, dns.rdatatype.A, current, manual)])
+    refused = apply_instance(store, backend, template, ApplyContext("example.com", "www", {"ip": "192.0.2.3"}),
+                             instance_id=None, actor="alice")
+    assert [c.record.rdata.to_text() for c in refused.plan.conflicts] == ["192.0.2.99"] and refused.instance is None
