@@ -11,6 +11,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "gateway.commands.apply",
     "gateway.commands.clients",
+    "gateway.commands.discovery_record",
     "gateway.commands.preview",
     "gateway.commands.serve",
     "gateway.commands.templates",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ import uvicorn
 from gateway.app import create_app
 from gateway.config import Config, ConfigError, default_config_path, load_config
 from gateway.observability import configure_logging
+
+log = logging.getLogger(__name__)
 
 EXIT_INVALID = 2
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -46,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"dcgw serve: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    print(f"Domain Connect gateway on http://{args.host}:{args.port} ({config.path})", file=sys.stderr)
-    if embedded:
+    log.info("Domain Connect gateway on http://%s:%s (%s)", args.host, args.port, config.path)
+    if embedded:  # a person trying the gateway reads this, not a log collector
         print(f"Try it (sign in as demo / demo): {example_apply_url(config)}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_config=log_config, proxy_headers=False)
     return 0
