@@ -25,6 +25,7 @@ from gateway.auth.routes import login_routes
 from gateway.auth.session import current_user
 from gateway.config import Config
 from gateway.discovery import settings, template_version
+from gateway.oauth.consent import consent_page
 from gateway.observability import RequestMetricsMiddleware, observability_routes
 from gateway.runtime import Runtime
 from gateway.sync.routes import sync_routes
@@ -35,6 +36,10 @@ SESSION_MAX_AGE = 8 * 3600
 
 
 async def template_or_consent(request: Request) -> Response:
+    """One path, two meanings: the template query, or the OAuth consent URL in its
+    `/services/{serviceId}` form, which always carries client_id and response_type."""
+    if "client_id" in request.query_params or "response_type" in request.query_params:
+        return await consent_page(request)
     return template_version(request)
 
 
