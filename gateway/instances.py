@@ -27,8 +27,8 @@ import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from backends.base import Backend
-from gateway.apply import prepare_apply
-from gateway.plan import Plan, RRsetChange, apply_changes_to_rrsets
+from gateway.apply import PreparedApply, prepare_apply
+from gateway.plan import Plan, RRsetChange, apply_changes_to_rrsets, read_scope
 from gateway.records import Record, make_rrset, rdata_identity, same_rrset
 from gateway.render import ApplyContext, split_txt, txt_text
 from gateway.spf import SpfMergeError, is_spf, merge_spf
@@ -79,12 +79,13 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     """Apply `template` and record the instance; nothing is written when there are conflicts and not force."""
     prepared = prepare_apply(backend, template, context)
     result = InstanceResult(prepared.plan)
-    previous = replaced_instances(store, template, context, instance_id)
+    applied = store.instances(context.domain)  # read once: every decision below sees the same state
+    previous = replaced_instances(store, template, context, instance_id, applied)
     # Re-applying replaces the previous instance, so its own records are no conflict (spec
     # "Apply, Re-apply, and Multi-Instance"); they are still removed by the plan.
     replaced = {_identity(r) for i in previous for r in records_from_dicts(i.records)}
     prepared.plan.conflicts = [c for c in prepared.plan.conflicts if _identity(c.record) not in replaced]
-    broken = disabled_instances(store, template, context, prepared.plan, instance_id)
+    broken = disabled_instances(store, template, context, prepared.plan, instance_id, applied)
     result.disabled = [f"{i.provider_id}/{i.service_id}" for i in broken]
     if (prepared.plan.conflicts or broken) and not force:
         return result
@@ -92,15 +93,17 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     previous = previous + broken
     stale = [r for i in previous for r in records_from_dicts(i.records)]
     stale_spf = [row for i in previous for row in _spf_rows(i.records)]
-    spf_owned = _spf_claims(store, prepared, previous)
-    read_names = {r.name for r in stale} | {dns.name.from_text(row["name"]) for row in stale_spf}
-    current = _union(prepared.current, backend.read(prepared.zone, read_names, ()))
+    spf_owned = _spf_claims(prepared, applied)
+    others = [i for i in applied if i.id not in {p.id for p in previous}]
+    # Only names the plan did not read already: a re-apply usually touches the same ones.
+    unread = ({r.name for r in stale} | {dns.name.from_text(row["name"]) for row in stale_spf}) - read_scope(
+        prepared.rendered, prepared.zone).names
+    current = _union(prepared.current, backend.read(prepared.zone, unread, ()) if unread else [])
     after_plan = apply_changes_to_rrsets(current, prepared.plan.changes)
     rendered = [Record(r.name, r.ttl, r.rdata) for r in prepared.rendered.records]
     final, result.changed_since = _without(after_plan, stale, keep=rendered,
-                                           still_needed=_needed_by_others(store, context, previous))
+                                           still_needed=[r for i in others for r in records_from_dicts(i.records)])
     # Terms the replaced instances owned go unless the new instance or another one claims them.
-    others = [i for i in store.instances(context.domain) if i.id not in {p.id for p in previous}]
     final = _unmerge_spf(final, stale_spf, _spf_terms_by_name([*spf_owned, *(
         row for i in others for row in _spf_rows(i.records))]))
     # The instance owns what it added and what it took over from the instance it replaces,
@@ -119,20 +122,24 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     return result
 
 
-def replaced_instances(store: StateStore, template: Template, context: ApplyContext,
-                       instance_id: str | None) -> list[TemplateInstance]:
-    """The instances an apply replaces: the same template on the same host (and instanceId when multiInstance)."""
-    return [i for i in store.instances(context.domain, context.host)
-            if (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
+def replaced_instances(store: StateStore, template: Template, context: ApplyContext, instance_id: str | None,
+                       applied: Sequence[TemplateInstance] | None = None) -> list[TemplateInstance]:
+    """The instances an apply replaces: the same template on the same host (and instanceId when multiInstance).
+    `applied`: the domain's instances when the caller has them already."""
+    applied = store.instances(context.domain) if applied is None else applied
+    return [i for i in applied if i.host == context.host
+            and (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
             and (not template.multi_instance or i.instance_id == instance_id)]
 
 
 def disabled_instances(store: StateStore, template: Template, context: ApplyContext, plan: Plan,
-                       instance_id: str | None) -> list[TemplateInstance]:
+                       instance_id: str | None,
+                       applied: Sequence[TemplateInstance] | None = None) -> list[TemplateInstance]:
     """Other applied instances that lose an essential (Always) record to `plan`, so would be removed whole."""
+    applied = store.instances(context.domain) if applied is None else applied
     removed = {_identity(r) for r in plan.delete}
-    replaced_ids = {i.id for i in replaced_instances(store, template, context, instance_id)}
-    return [i for i in store.instances(context.domain) if i.id not in replaced_ids and any(
+    replaced_ids = {i.id for i in replaced_instances(store, template, context, instance_id, applied)}
+    return [i for i in applied if i.id not in replaced_ids and any(
         row.get("essential") and _identity(r) in removed
         for row, r in zip(_record_rows(i.records), records_from_dicts(i.records)))]
 
@@ -155,12 +162,6 @@ def revert_instance(store: StateStore, backend: Backend, zone: dns.name.Name, in
         backend.apply(zone, changes)
     store.remove_instance(instance.id, actor, {"changed_since": record_dicts(changed)})
     return changes, changed
-
-
-def _needed_by_others(store: StateStore, context: ApplyContext, replaced: Sequence) -> list[Record]:
-    replaced_ids = {i.id for i in replaced}
-    return [r for i in store.instances(context.domain) if i.id not in replaced_ids
-            for r in records_from_dicts(i.records)]
 
 
 def _without(rrsets: Iterable[dns.rrset.RRset], remove: Iterable[Record], keep: Iterable[Record],
@@ -197,7 +198,7 @@ def _spf_keys(tokens: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(k for k in keys if k != "all"))
 
 
-def _spf_claims(store: StateStore, prepared, previous: Sequence[TemplateInstance]) -> list[dict]:
+def _spf_claims(prepared: PreparedApply, applied: Sequence[TemplateInstance]) -> list[dict]:
     """The SPF rows of the instance being applied: the terms of its rules it owns at each name.
 
     It owns a term it adds and one another instance (or the one it replaces) added before;
@@ -208,7 +209,7 @@ def _spf_claims(store: StateStore, prepared, previous: Sequence[TemplateInstance
     for spf in prepared.rendered.spf:
         rules[spf.name].append(spf.rules)
     current = {(r.name, r.rdtype): r for r in prepared.current}
-    claimed_rows = [row for i in store.instances(prepared.rendered.context.domain) for row in _spf_rows(i.records)]
+    claimed_rows = [row for i in applied for row in _spf_rows(i.records)]
     rows = []
     for name, texts in rules.items():
         existing = _mergeable_spf(current.get((name, dns.rdatatype.TXT)))
