@@ -7,6 +7,7 @@ import html
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -30,7 +31,7 @@ from gateway.auth.base import Authenticator, User
 from gateway.auth.session import sign_in
 from gateway.config import AuthSettings, Config, GatewaySettings
 from gateway.instances import apply_instance
-from gateway.oauth import routes
+from gateway.oauth import consent, routes
 from gateway.oauth.consent import consent_page
 from gateway.oauth.routes import SERVICE
 from gateway.registry import BackendRouter
@@ -367,6 +368,13 @@ def test_bad_domain_is_invalid_request(gateway, alice):
     assert query["error"] == "invalid_request" and query["error_description"].startswith("domain:")
 
 
+def test_overlong_state_is_refused_before_it_reaches_the_session_cookie(gateway, alice):
+    response = alice.get(consent_url(state="s" * 401))
+    query = returned_to(response)
+    assert query["error"] == "invalid_request" and query["error_description"] == "state: longer than 400 characters"
+    assert "set-cookie" not in response.headers
+
+
 def test_missing_variable_is_invalid_request_naming_it(gateway, alice):
     query = returned_to(alice.get(consent_url(sub=None)))
     assert query["error"] == "invalid_request" and "%sub%" in query["error_description"]
@@ -428,6 +436,29 @@ def test_a_consent_page_is_answered_once(gateway, alice):
     again = answer(alice, page)
     assert again.status_code == 400 and "already answered" in again.text
     assert len(gateway.store.grants_of("alice")) == 1
+
+
+def test_only_the_latest_consent_pages_of_a_session_can_be_answered(gateway, alice):
+    pages = [alice.get(consent_url(state=f"st-{n}")) for n in range(4)]
+    oldest = answer(alice, pages[0])
+    assert oldest.status_code == 400 and "unknown, expired or already answered" in oldest.text
+    assert returned_to(answer(alice, pages[3]))["state"] == "st-3"
+
+
+def test_consent_page_answered_too_late_is_refused(gateway, alice, monkeypatch):
+    page = alice.get(consent_url())
+    later = time.time() + consent.CONSENT_LIFETIME + 1
+    monkeypatch.setattr(consent, "now", lambda: later)
+    response = answer(alice, page)
+    assert response.status_code == 400 and "expired" in response.text and gateway.store.grants_of("alice") == []
+
+
+def test_zone_taken_away_before_allow_is_access_denied(gateway, alice, monkeypatch):
+    page = alice.get(consent_url())
+    monkeypatch.setitem(USERS, "alice", ("xn--bcher-kva.com",))
+    query = returned_to(answer(alice, page))
+    assert query["error"] == "access_denied" and "does not control example.com" in query["error_description"]
+    assert gateway.store.grants_of("alice") == []
 
 
 def test_answer_without_a_decision_is_refused(gateway, alice):

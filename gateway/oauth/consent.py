@@ -30,6 +30,7 @@ from starlette.responses import RedirectResponse, Response
 from backends.base import BackendError
 from gateway.apply import ZoneNotHosted, prepare_apply
 from gateway.auth.base import User
+from gateway.auth.routes import login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.instances import disabled_instances
 from gateway.plan import PlanError
@@ -38,14 +39,11 @@ from gateway.state import StateError
 from gateway.template import Template
 from gateway.ui import render_page
 
-try:
-    from gateway.auth.routes import login_redirect
-except ImportError:  # the sign-in pages are optional for this module: fall back to the plain redirect
-    login_redirect = None
 
 CONSENT_PATH = "/v2/oauth/consent"
 PENDING = "oauth_consent"  # session key: {nonce: what the page showed}
-MAX_PENDING = 4  # consent pages open at once per session; the signed cookie must stay small
+MAX_PENDING = 3  # consent pages open at once per session; the signed cookie must stay small
+MAX_STATE = 400  # characters of `state` kept in that cookie
 CONSENT_LIFETIME = 30 * 60  # seconds between showing the page and answering it
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
@@ -128,6 +126,11 @@ class Preview:
     warnings: list[str] = field(default_factory=list)
 
 
+def now() -> float:
+    """Seconds since the epoch; tests move it."""
+    return time.time()
+
+
 # --- checking the request ----------------------------------------------------------------
 
 
@@ -153,6 +156,8 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     if return_to.client_id != provider_id:
         raise Refused("unauthorized_client", f"client_id: {return_to.client_id!r} may only ask for the "
                                              f"templates of provider {return_to.client_id!r}, not {provider_id!r}")
+    if len(return_to.state or "") > MAX_STATE:
+        raise Refused("invalid_request", f"state: longer than {MAX_STATE} characters")
     response_type = query.get("response_type")
     if response_type is not None and response_type != "code":
         raise Refused("unsupported_response_type", f"response_type: {response_type!r} is not supported; use code")
@@ -285,7 +290,7 @@ async def consent_answer(request: Request) -> Response:
     pending = dict(request.session.get(PENDING, {}))
     shown = pending.pop(str(form.get("consent", "")), None)
     request.session[PENDING] = pending  # answered or not, a consent page is used once
-    if shown is None or shown["at"] + CONSENT_LIFETIME < time.time():
+    if shown is None or shown["at"] + CONSENT_LIFETIME < now():
         return error_page(request, PageError(400, "Request expired", "consent: this request is unknown, expired "
                                                                      "or already answered; start again"))
     if shown["user"] != user.username:
@@ -323,7 +328,7 @@ def remember(request: Request, asked: ConsentRequest, user: User) -> str:
     while len(pending) >= MAX_PENDING:
         pending.pop(min(pending, key=lambda key: pending[key]["at"]))
     pending[nonce] = {
-        "at": int(time.time()), "user": user.username, "client_id": asked.return_to.client_id,
+        "at": int(now()), "user": user.username, "client_id": asked.return_to.client_id,
         "redirect_uri": asked.return_to.redirect_uri, "state": asked.return_to.state, "zone": asked.zone_text,
         "hosts": list(asked.hosts), "services": list(asked.services), "fields": asked.shown(),
     }
@@ -332,10 +337,8 @@ def remember(request: Request, asked: ConsentRequest, user: User) -> str:
 
 
 def sign_in_first(request: Request) -> Response:
-    if login_redirect is not None:
-        return login_redirect(request)
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse("/login?" + urlencode({"next": target}), 303, headers=NO_STORE)
+    """The sign-in page, coming back to this request afterwards."""
+    return login_redirect(request)
 
 
 def error_page(request: Request, problem: PageError) -> Response:
