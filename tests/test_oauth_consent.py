@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -18,6 +19,7 @@ import dns.rdatatype
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -28,8 +30,10 @@ from starlette.staticfiles import StaticFiles
 
 from backends.zonefile import ZoneFileBackend
 from gateway.auth.base import Authenticator, User
+from gateway.auth.local import LocalAuthenticator
+from gateway.auth.routes import login_routes
 from gateway.auth.session import sign_in
-from gateway.config import AuthSettings, Config, GatewaySettings
+from gateway.config import AuthSettings, AuthUser, Config, GatewaySettings
 from gateway.instances import apply_instance
 from gateway.oauth import consent, routes
 from gateway.oauth.consent import consent_page
@@ -78,8 +82,9 @@ def brand_stylesheet() -> list[Route]:
     return [Route("/brand.css", handler, name="brand_css")] if handler is not None else []
 
 
-@pytest.fixture
-def gateway(tmp_path, caplog):
+@contextmanager
+def running_gateway(tmp_path: Path, authenticator: Authenticator) -> Iterator[SimpleNamespace]:
+    """The OAuth routes, the sign-in pages and a test sign-in route on uvicorn at 127.0.0.1."""
     for origin in ("example.com", "xn--bcher-kva.com"):
         (tmp_path / f"{origin}.zone").write_text(ZONE_TEXT.format(origin=origin))
     backend = ZoneFileBackend("files", {"directory": str(tmp_path)})
@@ -92,25 +97,33 @@ def gateway(tmp_path, caplog):
                  ("other.example", "evil"): make_template(RECORDS, providerId="other.example", serviceId="evil")}
     router = BackendRouter([(backend, ["example.com", "xn--bcher-kva.com"])])
     app = Starlette(
-        routes=[*routes(store, router, templates), Route(SERVICE, consent_page, methods=["GET"]),
+        routes=[*routes(store, router, templates), Route(SERVICE, consent_page, methods=["GET"]), *login_routes(),
                 Route("/test/sign-in", sign_in_for_tests), *brand_stylesheet(),
                 Mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")],
         middleware=[Middleware(SessionMiddleware, secret_key="test-secret", same_site="lax", https_only=False)])
     app.state.runtime = SimpleNamespace(
         config=Config(path=tmp_path / "gateway.toml", gateway=GatewaySettings(provider_display_name="Example DNS")),
-        authenticator=SessionUsers(AuthSettings()), store=store, router=router, templates=templates)
+        authenticator=authenticator, store=store, router=router, templates=templates)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
     thread = threading.Thread(target=server.run, daemon=True)
-    caplog.set_level(logging.DEBUG)
     thread.start()
-    wait_for_port(port, timeout=10)
-    base = f"http://127.0.0.1:{port}"
-    yield SimpleNamespace(base=base, store=store, backend=backend, secret=store.add_client(PROVIDER, [REDIRECT]),
-                          other_secret=store.add_client("other.example", [OTHER_REDIRECT]))
-    server.should_exit = True
-    thread.join(timeout=10)
-    store.close()
+    try:
+        wait_for_port(port, timeout=10)
+        yield SimpleNamespace(base=f"http://127.0.0.1:{port}", store=store, backend=backend,
+                              secret=store.add_client(PROVIDER, [REDIRECT]),
+                              other_secret=store.add_client("other.example", [OTHER_REDIRECT]))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+
+
+@pytest.fixture
+def gateway(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    with running_gateway(tmp_path, SessionUsers(AuthSettings())) as running:
+        yield running
 
 
 @pytest.fixture
@@ -232,6 +245,26 @@ def test_whole_flow_consent_sign_in_allow_token_apply_revoke(gateway):
     assert api_apply(gateway, tokens["refresh_token"]).status_code == 401
 
 
+def test_whole_flow_through_the_real_login_form(tmp_path):
+    password = "correct horse battery staple"
+    hashed = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(password)
+    users = AuthSettings(driver="local", users=(AuthUser("carol", hashed, ("example.com",)),))
+    with running_gateway(tmp_path, LocalAuthenticator(users)) as gateway, browser(gateway, None) as client:
+        to_login = client.get(consent_url())
+        assert to_login.status_code == 303
+        form = client.get(to_login.headers["location"])
+        assert form.status_code == 200
+        signed_in = client.post("/login", data={**hidden_fields(form.text), "username": "carol",
+                                                 "password": password})
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == consent_url()
+        page = client.get(signed_in.headers["location"])
+        assert "Signed in as carol" in page.text
+        tokens = exchange(gateway, returned_to(answer(client, page))["code"])
+        assert api_apply(gateway, tokens["access_token"]).status_code == 200
+        assert served(gateway.backend, "mail", "CNAME") == {"target.example.net."}
+        assert [g.user for g in gateway.store.grants_of("carol")] == ["carol"]
+
+
 def test_services_form_scope_lists_and_several_hosts(gateway, alice):
     url = consent_url(f"/v2/domainTemplates/providers/{PROVIDER}/services/service", scope="other+service",
                       host="www,")
@@ -286,6 +319,9 @@ def test_deny_returns_access_denied_with_state(gateway, alice):
     query = returned_to(answer(alice, alice.get(consent_url()), decision="deny"))
     assert query == {"from": "dc", "error": "access_denied", "error_description": "user_cancel", "state": "st-123"}
     assert gateway.store.grants_of("alice") == []
+    last = gateway.store.audit_entries()[-1]
+    assert (last.action, last.actor, last.domain, last.detail["client_id"]) == ("consent_deny", "alice",
+                                                                                "example.com", PROVIDER)
 
 
 def test_page_is_accessible_and_needs_no_javascript(gateway, alice):
@@ -343,7 +379,7 @@ def test_scope_naming_another_providers_template_is_invalid_scope(gateway, alice
 
 
 def test_another_provider_cannot_use_its_own_client_for_these_templates(gateway, alice):
-    query = returned_to(alice.get(consent_url(f"/v2/domainTemplates/providers/other.example", scope="service",
+    query = returned_to(alice.get(consent_url("/v2/domainTemplates/providers/other.example", scope="service",
                                               client_id=PROVIDER)))
     assert query["error"] == "unauthorized_client"
 
@@ -385,6 +421,8 @@ def test_user_who_does_not_control_the_zone_is_denied(gateway):
         query = returned_to(bob.get(consent_url()))
     assert query["error"] == "access_denied" and "does not control example.com" in query["error_description"]
     assert gateway.store.grants_of("bob") == []
+    last = gateway.store.audit_entries()[-1]
+    assert (last.action, last.actor, last.detail["reason"]) == ("refuse", "bob", "zone not controlled")
 
 
 # --- attacks on the answer ----------------------------------------------------------------
