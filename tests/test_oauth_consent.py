@@ -229,7 +229,9 @@ def test_whole_flow_consent_sign_in_allow_token_apply_revoke(gateway):
         assert (grant.client_id, grant.domain, grant.hosts, grant.services) == (PROVIDER, "example.com", [""],
                                                                                  ["service"])
         listing = client.get("/authorizations")
-        assert listing.status_code == 200 and "Provider" in listing.text and "(the domain itself)" in listing.text
+        assert listing.status_code == 200 and "<td>Provider" in listing.text
+        assert "<td>example.com</td>" in listing.text and "<td>(the domain itself)</td>" in listing.text
+        assert "<td>Service</td>" in listing.text
         revoked = client.post(f"/authorizations/{grant.id}/revoke", data=hidden_fields(listing.text))
         assert revoked.status_code == 303
         assert urlsplit(revoked.headers["location"]).path == "/authorizations"

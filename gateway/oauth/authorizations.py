@@ -9,12 +9,15 @@ in one transaction), so the provider's next API call gets 401.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.oauth.consent import PageError, error_page, sign_in_first
 from gateway.state import StateError
+from gateway.template import Template
 from gateway.ui import render_page
 
 
@@ -27,6 +30,7 @@ async def authorizations_page(request: Request) -> Response:
     return render_page(request, "authorizations.html", {
         "user": user, "grants": grants, "revoked": request.query_params.get("revoked"),
         "provider_names": {g.client_id: provider_name(runtime.templates, g.client_id) for g in grants},
+        "service_names": {g.id: [service_name(runtime.templates, g.client_id, s) for s in g.services] for g in grants},
     })
 
 
@@ -48,6 +52,12 @@ async def revoke(request: Request) -> Response:
     return RedirectResponse(str(url), 303, headers={"Cache-Control": "no-store"})
 
 
-def provider_name(templates, client_id: str) -> str:
+def provider_name(templates: Mapping[tuple[str, str], Template], client_id: str) -> str:
     """The providerName of the client's templates, falling back to its id."""
     return next((t.provider_name for (provider, _), t in templates.items() if provider == client_id), client_id)
+
+
+def service_name(templates: Mapping[tuple[str, str], Template], client_id: str, service_id: str) -> str:
+    """The serviceName of a template still onboarded, else its id."""
+    template = templates.get((client_id, service_id))
+    return template.service_name if template is not None else service_id
