@@ -188,13 +188,13 @@ def _without(rrsets: Iterable[dns.rrset.RRset], remove: Iterable[Record], keep: 
     return list(by_key.values()), changed
 
 
-def spf_term_key(token: str) -> str:
+def _spf_term_key(token: str) -> str:
     """A term's identity as gateway.spf merges terms: without its qualifier, in any case."""
     return (token[1:] if token[:1] in "+-~?" else token).lower()
 
 
 def _spf_keys(tokens: Iterable[str]) -> list[str]:
-    keys = [spf_term_key(t) for t in tokens if t.lower() != "v=spf1"]
+    keys = [_spf_term_key(t) for t in tokens if t.lower() != "v=spf1"]
     return list(dict.fromkeys(k for k in keys if k != "all"))
 
 
@@ -255,11 +255,11 @@ def _unmerge_spf(rrsets: Iterable[dns.rrset.RRset], rows: Iterable[dict],
         if len(spf) != 1 or not remove:
             continue  # gone, or made ambiguous by hand: leave it to the user
         tokens = txt_text(spf[0]).split()
-        kept = [t for t in tokens[1:] if spf_term_key(t) not in remove]
+        kept = [t for t in tokens[1:] if _spf_term_key(t) not in remove]
         if len(kept) == len(tokens) - 1:
             continue
         rdatas = [rd for rd in txt if rd is not spf[0]]
-        if not (row.get("created") and all(spf_term_key(t) == "all" for t in kept)):
+        if not (row.get("created") and all(_spf_term_key(t) == "all" for t in kept)):
             text = " ".join([tokens[0], *kept])
             rdatas.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, split_txt(text)))
         smaller = make_rrset(name, txt.ttl, rdatas)
