@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import dns.name
+import dns.rdata
 import dns.rdatatype
 import httpx
 import pytest
@@ -28,6 +29,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from backends.base import RRsetChange
 from backends.zonefile import ZoneFileBackend
 from gateway.auth.base import Authenticator, User
 from gateway.auth.local import LocalAuthenticator
@@ -38,6 +40,7 @@ from gateway.instances import apply_instance
 from gateway.oauth import consent, routes
 from gateway.oauth.consent import consent_page
 from gateway.oauth.routes import SERVICE
+from gateway.records import make_rrset
 from gateway.registry import BackendRouter
 from gateway.render import ApplyContext
 from gateway.state import StateStore
@@ -94,6 +97,9 @@ def running_gateway(tmp_path: Path, authenticator: Authenticator) -> Iterator[Si
                  (PROVIDER, "redirect"): make_template(
                      [{"type": "A", "host": "@", "pointsTo": "%ip%", "ttl": 600}], serviceId="redirect",
                      serviceName="Redirect", warnPhishing=True),
+                 (PROVIDER, "mail"): make_template(
+                     [{"type": "SPFM", "host": "@", "spfRules": "include:spf.provider.example"}], serviceId="mail",
+                     serviceName="Mail"),
                  ("other.example", "evil"): make_template(RECORDS, providerId="other.example", serviceId="evil")}
     router = BackendRouter([(backend, ["example.com", "xn--bcher-kva.com"])])
     app = Starlette(
@@ -265,6 +271,26 @@ def test_whole_flow_through_the_real_login_form(tmp_path):
         assert api_apply(gateway, tokens["access_token"]).status_code == 200
         assert served(gateway.backend, "mail", "CNAME") == {"target.example.net."}
         assert [g.user for g in gateway.store.grants_of("carol")] == ["carol"]
+
+
+def test_spf_change_is_shown_applied_and_reverted_through_the_api(gateway, alice):
+    apex_txt = make_rrset(ZONE, 3600, [dns.rdata.from_text("IN", "TXT", '"v=spf1 mx -all"')])
+    gateway.backend.apply(ZONE, [RRsetChange(ZONE, dns.rdatatype.TXT, None, apex_txt)])
+    page = alice.get(consent_url(scope="mail"))
+    assert '<td>@</td><td>TXT</td><td>3600</td><td class="data">&#34;v=spf1 mx include:spf.provider.example -all' \
+           in page.text
+    assert '<tr class="remove"><td>@</td><td>TXT</td><td>3600</td><td class="data">&#34;v=spf1 mx -all&#34;' \
+           in page.text
+    tokens = exchange(gateway, returned_to(answer(alice, page))["code"])
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    applied = httpx.post(gateway.base + f"/v2/domainTemplates/providers/{PROVIDER}/services/mail/apply",
+                         params={"domain": "example.com"}, headers=bearer)
+    assert applied.status_code == 200, applied.text
+    assert served(gateway.backend, "", "TXT") == {'"v=spf1 mx include:spf.provider.example -all"'}
+    reverted = httpx.post(gateway.base + f"/v2/domainTemplates/providers/{PROVIDER}/services/mail/revert",
+                          params={"domain": "example.com"}, headers=bearer)
+    assert reverted.status_code == 204, reverted.text
+    assert served(gateway.backend, "", "TXT") == {'"v=spf1 mx -all"'}
 
 
 def test_services_form_scope_lists_and_several_hosts(gateway, alice):
