@@ -421,6 +421,12 @@ def test_wrong_response_type_is_refused(gateway, alice):
     assert query["error"] == "unsupported_response_type" and "response_type" in query["error_description"]
 
 
+def test_response_type_may_be_left_out(gateway, alice):
+    # The spec makes it optional: "If included it must be the string 'code'".
+    page = alice.get(consent_url(response_type=None))
+    assert page.status_code == 200 and "code" in returned_to(answer(alice, page))
+
+
 def test_domain_not_hosted_is_invalid_request(gateway, alice):
     query = returned_to(alice.get(consent_url(domain="example.org")))
     assert query["error"] == "invalid_request"
