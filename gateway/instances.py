@@ -28,7 +28,7 @@ import dns.rrset
 
 from backends.base import Backend
 from gateway.apply import PreparedApply, prepare_apply
-from gateway.plan import Plan, RRsetChange, apply_changes_to_rrsets, read_scope
+from gateway.plan import Conflict, Plan, RRsetChange, apply_changes_to_rrsets, read_scope
 from gateway.records import Record, make_rrset, rdata_identity, same_rrset
 from gateway.render import ApplyContext, split_txt, txt_text
 from gateway.spf import SpfMergeError, is_spf, merge_spf
@@ -74,11 +74,34 @@ def _spf_rows(rows: Iterable[dict]) -> list[dict]:
     return [row for row in rows if "spf" in row]
 
 
-def apply_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
-                   instance_id: str | None, actor: str, force: bool = False) -> InstanceResult:
-    """Apply `template` and record the instance; nothing is written when there are conflicts and not force."""
+@dataclass
+class InstancePlan:
+    """Everything one apply would do, computed from one read: shown to the user, then committed as is."""
+
+    prepared: PreparedApply
+    instance_id: str | None
+    current: list[dns.rrset.RRset]  # what was read; the backend refuses the write if it changed
+    changes: list[RRsetChange]
+    written: list[dict]  # the rows the new instance will own
+    replaces: list[TemplateInstance]  # the previous instance and any disabled ones
+    disabled: list[str]  # "provider/service" of instances losing an essential record
+    changed_since: list[Record]
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        return self.prepared.plan.conflicts
+
+    def records_added(self) -> list[Record]:
+        return [r for c in self.changes for r in _only_in(c.after, c.before)]
+
+    def records_removed(self) -> list[Record]:
+        return [r for c in self.changes for r in _only_in(c.before, c.after)]
+
+
+def plan_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
+                  instance_id: str | None) -> InstancePlan:
+    """The whole change applying `template` makes, replaced and disabled instances included; writes nothing."""
     prepared = prepare_apply(backend, template, context)
-    result = InstanceResult(prepared.plan)
     applied = store.instances(context.domain)  # read once: every decision below sees the same state
     previous = replaced_instances(store, template, context, instance_id, applied)
     # Re-applying replaces the previous instance, so its own records are no conflict (spec
@@ -86,9 +109,6 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     replaced = {_identity(r) for i in previous for r in records_from_dicts(i.records)}
     prepared.plan.conflicts = [c for c in prepared.plan.conflicts if _identity(c.record) not in replaced]
     broken = disabled_instances(store, template, context, prepared.plan, instance_id, applied)
-    result.disabled = [f"{i.provider_id}/{i.service_id}" for i in broken]
-    if (prepared.plan.conflicts or broken) and not force:
-        return result
     # A template that lost an essential record is removed as a whole.
     previous = previous + broken
     stale = [r for i in previous for r in records_from_dicts(i.records)]
@@ -101,8 +121,8 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     current = _union(prepared.current, backend.read(prepared.zone, unread, ()) if unread else [])
     after_plan = apply_changes_to_rrsets(current, prepared.plan.changes)
     rendered = [Record(r.name, r.ttl, r.rdata) for r in prepared.rendered.records]
-    final, result.changed_since = _without(after_plan, stale, keep=rendered,
-                                           still_needed=[r for i in others for r in records_from_dicts(i.records)])
+    final, changed_since = _without(after_plan, stale, keep=rendered,
+                                    still_needed=[r for i in others for r in records_from_dicts(i.records)])
     # Terms the replaced instances owned go unless the new instance or another one claims them.
     final = _unmerge_spf(final, stale_spf, _spf_terms_by_name([*spf_owned, *(
         row for i in others for row in _spf_rows(i.records))]))
@@ -111,14 +131,32 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     inherited = {_identity(r) for r in stale}
     added = {_identity(r) for r in prepared.plan.add}
     written = [r for r in prepared.rendered.records if _identity(r) in added | inherited]
-    result.changes = _changes(current, final)
-    if result.changes:
-        backend.apply(prepared.zone, result.changes)
-    result.instance = store.record_instance(
+    return InstancePlan(prepared, instance_id, current, _changes(current, final), record_dicts(written) + spf_owned,
+                        previous, [f"{i.provider_id}/{i.service_id}" for i in broken], changed_since)
+
+
+def commit_instance(store: StateStore, plan: InstancePlan, actor: str) -> int:
+    """Write `plan` in one backend change and record the instance; `ZoneChanged` (nothing
+    written) when the zone moved since the plan's read."""
+    prepared = plan.prepared
+    if plan.changes:
+        prepared.backend.apply(prepared.zone, plan.changes)
+    context, template = prepared.rendered.context, prepared.rendered.template
+    return store.record_instance(
         provider_id=template.provider_id, service_id=template.service_id, domain=context.domain,
-        host=context.host, instance_id=instance_id, group_ids=list(context.group_ids or ()),
-        params=dict(context.params), records=record_dicts(written) + spf_owned, applied_by=actor,
-        replaces=[i.id for i in previous])
+        host=context.host, instance_id=plan.instance_id, group_ids=list(context.group_ids or ()),
+        params=dict(context.params), records=plan.written, applied_by=actor, replaces=[i.id for i in plan.replaces])
+
+
+def apply_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
+                   instance_id: str | None, actor: str, force: bool = False) -> InstanceResult:
+    """Apply `template` and record the instance; nothing is written when there are conflicts and not force."""
+    plan = plan_instance(store, backend, template, context, instance_id=instance_id)
+    result = InstanceResult(plan.prepared.plan, disabled=plan.disabled)
+    if (plan.conflicts or plan.disabled) and not force:
+        return result
+    result.changes, result.changed_since = plan.changes, plan.changed_since
+    result.instance = commit_instance(store, plan, actor)
     return result
 
 
@@ -268,6 +306,14 @@ def _unmerge_spf(rrsets: Iterable[dns.rrset.RRset], rows: Iterable[dict],
         else:
             by_key[(name, dns.rdatatype.TXT)] = smaller
     return list(by_key.values())
+
+
+def _only_in(rrset: dns.rrset.RRset | None, other: dns.rrset.RRset | None) -> list[Record]:
+    """Records of `rrset` that `other` lacks (a changed TTL counts as a different record)."""
+    if rrset is None:
+        return []
+    kept = {rdata_identity(rd) for rd in other} if other is not None and other.ttl == rrset.ttl else set()
+    return [Record(rrset.name, rrset.ttl, rd) for rd in rrset if rdata_identity(rd) not in kept]
 
 
 def _identity(record: Record) -> tuple:

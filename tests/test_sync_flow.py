@@ -260,3 +260,28 @@ def test_applies_are_counted_by_backend_outcome_and_flow(gateway, alice):
     confirm(alice, consent(alice))
     metrics = alice.get("/metrics").text
     assert 'dcgw_applies_total{backend="files",flow="sync",outcome="applied"} 1.0' in metrics
+
+
+def test_reapplying_with_new_values_shows_and_removes_the_old_ones(gateway, alice):
+    confirm(alice, consent(alice))
+    page = consent(alice, ip="192.0.2.81", token="new")
+    removed = page.text.split("Records to remove or replace")[1]
+    assert "192.0.2.80" in removed and "verify=abc123" in removed
+    confirm(alice, page)
+    zone = gateway.zone_text()
+    assert "192.0.2.81" in zone and "verify=new" in zone and "192.0.2.80" not in zone and "abc123" not in zone
+
+
+def test_a_template_that_breaks_another_ones_essential_record_says_which(tmp_path):
+    mail = {"providerId": "mail.example", "providerName": "Mail", "serviceId": "mx", "serviceName": "Mail",
+            "version": 1, "records": [{"type": "CNAME", "host": "www", "pointsTo": "web.mail.example", "ttl": 600}]}
+    gateway = build_gateway(tmp_path, [HOSTING, mail])
+    with gateway.client() as client:
+        sign_in(client)
+        confirm(client, consent(client))
+        page = client.get("/v2/domainTemplates/providers/mail.example/services/mx/apply",
+                          params={"domain": "example.com"})
+        assert "provider.example/hosting" in page.text and "stop working" in page.text
+        confirm(client, page)
+    assert [i.service_id for i in gateway.app.state.runtime.store.instances("example.com")] == ["mx"]
+    assert "192.0.2.80" not in gateway.zone_text() and "web.mail.example" in gateway.zone_text()

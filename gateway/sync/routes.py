@@ -18,11 +18,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from backends.base import BackendError, ZoneChanged
-from gateway.apply import PreparedApply, ZoneNotHosted, prepare_apply
+from gateway.apply import ZoneNotHosted
 from gateway.auth.routes import login_redirect
 from gateway.auth.base import User
 from gateway.auth.session import csrf_ok, current_user
-from gateway.instances import apply_instance
+from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.plan import PlanError
 from gateway.redirects import redirect_with
 from gateway.render import RenderError
@@ -79,27 +79,28 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
         return finish(request, sync, {"error": "access_denied", "error_description": "user_cancel"},
                       "Nothing was changed", "You cancelled; your DNS records are as they were.")
     try:
-        prepared = prepare(runtime, sync, user)
-        if plan_digest(prepared) != pending["digest"]:
-            return consent_page(request, sync, prepared, user, changed=True)
-        result = apply_instance(runtime.store, prepared.backend, sync.template, sync.context, instance_id=None,
-                                actor=f"user:{user.username}", force=True)
+        plan = prepare(runtime, sync, user)
+        # Apply exactly what was shown, from the same read: if the zone moves after this
+        # read the backend refuses the write, and the user sees the new plan instead.
+        if plan_digest(plan) != pending["digest"]:
+            return consent_page(request, sync, plan, user, changed=True)
+        commit_instance(runtime.store, plan, actor=f"user:{user.username}")
     except SyncError as exc:
         return refusal(request, exc)
     except ZoneChanged:
-        runtime.metrics.apply(prepared.backend.name, "zone_changed", "sync")
+        runtime.metrics.apply(plan.prepared.backend.name, "zone_changed", "sync")
         return consent_page(request, sync, prepare(runtime, sync, user), user, changed=True)
     except BackendError as exc:
-        runtime.metrics.apply(prepared.backend.name, "error", "sync")
+        runtime.metrics.apply(plan.prepared.backend.name, "error", "sync")
         log.error("sync apply of %s/%s on %s failed: %s", *sync.template.key, sync.context.domain, exc)
         return refusal(request, sync.refusal("server_error", "the DNS change could not be made; try again later",
                                              502))
-    runtime.metrics.apply(prepared.backend.name, "applied" if result.changes else "nothing", "sync")
+    runtime.metrics.apply(plan.prepared.backend.name, "applied" if plan.changes else "nothing", "sync")
     return finish(request, sync, {}, "Done", f"{sync.service_label} is set up on {sync.context.fqdn}.")
 
 
-def prepare(runtime, sync: SyncRequest, user: User) -> PreparedApply:
-    """Find the zone, check the user controls it, and plan; `SyncError` otherwise."""
+def prepare(runtime, sync: SyncRequest, user: User) -> InstancePlan:
+    """Find the zone, check the user controls it, and plan the whole change; `SyncError` otherwise."""
     domain = sync.context.domain
     try:
         found = runtime.router.backend_for(dns.name.from_text(domain))
@@ -111,7 +112,7 @@ def prepare(runtime, sync: SyncRequest, user: User) -> PreparedApply:
         runtime.store.audit("refuse", f"user:{user.username}", domain, {**_subject(sync), "reason": "zone access"})
         raise sync.refusal("access_denied", "this account cannot manage the domain", 403)
     try:
-        return prepare_apply(found[0], sync.template, sync.context)
+        return plan_instance(runtime.store, found[0], sync.template, sync.context, instance_id=None)
     except (RenderError, PlanError) as exc:
         raise sync.refusal("invalid_request", str(exc)) from None
     except ZoneNotHosted as exc:
@@ -120,27 +121,32 @@ def prepare(runtime, sync: SyncRequest, user: User) -> PreparedApply:
         raise sync.refusal("temporarily_unavailable", f"the DNS service is unavailable: {exc}", 503) from None
 
 
-def plan_digest(prepared: PreparedApply) -> str:
+def shown_changes(plan: InstancePlan) -> dict[str, list]:
+    """What the consent page lists: every record added and removed, and the services disabled."""
+    zone = plan.prepared.zone
+    return {"add": [r.to_json(zone) for r in plan.records_added()],
+            "delete": [r.to_json(zone) for r in plan.records_removed()],
+            "disabled": plan.disabled}
+
+
+def plan_digest(plan: InstancePlan) -> str:
     """What the user was shown, so a changed zone is never applied unseen."""
-    shown = json.dumps(prepared.plan.to_json(), sort_keys=True)
-    return hashlib.sha256(shown.encode()).hexdigest()
+    return hashlib.sha256(json.dumps(shown_changes(plan), sort_keys=True).encode()).hexdigest()
 
 
-def consent_page(request: Request, sync: SyncRequest, prepared: PreparedApply, user: User, *,
+def consent_page(request: Request, sync: SyncRequest, plan: InstancePlan, user: User, *,
                  changed: bool = False) -> Response:
     nonce = secrets.token_urlsafe(16)
     pending = dict(request.session.get(PENDING_KEY, {}))
     while len(pending) >= MAX_PENDING:
         pending.pop(next(iter(pending)))
     pending[nonce] = {"query": sync.raw_query, "provider": sync.template.provider_id,
-                      "service": sync.template.service_id, "digest": plan_digest(prepared), "user": user.username}
+                      "service": sync.template.service_id, "digest": plan_digest(plan), "user": user.username}
     request.session[PENDING_KEY] = pending
-    plan = prepared.plan
     return render_page(request, "consent.html", {
         "user": user, "sync": sync, "template": sync.template, "nonce": nonce, "changed": changed,
-        "add": [r.to_json(prepared.zone) for r in plan.add],
-        "delete": [r.to_json(prepared.zone) for r in plan.delete],
-        "warnings": [*prepared.rendered.warnings, *plan.warnings],
+        **shown_changes(plan),
+        "warnings": [*plan.prepared.rendered.warnings, *plan.prepared.plan.warnings],
         "confirm_url": request.url_for("sync_consent").path,
     })
 
