@@ -34,7 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "APPLY_FLOWS", "APPLY_OUTCOMES", "AUDIT_LOGGER", "HealthCheck", "JsonFormatter", "Metrics", "RedactSecrets",
-    "RequestMetricsMiddleware", "audit_log", "configure_logging", "observability_routes", "redact",
+    "RequestMetricsMiddleware", "audit_log", "configure_logging", "install_redaction", "observability_routes",
+    "redact",
 ]
 
 AUDIT_LOGGER = "dcgw.audit"
@@ -78,6 +79,20 @@ class RedactSecrets(logging.Filter):
             record.args = {k: (REDACTED if _is_secret_field(str(k)) else redact(v) if isinstance(v, str) else v)
                            for k, v in record.args.items()}
         return True
+
+
+# Loggers that see request URLs or credentials. A filter on a logger covers what is logged on
+# it, whatever handlers and formatters an embedding application sets up.
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "gateway", "backends", AUDIT_LOGGER)
+
+
+def install_redaction() -> None:
+    """Redact secrets on the gateway's and uvicorn's loggers even when `configure_logging`
+    is not used (an app served by someone else's uvicorn or gunicorn set-up)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
 
 
 # -- JSON lines ----------------------------------------------------------------------------------

@@ -54,3 +54,60 @@ def test_consent_token_and_bearer_apply(gateway):
         applied = client.post(f"{SERVICES_FORM}/apply", params={**params, "force": "1"}, headers=bearer)
     assert applied.status_code == 200, applied.text
     assert "192.0.2.80" in gateway.zone_text()
+
+
+def bearer_for(gateway, client) -> dict[str, str]:
+    store = gateway.app.state.runtime.store
+    secret = store.add_client("provider.example", [REDIRECT])
+    code = store.create_grant("provider.example", "alice", "example.com", [""], ["hosting"], REDIRECT)
+    tokens = client.post("/v2/oauth/access_token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "client_id": "provider.example", "client_secret": secret}).json()
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+APPLY_PARAMS = {"domain": "example.com", "host": "", "ip": "192.0.2.80", "token": "abc", "force": "1"}
+
+
+def test_api_apply_replans_when_the_zone_moves_between_read_and_write(gateway, monkeypatch):
+    backend = gateway.app.state.runtime.router.backends[0]
+    original = backend.apply
+    zone_file = gateway.zones / "example.com.zone"
+
+    calls = []
+
+    def apply_after_someone_else(zone, changes):
+        calls.append(changes)
+        if len(calls) == 1:  # the first write loses the race
+            zone_file.write_text(zone_file.read_text().replace("192.0.2.2", "192.0.2.3"))
+        return original(zone, changes)
+
+    monkeypatch.setattr(backend, "apply", apply_after_someone_else)
+    with gateway.client() as client:
+        response = client.post(f"{SERVICES_FORM}/apply", params=APPLY_PARAMS, headers=bearer_for(gateway, client))
+        metrics = client.get("/metrics").text
+    assert response.status_code == 200, response.text
+    assert len(calls) == 2  # refused with nothing written, then planned again from the new zone
+    assert [r.to_text() for c in calls[1] if c.before is not None and c.before.rdtype == 1
+            for r in [c.before]] == ["www.example.com. 3600 IN A 192.0.2.3"]
+    assert "192.0.2.80" in gateway.zone_text() and "192.0.2.3" not in gateway.zone_text()
+    assert 'dcgw_applies_total{backend="files",flow="api",outcome="applied"} 1.0' in metrics
+
+
+def test_api_apply_backend_failure_is_a_502_and_counted(gateway, monkeypatch):
+    from backends.base import BackendError
+
+    backend = gateway.app.state.runtime.router.backends[0]
+
+    def broken(zone, changes):
+        raise BackendError("disk full")
+
+    monkeypatch.setattr(backend, "apply", broken)
+    before = gateway.zone_text()
+    with gateway.client() as client:
+        response = client.post(f"{SERVICES_FORM}/apply", params=APPLY_PARAMS, headers=bearer_for(gateway, client))
+        metrics = client.get("/metrics").text
+    assert response.status_code == 502 and response.json()["code"] == "backend_error"
+    assert "disk full" not in response.text and gateway.zone_text() == before
+    assert 'dcgw_applies_total{backend="files",flow="api",outcome="error"} 1.0' in metrics
+    assert gateway.app.state.runtime.store.instances("example.com") == []

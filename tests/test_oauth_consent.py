@@ -42,7 +42,7 @@ from gateway.oauth.consent import consent_page
 from gateway.oauth.routes import SERVICE
 from gateway.records import make_rrset
 from gateway.registry import BackendRouter
-from gateway.render import ApplyContext
+from gateway.render import ApplyContext, TtlPolicy
 from gateway.state import StateStore
 import gateway.ui as ui
 from tests.engine_helpers import make_template
@@ -109,7 +109,7 @@ def running_gateway(tmp_path: Path, authenticator: Authenticator) -> Iterator[Si
         middleware=[Middleware(SessionMiddleware, secret_key="test-secret", same_site="lax", https_only=False)])
     app.state.runtime = SimpleNamespace(
         config=Config(path=tmp_path / "gateway.toml", gateway=GatewaySettings(provider_display_name="Example DNS")),
-        authenticator=authenticator, store=store, router=router, templates=templates)
+        authenticator=authenticator, store=store, router=router, templates=templates, ttl_policy=TtlPolicy())
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import dns.name
 import dns.rdatatype
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.instances import apply_instance, record_dicts, revert_instance
+from backends.base import BackendError, ZoneChanged
+from gateway.instances import InstanceResult, apply_instance, record_dicts, revert_instance
+from gateway.observability import Metrics
 from gateway.oauth.params import BadRequest, request_params
 from gateway.plan import PlanError
 from gateway.records import relative_text
 from gateway.registry import BackendRouter
-from gateway.render import ApplyContext, RenderError
+from gateway.render import ApplyContext, RenderError, TtlPolicy
 from gateway.state import StateStore
 from gateway.state.models import Grant
 from gateway.template import Template
 
 RESERVED = {"domain", "host", "groupId", "force", "instanceId"}
+ZONE_CHANGED_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 
 class Refused(Exception):
@@ -55,7 +62,10 @@ def target(params: Mapping) -> tuple[str, str]:
     return domain, params.get("host", "").strip().lower().rstrip(".")
 
 
-def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template]):
+def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
+               ttl_policy: TtlPolicy = TtlPolicy(), metrics: Metrics | None = None):
+    metrics = metrics or Metrics()
+
     async def context_of(request: Request):
         try:
             params = await request_params(request)
@@ -78,16 +88,26 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             params, grant, template, domain, host, (backend, zone) = await context_of(request)
             groups = {g.strip() for value in params.getlist("groupId") for g in value.split(",") if g.strip()}
             variables = {k: v for k, v in params.items() if k not in RESERVED}
-            context = ApplyContext(domain, host, variables, frozenset(groups) if groups else None)
+            context = ApplyContext(domain, host, variables, frozenset(groups) if groups else None, ttl_policy)
             force = params.get("force", "").lower() in ("1", "true")
-            result = apply_instance(store, backend, template, context, instance_id=params.get("instanceId"),
-                                    actor=f"client:{grant.client_id}", force=force)
+            result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
+                                             instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
+                                             force=force)
         except Refused as refused:
             return refused.response()
         except (RenderError, PlanError) as exc:
             return JSONResponse({"code": "invalid_request", "message": str(exc)}, 400)
+        except ZoneChanged:
+            metrics.apply(backend.name, "zone_changed", "api")
+            return JSONResponse({"code": "zone_changed", "message": "the zone kept changing; try again"}, 503)
+        except BackendError as exc:
+            metrics.apply(backend.name, "error", "api")
+            log.error("API apply on %s through backend %r failed: %s", domain, backend.name, exc)
+            return JSONResponse({"code": "backend_error", "message": "the DNS change could not be made"}, 502)
         if result.instance is None:
+            metrics.apply(backend.name, "conflict", "api")
             return conflict_response(store, grant, domain, zone, result)
+        metrics.apply(backend.name, "applied" if result.changes else "nothing", "api")
         return JSONResponse({"changed": [{"name": c.name.to_text(), "type": dns.rdatatype.to_text(c.rdtype)}
                                          for c in result.changes],
                              "records_left_changed": record_dicts(result.changed_since)})
@@ -104,14 +124,33 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         if not matching:
             return JSONResponse({"warning": "nothing to revert"})
         changed = []
-        for instance in matching:
-            changed += revert_instance(store, backend, zone, instance.id, f"client:{grant.client_id}")[1]
+        try:
+            for instance in matching:
+                changed += (await run_in_threadpool(revert_instance, store, backend, zone, instance.id,
+                                                    f"client:{grant.client_id}"))[1]
+        except BackendError as exc:
+            log.error("API revert on %s through backend %r failed: %s", domain, backend.name, exc)
+            return JSONResponse({"code": "backend_error", "message": "the DNS change could not be made"}, 502)
         if changed:
             return JSONResponse({"warning": "records changed since they were applied were left in place",
                                  "records": record_dicts(changed)})
         return Response(status_code=204)
 
     return apply, revert
+
+
+def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
+                       instance_id: str | None, actor: str, force: bool) -> InstanceResult:
+    """An API caller sees no plan, so a zone that moved between read and write is simply
+    read and planned again (conflicts included) before giving up."""
+    for attempt in range(ZONE_CHANGED_ATTEMPTS):
+        try:
+            return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
+                                  force=force)
+        except ZoneChanged:
+            if attempt == ZONE_CHANGED_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result) -> JSONResponse:

@@ -28,11 +28,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from backends.base import BackendError
-from gateway.apply import ZoneNotHosted, prepare_apply
+from gateway.apply import ZoneNotHosted
 from gateway.auth.base import User
 from gateway.auth.routes import login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
-from gateway.instances import disabled_instances
+from gateway.domains import DomainError, idna_domain, idna_host
+from gateway.instances import plan_instance
 from gateway.plan import PlanError
 from gateway.render import ApplyContext, RenderError, render_template
 from gateway.state import StateError
@@ -162,7 +163,10 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     if response_type is not None and response_type != "code":
         raise Refused("unsupported_response_type", f"response_type: {response_type!r} is not supported; use code")
     templates = scope_templates(runtime.templates, provider_id, service_id, query.get("scope", ""))
-    domain = idna_domain(query.get("domain", ""))
+    try:
+        domain = idna_domain(query.get("domain", ""))
+    except DomainError as exc:
+        raise Refused("invalid_request", str(exc)) from None
     hosts = host_list(query.get("host", ""))
     try:
         hosted = runtime.router.backend_for(dns.name.from_text(domain))
@@ -174,7 +178,7 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     for template in templates:
         for host in hosts:
             try:
-                render_template(template, ApplyContext(domain, host, variables))
+                render_template(template, ApplyContext(domain, host, variables, ttl_policy=runtime.ttl_policy))
             except RenderError as exc:
                 where = f"{template.service_id} at {host or 'the apex'}"
                 raise Refused("invalid_request", f"{where}: {exc}") from None
@@ -197,29 +201,12 @@ def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: st
     return tuple(catalog[(provider_id, name)] for name in names)
 
 
-def idna_domain(text: str) -> str:
-    text = text.strip().rstrip(".")
-    if not text:
-        raise Refused("invalid_request", "domain: required")
-    try:
-        name = dns.name.from_text(text)
-    except (dns.exception.DNSException, UnicodeError) as exc:
-        raise Refused("invalid_request", f"domain: {text!r} is not a valid domain name ({exc})") from None
-    return name.to_text(omit_final_dot=True).lower()
-
-
 def host_list(text: str) -> tuple[str, ...]:
     """The comma separated `host` parameter; an empty entry (or none at all) is the apex."""
-    hosts = []
-    for entry in text.split(","):
-        entry = entry.strip().rstrip(".")
-        if entry:
-            try:
-                entry = dns.name.from_text(entry, origin=None).to_text().lower()
-            except (dns.exception.DNSException, UnicodeError) as exc:
-                raise Refused("invalid_request", f"host: {entry!r} is not a valid host name ({exc})") from None
-        hosts.append(entry)
-    return tuple(dict.fromkeys(hosts))
+    try:
+        return tuple(dict.fromkeys(idna_host(entry) for entry in text.split(",")))
+    except DomainError as exc:
+        raise Refused("invalid_request", str(exc)) from None
 
 
 # --- what the page shows -------------------------------------------------------------------
@@ -231,20 +218,17 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
     shown = []
     for template in asked.templates:
         for host in asked.hosts:
-            context = ApplyContext(asked.domain, host, dict(asked.variables))
+            context = ApplyContext(asked.domain, host, dict(asked.variables), ttl_policy=runtime.ttl_policy)
             try:
-                prepared = prepare_apply(backend, template, context)
+                plan = plan_instance(runtime.store, backend, template, context, instance_id=None)
             except (RenderError, PlanError, ZoneNotHosted) as exc:
                 raise Refused("invalid_request", f"{template.service_id} at {host or 'the apex'}: {exc}") from None
             except BackendError:
                 raise Refused("server_error", "the DNS backend could not be read; try again later") from None
-            plan = prepared.plan
-            broken = disabled_instances(runtime.store, template, context, plan, instance_id=None)
-            shown.append(Preview(template, host, add=[r.to_json(zone) for r in plan.add],
-                                 remove=[r.to_json(zone) for r in plan.delete],
-                                 conflicts=[c.reason for c in plan.conflicts],
-                                 disabled=[f"{i.provider_id}/{i.service_id}" for i in broken],
-                                 warnings=list(plan.warnings)))
+            shown.append(Preview(template, host, add=[r.to_json(zone) for r in plan.records_added()],
+                                 remove=[r.to_json(zone) for r in plan.records_removed()],
+                                 conflicts=[c.reason for c in plan.conflicts], disabled=plan.disabled,
+                                 warnings=list(plan.prepared.plan.warnings)))
     return shown
 
 

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 
 from starlette.routing import Route
 
-from gateway.oauth import redact
 from gateway.oauth.api import api_routes
 from gateway.oauth.authorizations import authorizations_page, revoke
 from gateway.oauth.consent import CONSENT_PATH, consent_answer, consent_page
 from gateway.oauth.token import token_endpoint
+from gateway.observability import Metrics, install_redaction
 from gateway.registry import BackendRouter
+from gateway.render import TtlPolicy
 from gateway.state import StateStore
 from gateway.template import Template
 
@@ -19,9 +20,10 @@ PROVIDER = "/v2/domainTemplates/providers/{provider_id}"
 SERVICE = PROVIDER + "/services/{service_id}"
 
 
-def routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template]) -> list[Route]:
-    redact.install()  # whoever serves these routes must not log the codes and tokens they carry
-    apply, revert = api_routes(store, router, templates)
+def routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
+           ttl_policy: TtlPolicy = TtlPolicy(), metrics: Metrics | None = None) -> list[Route]:
+    install_redaction()  # whoever serves these routes must not log the codes and tokens they carry
+    apply, revert = api_routes(store, router, templates, ttl_policy=ttl_policy, metrics=metrics)
     return [
         Route("/v2/oauth/access_token", token_endpoint(store), methods=["POST"]),
         Route(SERVICE + "/apply", apply, methods=["POST"]),
