@@ -31,7 +31,7 @@ from gateway.apply import PreparedApply, prepare_apply
 from gateway.plan import Conflict, Plan, RRsetChange, apply_changes_to_rrsets, read_scope
 from gateway.records import Record, make_rrset, rdata_identity, same_rrset
 from gateway.render import ApplyContext, split_txt, txt_text
-from gateway.spf import SpfMergeError, is_spf, merge_spf
+from gateway.spf import SpfMergeError, is_spf, merge_spf, term_key
 from gateway.state import StateError, StateStore
 from gateway.state.models import TemplateInstance
 from gateway.template import Essential, Template
@@ -226,13 +226,8 @@ def _without(rrsets: Iterable[dns.rrset.RRset], remove: Iterable[Record], keep: 
     return list(by_key.values()), changed
 
 
-def _spf_term_key(token: str) -> str:
-    """A term's identity as gateway.spf merges terms: without its qualifier, in any case."""
-    return (token[1:] if token[:1] in "+-~?" else token).lower()
-
-
 def _spf_keys(tokens: Iterable[str]) -> list[str]:
-    keys = [_spf_term_key(t) for t in tokens if t.lower() != "v=spf1"]
+    keys = [term_key(t) for t in tokens if t.lower() != "v=spf1"]
     return list(dict.fromkeys(k for k in keys if k != "all"))
 
 
@@ -293,11 +288,11 @@ def _unmerge_spf(rrsets: Iterable[dns.rrset.RRset], rows: Iterable[dict],
         if len(spf) != 1 or not remove:
             continue  # gone, or made ambiguous by hand: leave it to the user
         tokens = txt_text(spf[0]).split()
-        kept = [t for t in tokens[1:] if _spf_term_key(t) not in remove]
+        kept = [t for t in tokens[1:] if term_key(t) not in remove]
         if len(kept) == len(tokens) - 1:
             continue
         rdatas = [rd for rd in txt if rd is not spf[0]]
-        if not (row.get("created") and all(_spf_term_key(t) == "all" for t in kept)):
+        if not (row.get("created") and all(term_key(t) == "all" for t in kept)):
             text = " ".join([tokens[0], *kept])
             rdatas.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, split_txt(text)))
         smaller = make_rrset(name, txt.ttl, rdatas)

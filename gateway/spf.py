@@ -33,7 +33,7 @@ class _Term:
 
     @property
     def key(self) -> str:
-        return (self.mechanism + self.argument).lower()
+        return term_key(self.mechanism + self.argument)
 
     def text(self) -> str:
         qualifier = "" if self.qualifier in ("", "+") else self.qualifier
@@ -59,6 +59,11 @@ class SpfMerge:
 
 def is_spf(text: str) -> bool:
     return bool(SPF_PREFIX.match(text))
+
+
+def term_key(token: str) -> str:
+    """A term's identity as merging compares terms: without its qualifier, in any case."""
+    return (token[1:] if token[:1] in "+-~?" else token).lower()
 
 
 def _parse(tokens: Iterable[str], what: str) -> _Parsed:

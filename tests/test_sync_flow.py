@@ -285,3 +285,11 @@ def test_a_template_that_breaks_another_ones_essential_record_says_which(tmp_pat
         confirm(client, page)
     assert [i.service_id for i in gateway.app.state.runtime.store.instances("example.com")] == ["mx"]
     assert "192.0.2.80" not in gateway.zone_text() and "web.mail.example" in gateway.zone_text()
+
+
+def test_every_apply_is_an_audit_line(gateway, alice, caplog):
+    caplog.set_level("INFO", logger="dcgw.audit")
+    confirm(alice, consent(alice))
+    audit = [r for r in caplog.records if r.name == "dcgw.audit"]
+    assert [r.getMessage() for r in audit] == ["apply"]
+    assert audit[0].dcgw_audit["actor"] == "user:alice" and audit[0].dcgw_audit["domain"] == "example.com"

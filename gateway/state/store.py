@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.observability import audit_log
 from gateway.state import migrate
 from gateway.state.models import AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token
 from gateway.state.secrets import new_secret, secret_hash, secret_matches
@@ -284,3 +285,6 @@ class StateStore:
 
     def _audit(self, session: Session, action: str, actor: str, domain: str | None, detail: dict) -> None:
         session.add(AuditEntry(at=self.clock(), action=action, actor=actor, domain=domain, detail=detail))
+        # Logged once the entry is committed: the log never tells of a change that was rolled back.
+        event.listen(session, "after_commit", lambda _session: audit_log(action, actor=actor, domain=domain,
+                                                                         detail=detail), once=True)
