@@ -17,19 +17,26 @@ from starlette.routing import Route
 
 from gateway.auth.base import Authenticator
 from gateway.auth.session import CSRF_FIELD, csrf_ok, sign_in, sign_out
+from gateway.auth.throttle import SignInThrottle
 from gateway.ui import render_page
 
 LOGIN_PATH = "/login"
 DEFAULT_NEXT = "/"
 # One message for both cases, so the form does not reveal which usernames exist.
 WRONG_CREDENTIALS = "The username or password is not correct."
+TOO_MANY_ATTEMPTS = "Too many failed sign-ins. Wait a few minutes, then try again."
 MAX_FIELD_LENGTH = 4096
 
 
-def login_routes() -> list[Route]:
+def login_routes(throttle: SignInThrottle | None = None) -> list[Route]:
+    throttle = throttle or SignInThrottle()
+
+    async def submit(request: Request) -> Response:
+        return await submit_login(request, throttle)
+
     return [
         Route(LOGIN_PATH, show_login, methods=["GET"], name="login"),
-        Route(LOGIN_PATH, submit_login, methods=["POST"], name="login_submit"),
+        Route(LOGIN_PATH, submit, methods=["POST"], name="login_submit"),
         Route("/logout", submit_logout, methods=["POST"], name="logout"),
     ]
 
@@ -67,7 +74,7 @@ async def show_login(request: Request) -> Response:
     return login_form(request, next_path=safe_next(request.query_params.get("next")))
 
 
-async def submit_login(request: Request) -> Response:
+async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
     authenticator = authenticator_of(request)
     if not authenticator.uses_login_form:
         return portal_page(request)
@@ -77,13 +84,20 @@ async def submit_login(request: Request) -> Response:
         return expired_form_page(request)
     username = text_field(form, "username")
     password = text_field(form, "password")
+    keys = (f"user:{username.lower()}", f"address:{request.client.host if request.client else ''}")
+    wait = throttle.retry_after(*keys)
+    if wait:
+        return login_form(request, next_path=next_path, username=username[:MAX_FIELD_LENGTH],
+                          error=TOO_MANY_ATTEMPTS, status_code=429, headers={"Retry-After": str(wait)})
     user = None
     if username and password and len(username) <= MAX_FIELD_LENGTH and len(password) <= MAX_FIELD_LENGTH:
         # argon2 takes tens of milliseconds of CPU; keep it off the event loop.
         user = await run_in_threadpool(authenticator.authenticate, username, password)
     if user is None:
+        throttle.failed(*keys)
         return login_form(request, next_path=next_path, username=username[:MAX_FIELD_LENGTH],
                           error=WRONG_CREDENTIALS, status_code=401)
+    throttle.succeeded(keys[0])
     sign_in(request, user)
     return RedirectResponse(next_path, status_code=303)
 
@@ -98,9 +112,11 @@ async def submit_logout(request: Request) -> Response:
 
 
 def login_form(request: Request, *, next_path: str, username: str = "", error: str = "",
-               status_code: int = 200) -> Response:
-    return render_page(request, "login.html", {"next": next_path, "username": username, "error": error},
-                       status_code=status_code)
+               status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = render_page(request, "login.html", {"next": next_path, "username": username, "error": error},
+                           status_code=status_code)
+    response.headers.update(headers or {})
+    return response
 
 
 def portal_page(request: Request) -> Response:
