@@ -20,6 +20,7 @@ from gateway.state import StateStore
 from gateway.state.store import utcnow
 from tests.engine_helpers import make_template
 from tests.servers.common import free_port, wait_for_port
+from tests.log_capture import Collect
 
 PROVIDER, SERVICE, REDIRECT = "provider.example", "service", "https://provider.example/cb"
 ZONE = dns.name.from_text("example.com")
@@ -187,15 +188,6 @@ def test_expired_and_revoked_tokens_get_401(gateway, client_secret):
         store.revoke_grant(grant.id, "alice")
     response = apply(http, access)
     assert response.status_code == 401 and "Bearer" in response.headers["www-authenticate"]
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
 
 
 def test_secrets_and_tokens_never_reach_the_logs(gateway, client_secret, caplog):

@@ -47,6 +47,7 @@ from gateway.state import StateStore
 import gateway.ui as ui
 from tests.engine_helpers import make_template
 from tests.servers.common import free_port, wait_for_port
+from tests.log_capture import Collect
 
 PROVIDER, REDIRECT = "provider.example", "https://provider.example/cb?from=dc"
 OTHER_REDIRECT = "https://other.example/cb"
@@ -575,15 +576,6 @@ def test_authorizations_page_needs_sign_in(gateway):
 
 
 # --- logs ------------------------------------------------------------------------------------
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
 
 
 def test_codes_tokens_and_secrets_never_reach_the_logs(gateway, alice, caplog):
