@@ -19,8 +19,8 @@ from gateway.registry import BackendRouter
 from gateway.state import StateStore
 from gateway.state.store import utcnow
 from tests.engine_helpers import make_template
-from tests.servers.common import free_port, wait_for_port
 from tests.log_capture import Collect
+from tests.servers.common import free_port, wait_for_port
 
 PROVIDER, SERVICE, REDIRECT = "provider.example", "service", "https://provider.example/cb"
 ZONE = dns.name.from_text("example.com")

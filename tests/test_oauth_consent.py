@@ -46,8 +46,8 @@ from gateway.render import ApplyContext, TtlPolicy
 from gateway.state import StateStore
 import gateway.ui as ui
 from tests.engine_helpers import make_template
-from tests.servers.common import free_port, wait_for_port
 from tests.log_capture import Collect
+from tests.servers.common import free_port, wait_for_port
 
 PROVIDER, REDIRECT = "provider.example", "https://provider.example/cb?from=dc"
 OTHER_REDIRECT = "https://other.example/cb"

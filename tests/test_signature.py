@@ -11,8 +11,8 @@ from urllib.parse import quote, quote_plus, urlencode
 import dns.name
 import dns.resolver
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from gateway.config import DnsSettings
@@ -21,6 +21,7 @@ from gateway.signature import (
 )
 from tests.servers.common import free_port
 from tests.servers.pdns import PdnsServer
+from tests.signing import KEY_LABEL, Publisher, public_key_base64, sign, split_parts, txt_content
 
 PARAMS = {
     "domain": "example.com",
@@ -28,7 +29,6 @@ PARAMS = {
     "RANDOMTEXT": "shm:1542108821:Hello World/ü!'()*~",
     "redirect_uri": "https://service.example/done?x=1&y=2",
 }
-KEY_LABEL = "_dck1"
 
 
 # The example of the specification ("Digitally Sign Requests"): its key records, and its signature of
@@ -69,16 +69,6 @@ def other_private_key() -> RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def public_key_base64(key: RSAPrivateKey | RSAPublicKey) -> str:
-    public = key.public_key() if isinstance(key, RSAPrivateKey) else key
-    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(der).decode()
-
-
-def sign(key: RSAPrivateKey, message: str) -> str:
-    return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
-
-
 def encode_uri_component(value: str) -> str:
     """JavaScript's encodeURIComponent."""
     return quote(value, safe="!~*'()")
@@ -91,40 +81,6 @@ def encoded_query(params: dict[str, str], quote_via: Callable[..., str]) -> str:
 def signed_query(key: RSAPrivateKey, query: str, label: str = KEY_LABEL) -> str:
     """The query as the reference clients send it: signed, then `&key=...&sig=...` appended."""
     return f"{query}&key={label}&sig={quote_plus(sign(key, query))}"
-
-
-def txt_content(*strings: str) -> str:
-    return " ".join(f'"{s}"' for s in strings)
-
-
-def split_parts(data: str, count: int) -> list[str]:
-    size = -(-len(data) // count)
-    return [f"p={n + 1},a=RS256,d={data[n * size:(n + 1) * size]}" for n in range(count)]
-
-
-class Publisher:
-    """Sets the TXT records of one key name in a zone of its own on the PowerDNS server."""
-
-    def __init__(self, pdns: PdnsServer) -> None:
-        self.pdns = pdns
-        self.zone = pdns.new_zone("sig")
-        self.domain = self.zone.to_text(omit_final_dot=True)
-
-    def publish(self, *records: str, label: str = KEY_LABEL, ttl: int = 300) -> None:
-        self.pdns.patch(self.zone, [{
-            "name": f"{label}.{self.zone}", "type": "TXT", "ttl": ttl, "changetype": "REPLACE",
-            "records": [{"content": content, "disabled": False} for content in records]}])
-
-    def publish_key(self, key: RSAPrivateKey, label: str = KEY_LABEL, parts: int = 2, ttl: int = 300) -> None:
-        self.publish(*(txt_content(part) for part in split_parts(public_key_base64(key), parts)),
-                     label=label, ttl=ttl)
-
-    def delete(self, label: str = KEY_LABEL) -> None:
-        self.pdns.patch(self.zone, [{"name": f"{label}.{self.zone}", "type": "TXT", "changetype": "DELETE"}])
-
-    def resolver(self, clock: Callable[[], float] | None = None) -> KeyResolver:
-        settings = DnsSettings(nameservers=("127.0.0.1",), port=self.pdns.dns_port, timeout=5.0)
-        return KeyResolver(settings) if clock is None else KeyResolver(settings, clock=clock)
 
 
 @pytest.fixture

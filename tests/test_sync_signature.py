@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.gateway_app import HOSTING, build_gateway, sign_in
-from tests.test_signature import KEY_LABEL, Publisher, sign
+from tests.signing import KEY_LABEL, Publisher, sign
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
 
