@@ -4,8 +4,14 @@ Discovery", "Query Supported Template")."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 import dns.name
 import dns.rdatatype
+from cachetools import TTLCache
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -34,28 +40,58 @@ def settings_body(runtime, domain: str, name_servers: list[str]) -> dict:
     return body
 
 
-def settings(request: Request) -> Response:
+class SettingsCache:
+    """Settings answers by domain for a short while. Every service provider asks for them before
+    anything else, the answer changes only when a zone is added or removed, and a backend
+    round trip per ask would make discovery the gateway's slowest endpoint."""
+
+    def __init__(self, ttl: float = 60.0, not_found_ttl: float = 10.0, maxsize: int = 10_000,
+                 timer: Callable[[], float] = time.monotonic) -> None:
+        self._found = TTLCache(maxsize, ttl, timer)
+        self._missing = TTLCache(maxsize, not_found_ttl, timer)  # a new zone is found again soon
+        self._lock = threading.Lock()
+
+    def get(self, domain: str) -> tuple[int, dict] | None:
+        with self._lock:
+            return self._found.get(domain) or self._missing.get(domain)
+
+    def put(self, domain: str, answer: tuple[int, dict]) -> None:
+        status = answer[0]
+        with self._lock:
+            if status == 200:
+                self._found[domain] = answer
+            elif status == 404:
+                self._missing[domain] = answer
+
+
+async def settings(request: Request) -> Response:
     runtime = request.app.state.runtime
     try:
         domain = idna_domain(request.path_params["domain"])
     except DomainError as exc:
         return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
+    answer = runtime.settings_cache.get(domain)
+    if answer is None:
+        answer = await run_in_threadpool(look_up_settings, runtime, domain)
+        runtime.settings_cache.put(domain, answer)
+    return JSONResponse(answer[1], answer[0])
+
+
+def look_up_settings(runtime, domain: str) -> tuple[int, dict]:
+    """(status, body) of the settings of `domain`, asking the backend that hosts it."""
     name = dns.name.from_text(domain)
     try:
         found = runtime.router.backend_for(name)
-    except BackendError as exc:
-        return JSONResponse({"error": "temporarily_unavailable", "error_description": str(exc)}, 503)
-    # Discovery answers for the zone itself only, never for a name inside it.
-    if found is None or found[1] != name:
-        return JSONResponse(NOT_FOUND, 404)
-    backend, zone = found
-    try:
+        # Discovery answers for the zone itself only, never for a name inside it.
+        if found is None or found[1] != name:
+            return 404, NOT_FOUND
+        backend, zone = found
         apex = backend.read(zone, {zone}, set())
     except BackendError as exc:
-        return JSONResponse({"error": "temporarily_unavailable", "error_description": str(exc)}, 503)
+        return 503, {"error": "temporarily_unavailable", "error_description": str(exc)}
     name_servers = sorted(rd.target.to_text(omit_final_dot=True) for rrset in apex
                           if rrset.rdtype == dns.rdatatype.NS for rd in rrset)
-    return JSONResponse(settings_body(runtime, domain, name_servers))
+    return 200, settings_body(runtime, domain, name_servers)
 
 
 def template_version(request: Request) -> Response:

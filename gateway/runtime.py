@@ -5,11 +5,12 @@ signature keys and metrics. Built once at start-up; request handlers reach it th
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.auth import Authenticator, load_authenticator
 from gateway.config import Config, ConfigError
+from gateway.discovery import SettingsCache
 from gateway.observability import Metrics
 from gateway.registry import BackendRouter
 from gateway.render import TtlPolicy
@@ -31,6 +32,7 @@ class Runtime:
     authenticator: Authenticator
     keys: KeyResolver
     metrics: Metrics
+    settings_cache: SettingsCache = field(default_factory=SettingsCache)
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:

@@ -51,3 +51,22 @@ def test_template_query(gateway):
     assert found.status_code == 200 and found.json() == {"version": 3}
     assert missing.status_code == 404 and missing.content
     assert wrong_case.status_code == 404
+
+
+def test_settings_answers_are_cached_briefly(gateway):
+    from gateway.discovery import SettingsCache
+
+    now = [0.0]
+    gateway.app.state.runtime.settings_cache = SettingsCache(ttl=60, not_found_ttl=10, timer=lambda: now[0])
+    with gateway.client() as client:
+        assert client.get("/v2/example.com/settings").status_code == 200
+        assert client.get("/v2/new.example/settings").status_code == 404
+        (gateway.zones / "example.com.zone").unlink()
+        (gateway.zones / "new.example.zone").write_text((gateway.zones / "xn--bcher-kva.example.zone").read_text()
+                                                        .replace("xn--bcher-kva.example", "new.example"))
+        assert client.get("/v2/example.com/settings").status_code == 200
+        assert client.get("/v2/new.example/settings").status_code == 404
+        now[0] = 11
+        assert client.get("/v2/new.example/settings").status_code == 200
+        now[0] = 61
+        assert client.get("/v2/example.com/settings").status_code == 404
