@@ -301,3 +301,12 @@ def test_commented_zonefile_example_is_valid(monkeypatch):
     assert (backend.driver, backend.options["reload_command"]) == ("zonefile", "rndc reload {zone}")
     assert config.gateway.session_secret == "from-the-environment"
     assert config.ttl.policy() == TtlPolicy(minimum=300, maximum=86400, default=3600)
+
+
+@pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parents[1] / "config").glob("*.toml")),
+                         ids=lambda path: path.name)
+def test_every_example_config_loads(example, monkeypatch):
+    for variable in ("DCGW_SESSION_SECRET", "PDNS_API_KEY", "TSIG_SECRET", "DCGW_TSIG_SECRET"):
+        monkeypatch.setenv(variable, "x")
+    config = load_config(example)
+    assert config.backends and config.gateway.provider_id
