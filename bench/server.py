@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from starlette.routing import Route
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.servers.common import free_port, stop  # noqa: E402
 
 EXAMPLES = ROOT / "gateway" / "examples"
 SETTINGS_PATH = "/v2/example.com/settings"
@@ -113,12 +114,6 @@ directory = "{zones}"
 # -- uvicorn processes ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def uvicorn_process(factory: str, port: int, workers: int, env: dict[str, str] | None = None) -> Iterator[None]:
     """`factory` (a function of this module) served by uvicorn on 127.0.0.1:port until the block ends."""
@@ -131,12 +126,7 @@ def uvicorn_process(factory: str, port: int, workers: int, env: dict[str, str] |
         wait_until_answering(port, process)
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def wait_until_answering(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
