@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -185,3 +187,32 @@ def test_migrations_run_from_the_package_and_downgrade_cleanly(database_url):  #
     migrate.downgrade(store.engine, "base")
     assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
     store.close()
+
+
+def _race(calls: int, attempt) -> list[object]:
+    """Run `attempt` in `calls` threads released at once; each result or the exception raised."""
+    barrier = threading.Barrier(calls)
+
+    def run():
+        barrier.wait()
+        try:
+            return attempt()
+        except InvalidGrant as exc:
+            return exc
+
+    with ThreadPoolExecutor(calls) as pool:
+        return list(pool.map(lambda _: run(), range(calls)))
+
+
+def test_concurrent_redemptions_of_one_code_issue_tokens_once(store, secret):
+    for _ in range(5):
+        code = store.create_grant(CLIENT, "alice", "example.com", [""], ["svc"], REDIRECT)
+        results = _race(8, lambda: store.redeem_code(code, CLIENT, REDIRECT))
+        assert sum(not isinstance(r, InvalidGrant) for r in results) == 1
+
+
+def test_concurrent_refreshes_of_one_token_rotate_it_once(store, secret):
+    code = store.create_grant(CLIENT, "alice", "example.com", [""], ["svc"], REDIRECT)
+    refresh_token = store.redeem_code(code, CLIENT, REDIRECT).refresh_token
+    results = _race(8, lambda: store.refresh(refresh_token, CLIENT))
+    assert sum(not isinstance(r, InvalidGrant) for r in results) == 1

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +43,19 @@ def utcnow() -> datetime:
 def _aware(value: datetime) -> datetime:
     # SQLite hands back naive datetimes even for timezone-aware columns.
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _code_problem(code: AuthorizationCode, grant: Grant, client_id: str, redirect_uri: str,
+                  now: datetime) -> str | None:
+    if _aware(code.expires_at) <= now:
+        return "code: expired"
+    if grant.client_id != client_id:
+        return "code: issued to another client"
+    if code.redirect_uri != redirect_uri:
+        return "redirect_uri: does not match the authorization request"
+    if grant.revoked_at is not None:
+        return "code: authorization revoked"
+    return None
 
 
 def open_engine(url: str) -> Engine:
@@ -143,51 +156,48 @@ class StateStore:
     def redeem_code(self, code: str, client_id: str, redirect_uri: str) -> IssuedTokens:
         """Exchange a code for tokens: once, within its lifetime, by its client and redirect_uri."""
         now = self.clock()
+        code_hash = secret_hash(code)
         with self.sessions.begin() as session:
-            row = session.scalars(select(AuthorizationCode).where(
-                AuthorizationCode.code_hash == secret_hash(code)).with_for_update()).one_or_none()
+            row = session.get(AuthorizationCode, code_hash)
             if row is None:
                 raise InvalidGrant("code: unknown")
             grant = session.get(Grant, row.grant_id)
-            replayed = row.used_at is not None
-            if replayed:
-                # A replayed code may mean it leaked: revoke what it issued (committed, then refused).
-                self._revoke_grant(session, grant, now)
-                self._audit(session, "refuse", f"client:{client_id}", grant.domain, {"reason": "code replay"})
-        if replayed:
-            raise InvalidGrant("code: already used")
-        with self.sessions.begin() as session:
-            row = session.scalars(select(AuthorizationCode).where(
-                AuthorizationCode.code_hash == secret_hash(code)).with_for_update()).one()
-            grant = session.get(Grant, row.grant_id)
-            if row.used_at is not None:
-                raise InvalidGrant("code: already used")
-            if _aware(row.expires_at) <= now:
-                raise InvalidGrant("code: expired")
-            if grant.client_id != client_id:
-                raise InvalidGrant("code: issued to another client")
-            if row.redirect_uri != redirect_uri:
-                raise InvalidGrant("redirect_uri: does not match the authorization request")
-            if grant.revoked_at is not None:
-                raise InvalidGrant("code: authorization revoked")
-            row.used_at = now
-            return self._issue(session, grant, now)
+            # Claim the code in one conditional UPDATE: of concurrent redeemers exactly one
+            # wins, on SQLite (where SELECT ... FOR UPDATE locks nothing) as on PostgreSQL.
+            claimed = session.execute(
+                update(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash,
+                                                AuthorizationCode.used_at.is_(None))
+                .values(used_at=now).execution_options(synchronize_session=False)).rowcount == 1
+            if claimed:
+                problem = _code_problem(row, grant, client_id, redirect_uri, now)
+                if problem:
+                    raise InvalidGrant(problem)  # rolled back: the code stays unused
+                return self._issue(session, grant, now)
+            # A replayed code may mean it leaked: revoke what it issued (committed, then refused).
+            self._revoke_grant(session, grant, now)
+            self._audit(session, "refuse", f"client:{client_id}", grant.domain, {"reason": "code replay"})
+        raise InvalidGrant("code: already used")
 
     def refresh(self, refresh_token: str, client_id: str) -> IssuedTokens:
         """Rotate a refresh token: the presented one stops working, a new pair is issued."""
         now = self.clock()
+        token_hash = secret_hash(refresh_token)
         with self.sessions.begin() as session:
-            token = session.scalars(select(Token).where(
-                Token.token_hash == secret_hash(refresh_token), Token.kind == "refresh").with_for_update()
-            ).one_or_none()
-            if token is None or token.revoked_at is not None or _aware(token.expires_at) <= now:
+            token = session.get(Token, token_hash)
+            if token is None or token.kind != "refresh" or token.revoked_at is not None \
+                    or _aware(token.expires_at) <= now:
                 raise InvalidGrant("refresh_token: unknown, expired or revoked")
             grant = session.get(Grant, token.grant_id)
             if grant.client_id != client_id:
                 raise InvalidGrant("refresh_token: issued to another client")
             if grant.revoked_at is not None:
                 raise InvalidGrant("refresh_token: authorization revoked")
-            token.revoked_at = now
+            # One conditional UPDATE, so two concurrent refreshes cannot both rotate the same token.
+            rotated = session.execute(
+                update(Token).where(Token.token_hash == token_hash, Token.revoked_at.is_(None))
+                .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount == 1
+            if not rotated:
+                raise InvalidGrant("refresh_token: unknown, expired or revoked")
             return self._issue(session, grant, now)
 
     def grant_for_access_token(self, access_token: str) -> Grant | None:
