@@ -111,3 +111,44 @@ def test_api_apply_backend_failure_is_a_502_and_counted(gateway, monkeypatch):
     assert "disk full" not in response.text and gateway.zone_text() == before
     assert 'dcgw_applies_total{backend="files",flow="api",outcome="error"} 1.0' in metrics
     assert gateway.app.state.runtime.store.instances("example.com") == []
+
+
+def test_a_token_ends_when_its_user_no_longer_controls_the_zone(gateway, monkeypatch):
+    from gateway.auth.base import User
+
+    runtime = gateway.app.state.runtime
+    with gateway.client() as client:
+        bearer = bearer_for(gateway, client)
+        # The operator moves example.com to another account; alice keeps only other.com.
+        monkeypatch.setattr(runtime.authenticator, "user_named", lambda name: User(name, ("other.com",)))
+        response = client.post(f"{SERVICES_FORM}/apply", params=APPLY_PARAMS, headers=bearer)
+        assert response.status_code == 403 and response.json()["code"] == "access_denied"
+        assert runtime.store.grants_of("alice") == []  # revoked, so restoring the zone does not revive it
+        monkeypatch.undo()
+        again = client.post(f"{SERVICES_FORM}/apply", params=APPLY_PARAMS, headers=bearer)
+    assert again.status_code == 401
+    assert "192.0.2.80" not in gateway.zone_text()
+
+
+def test_a_token_does_not_follow_a_name_that_became_another_zone(gateway):
+    store = gateway.app.state.runtime.store
+    secret = store.add_client("provider.example", [REDIRECT])
+    # Granted (before this was refused at consent) on a name inside example.com...
+    code = store.create_grant("provider.example", "alice", "shop.example.com", [""], ["hosting"], REDIRECT)
+    (gateway.zones / "shop.example.com.zone").write_text(gateway.zone_text().replace("example.com", "shop.example.com"))
+    with gateway.client() as client:
+        tokens = client.post("/v2/oauth/access_token", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+            "client_id": "provider.example", "client_secret": secret}).json()
+        response = client.post(f"{SERVICES_FORM}/apply", params={**APPLY_PARAMS, "domain": "shop.example.com"},
+                               headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    # ...it now is a zone alice was never given: refused, nothing written.
+    assert response.status_code == 403
+    assert "192.0.2.80" not in (gateway.zones / "shop.example.com.zone").read_text()
+
+
+def test_api_bodies_are_not_read_before_the_token_is_checked(gateway):
+    with gateway.client() as client:
+        response = client.post(f"{SERVICES_FORM}/apply", content=b"{" * 100, headers={
+            "Content-Type": "application/json", "Authorization": "Bearer nope"})
+    assert response.status_code == 401

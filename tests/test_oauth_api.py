@@ -14,6 +14,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from backends.zonefile import ZoneFileBackend
+from gateway.auth.base import Authenticator, User
+from gateway.config import AuthSettings
 from gateway.oauth import routes
 from gateway.registry import BackendRouter
 from gateway.state import StateStore
@@ -39,6 +41,13 @@ GROUPED = [{"type": "TXT", "host": "@", "data": f"group-{g}", "ttl": 3600, "txtC
             "groupId": g} for g in "abcd"]
 
 
+class EveryZone(Authenticator):
+    """Whoever consented still controls every zone (losing control is tested in test_app_oauth)."""
+
+    def user_named(self, username: str) -> User:
+        return User(username, ("*",))
+
+
 class Clock:
     offset = timedelta()
 
@@ -55,7 +64,8 @@ def gateway(tmp_path, caplog):
     templates = {(PROVIDER, SERVICE): make_template(RECORDS),
                  (PROVIDER, "other"): make_template(RECORDS, serviceId="other"),
                  (PROVIDER, "grouped"): make_template(GROUPED, serviceId="grouped")}
-    app = Starlette(routes=routes(store, BackendRouter([(backend, ["example.com"])]), templates))
+    app = Starlette(routes=routes(store, BackendRouter([(backend, ["example.com"])]), templates,
+                                  authenticator=EveryZone(AuthSettings())))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -104,7 +104,7 @@ def running_gateway(tmp_path: Path, authenticator: Authenticator) -> Iterator[Si
                  ("other.example", "evil"): make_template(RECORDS, providerId="other.example", serviceId="evil")}
     router = BackendRouter([(backend, ["example.com", "xn--bcher-kva.com"])])
     app = Starlette(
-        routes=[*routes(store, router, templates), Route(SERVICE, consent_page, methods=["GET"]), *login_routes(),
+        routes=[*routes(store, router, templates, authenticator=authenticator), Route(SERVICE, consent_page, methods=["GET"]), *login_routes(),
                 Route("/test/sign-in", sign_in_for_tests), *brand_stylesheet(),
                 Mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")],
         middleware=[Middleware(SessionMiddleware, secret_key="test-secret", same_site="lax", https_only=False)])
@@ -431,7 +431,13 @@ def test_response_type_may_be_left_out(gateway, alice):
 def test_domain_not_hosted_is_invalid_request(gateway, alice):
     query = returned_to(alice.get(consent_url(domain="example.org")))
     assert query["error"] == "invalid_request"
-    assert query["error_description"] == "domain: example.org is not hosted here"
+    assert query["error_description"] == "domain: example.org is not a zone hosted here"
+
+
+def test_a_name_inside_a_zone_is_not_a_domain_to_grant(gateway, alice):
+    # A grant is for a zone; otherwise it would follow the name if it became someone else's zone.
+    query = returned_to(alice.get(consent_url(domain="shop.example.com")))
+    assert query["error"] == "invalid_request" and "not a zone" in query["error_description"]
 
 
 def test_bad_domain_is_invalid_request(gateway, alice):

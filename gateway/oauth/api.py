@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backends.base import BackendError, ZoneChanged
+from gateway.auth.base import Authenticator
+from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import InstanceResult, apply_instance, record_dicts, revert_instance
 from gateway.observability import Metrics
 from gateway.oauth.params import BadRequest, request_params
@@ -56,31 +58,58 @@ def covered(grant: Grant, provider_id: str, service_id: str, domain: str, host: 
 
 
 def target(params: Mapping) -> tuple[str, str]:
-    domain = params.get("domain", "").strip().lower().rstrip(".")
-    if not domain:
-        raise Refused(400, "invalid_request", "domain: required")
-    return domain, params.get("host", "").strip().lower().rstrip(".")
+    """domain and host as consent stored them: IDNA, lower case, "" for the apex."""
+    try:
+        return idna_domain(params.get("domain", "")), idna_host(params.get("host", ""))
+    except DomainError as exc:
+        raise Refused(400, "invalid_request", str(exc)) from None
+
+
+def hosting_zone(router: BackendRouter, domain: str):
+    """The backend and zone of `domain`, which must be the zone itself, as it was at consent:
+    a name that has since become a zone of its own is someone else's now."""
+    name = dns.name.from_text(domain)
+    try:
+        found = router.backend_for(name)
+    except BackendError as exc:
+        log.error("cannot route %s: %s", domain, exc)
+        raise Refused(503, "temporarily_unavailable", "the DNS service cannot be reached; try again later") from None
+    if found is None or found[1] != name:
+        raise Refused(404, "zone_not_found", f"domain: {domain} is not a zone hosted here")
+    return found
+
+
+def still_controls(authenticator: Authenticator, grant: Grant) -> bool:
+    """Whether the user who consented still controls the zone: a token must not outlive the
+    user's hold on it. Users signed in by a proxy are unknown between visits unless listed in
+    the config, so for them only a revoked grant ends access."""
+    user = authenticator.user_named(grant.user)
+    if user is None:
+        return not authenticator.uses_login_form
+    return user.controls(grant.domain)
 
 
 def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
-               ttl_policy: TtlPolicy = TtlPolicy(), metrics: Metrics | None = None):
+               authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), metrics: Metrics | None = None):
     metrics = metrics or Metrics()
 
     async def context_of(request: Request):
+        grant = bearer_grant(store, request)  # before reading a body: strangers get a cheap 401
         try:
             params = await request_params(request)
         except BadRequest as exc:
             raise Refused(400, "invalid_request", str(exc)) from None
-        grant = bearer_grant(store, request)
         provider_id, service_id = request.path_params["provider_id"], request.path_params["service_id"]
         domain, host = target(params)
         covered(grant, provider_id, service_id, domain, host)
         template = templates.get((provider_id, service_id))
         if template is None:
             raise Refused(404, "template_not_found", f"template {provider_id}/{service_id}: not found")
-        found = router.backend_for(dns.name.from_text(domain))
-        if found is None:
-            raise Refused(404, "zone_not_found", f"domain: no zone hosted for {domain}")
+        found = await run_in_threadpool(hosting_zone, router, domain)
+        if not still_controls(authenticator, grant):
+            store.revoke_grant(grant.id, grant.user)
+            raise Refused(403, "access_denied", "the user who authorized this no longer controls the domain; "
+                                                "the authorization is revoked")
         return params, grant, template, domain, host, found
 
     async def apply(request: Request) -> Response:

@@ -172,8 +172,9 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
         hosted = runtime.router.backend_for(dns.name.from_text(domain))
     except BackendError:
         raise Refused("server_error", "domain: the DNS backend could not be asked; try again later") from None
-    if hosted is None:
-        raise Refused("invalid_request", f"domain: {domain} is not hosted here")
+    # Grants are for a zone as a whole (the spec's "root domain"); hosts name what lies below.
+    if hosted is None or hosted[1] != dns.name.from_text(domain):
+        raise Refused("invalid_request", f"domain: {domain} is not a zone hosted here")
     variables = {key: value for key, value in query.items() if key not in REQUEST_KEYS}
     for template in templates:
         for host in hosts:
