@@ -41,3 +41,14 @@ def test_guessing_through_the_login_form_is_refused_even_with_the_right_password
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
         assert "Too many failed sign-ins" in refused.text
         assert client.get("/").text.count("Sign out") == 0
+
+
+def test_refused_attempts_and_long_usernames_cost_no_memory():
+    throttle = SignInThrottle(max_failures=1, max_keys=100)
+    throttle.failed("address:192.0.2.1")
+    for n in range(1000):
+        throttle.retry_after(f"user:{'x' * 100_000}{n}", "address:192.0.2.1")
+    for n in range(1000):
+        throttle.failed(f"user:{n}")
+    assert len(throttle._failures) <= 100
+    assert all(len(key) == 16 for key in throttle._failures)
