@@ -152,3 +152,14 @@ def test_api_bodies_are_not_read_before_the_token_is_checked(gateway):
         response = client.post(f"{SERVICES_FORM}/apply", content=b"{" * 100, headers={
             "Content-Type": "application/json", "Authorization": "Bearer nope"})
     assert response.status_code == 401
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(gateway):
+    with gateway.client() as client:
+        bearer = bearer_for(gateway, client)
+        huge = client.post(f"{SERVICES_FORM}/apply", content=b"x" * (65 * 1024),
+                           headers={**bearer, "Content-Type": "application/x-www-form-urlencoded"})
+        token = client.post("/v2/oauth/access_token", content=b"{" + b" " * (65 * 1024) + b"}",
+                            headers={"Content-Type": "application/json"})
+    assert huge.status_code == 400 and "body" in huge.json()["message"]
+    assert token.status_code == 400 and token.json()["error"] == "invalid_request"
