@@ -4,6 +4,7 @@ Discovery", "Query Supported Template")."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from backends.base import BackendError
 from gateway.domains import DomainError, idna_domain
 
 NOT_FOUND = {"error": "not_found"}
+
+log = logging.getLogger(__name__)
 
 
 def settings_body(runtime, domain: str, name_servers: list[str]) -> dict:
@@ -88,7 +91,8 @@ def look_up_settings(runtime, domain: str) -> tuple[int, dict]:
         backend, zone = found
         apex = backend.read(zone, {zone}, set())
     except BackendError as exc:
-        return 503, {"error": "temporarily_unavailable", "error_description": str(exc)}
+        log.error("settings for %s: backend failure: %s", domain, exc)  # details name internal servers
+        return 503, {"error": "temporarily_unavailable", "error_description": "the DNS service is unavailable"}
     name_servers = sorted(rd.target.to_text(omit_final_dot=True) for rrset in apex
                           if rrset.rdtype == dns.rdatatype.NS for rd in rrset)
     return 200, settings_body(runtime, domain, name_servers)

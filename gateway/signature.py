@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -48,6 +49,9 @@ _KEY_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 _PART_START = re.compile(r"^\s*p\s*=\s*\d+\s*(?:,|$)", re.IGNORECASE)
 _SUPPORTED_ALGORITHMS = {"rs256"}
 _SUPPORTED_KEY_TYPES = {"x509"}
+
+
+log = logging.getLogger(__name__)
 
 
 class SignatureError(Exception):
@@ -141,7 +145,10 @@ class KeyResolver:
             return _CachedAnswer(now + NEGATIVE_TTL, None, error)
         except dns.exception.DNSException as failure:
             # Timeouts and server failures are not cached: the next request tries again.
-            raise SignatureError("no_key", f"the public key at {name} could not be fetched: {failure}") from None
+            # The resolver's own words name internal servers: they go to the log, not the caller.
+            log.warning("signature key lookup of %s failed: %s", name, failure)
+            raise SignatureError("no_key", f"the public key at {name} could not be fetched (the DNS lookup "
+                                           "failed); try again later") from None
         assert answer.rrset is not None
         ttl = min(float(answer.rrset.ttl), MAX_KEY_TTL)
         try:

@@ -293,3 +293,26 @@ def test_every_apply_is_an_audit_line(gateway, alice, caplog):
     audit = [r for r in caplog.records if r.name == "dcgw.audit"]
     assert [r.getMessage() for r in audit] == ["apply"]
     assert audit[0].dcgw_audit["actor"] == "user:alice" and audit[0].dcgw_audit["domain"] == "example.com"
+
+
+def test_backend_failures_are_not_told_to_callers(gateway, alice, monkeypatch):
+    from backends.base import BackendError
+
+    backend = gateway.app.state.runtime.router.backends[0]
+
+    def failing(*args, **kwargs):
+        raise BackendError("the PowerDNS API at http://10.1.2.3:8081 refused the API key")
+
+    monkeypatch.setattr(backend, "read", failing)
+    page = alice.get(APPLY, params={**GOOD, "state": "s", "redirect_uri": "https://provider.example/cb"})
+    settings = alice.get("/v2/example.com/settings")
+    assert query(page.headers["location"])["error"] == ["temporarily_unavailable"]
+    assert "10.1.2.3" not in page.headers["location"]
+    assert settings.status_code == 503 and "10.1.2.3" not in settings.text
+
+
+def test_a_file_upload_as_csrf_token_is_refused(gateway, alice):
+    page = consent(alice)
+    response = alice.post("/v2/sync/consent", data={"nonce": hidden(page.text, "nonce"), "decision": "confirm"},
+                          files={"csrf_token": ("token.txt", csrf_of(page.text).encode())})
+    assert response.status_code == 403 and "192.0.2.80" not in gateway.zone_text()

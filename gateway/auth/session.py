@@ -25,9 +25,11 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def csrf_ok(request: Request, submitted: str | None) -> bool:
+def csrf_ok(request: Request, submitted: object) -> bool:
+    """Whether `submitted` (a form value: maybe missing, maybe a file upload) is this session's token."""
     expected = request.session.get("csrf") if "session" in request.scope else None
-    return bool(expected and submitted and secrets.compare_digest(expected, submitted))
+    return bool(expected and isinstance(submitted, str) and submitted
+                and secrets.compare_digest(expected.encode(), submitted.encode()))
 
 
 def current_user(request: Request) -> User | None:

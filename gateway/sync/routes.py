@@ -89,7 +89,10 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
         return refusal(request, exc)
     except ZoneChanged:
         runtime.metrics.apply(plan.prepared.backend.name, "zone_changed", "sync")
-        return consent_page(request, sync, prepare(runtime, sync, user), user, changed=True)
+        try:
+            return consent_page(request, sync, prepare(runtime, sync, user), user, changed=True)
+        except SyncError as exc:
+            return refusal(request, exc)
     except BackendError as exc:
         runtime.metrics.apply(plan.prepared.backend.name, "error", "sync")
         log.error("sync apply of %s/%s on %s failed: %s", *sync.template.key, sync.context.domain, exc)
@@ -105,7 +108,7 @@ def prepare(runtime, sync: SyncRequest, user: User) -> InstancePlan:
     try:
         found = runtime.router.backend_for(dns.name.from_text(domain))
     except BackendError as exc:
-        raise sync.refusal("temporarily_unavailable", f"the DNS service is unavailable: {exc}", 503) from None
+        raise unavailable(sync, exc) from None
     if found is None or found[1] != dns.name.from_text(domain):
         raise sync.refusal("invalid_request", f"domain: {domain} is not a zone hosted here", 404)
     if not user.controls(domain):
@@ -118,7 +121,13 @@ def prepare(runtime, sync: SyncRequest, user: User) -> InstancePlan:
     except ZoneNotHosted as exc:
         raise sync.refusal("invalid_request", str(exc), 404) from None
     except BackendError as exc:
-        raise sync.refusal("temporarily_unavailable", f"the DNS service is unavailable: {exc}", 503) from None
+        raise unavailable(sync, exc) from None
+
+
+def unavailable(sync: SyncRequest, error: BackendError) -> SyncError:
+    # Backend messages name servers, paths and accounts: they go to the log, never to the caller.
+    log.error("sync flow for %s: backend failure: %s", sync.context.domain, error)
+    return sync.refusal("temporarily_unavailable", "the DNS service is unavailable; try again later", 503)
 
 
 def shown_changes(plan: InstancePlan) -> dict[str, list]:
