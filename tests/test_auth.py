@@ -649,3 +649,12 @@ def test_real_socket_from_another_address_cannot_spoof_the_user(header_server: s
                          "X-Forwarded-For": "127.0.0.1", "Forwarded": "for=127.0.0.1"})
     assert response.status_code == 401
     assert "portal" in response.text
+
+
+def test_a_repeated_zones_header_signs_nobody_in(header_app: Starlette) -> None:
+    # A proxy that appends its header after the client's would otherwise grant the client's zones.
+    client = client_for(header_app, TRUSTED_PROXY)
+    response = client.get("/whoami", headers=[("X-Forwarded-User", "mallory"),
+                                              ("X-Forwarded-Zones", "victim.example"),
+                                              ("X-Forwarded-Zones", "mallory.example")])
+    assert response.status_code == 401

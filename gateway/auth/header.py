@@ -65,7 +65,10 @@ class HeaderAuthenticator(Authenticator):
         username = usernames[0].strip()
         if not username or len(username) > MAX_USERNAME_LENGTH or not username.isprintable():
             return None
-        zones = zones_from_header(request.headers.getlist(self.zones_header))
+        zone_headers = request.headers.getlist(self.zones_header)
+        if len(zone_headers) > 1:  # a proxy that appends rather than replaces would let clients add zones
+            return None
+        zones = zones_from_header(zone_headers)
         extra = self.configured_zones.get(username, ())
         return User(username, tuple(dict.fromkeys((*zones, *extra))))
 
