@@ -3,6 +3,7 @@ with argon2 hashes, templates written by the test."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -100,8 +101,14 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def hidden(html: str, name: str) -> str:
-    return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
+def hidden(page: str, name: str) -> str:
+    return html.unescape(re.search(rf'name="{name}" value="([^"]*)"', page).group(1))
+
+
+def consent_form(page: str, decision: str = "confirm") -> dict[str, str]:
+    """What the consent page's form posts when the user presses `decision`."""
+    return {"csrf_token": csrf_of(page), "nonce": hidden(page, "nonce"), "query": hidden(page, "query"),
+            "decision": decision}
 
 
 def sign_in(client: TestClient, username: str = "alice", password: str = PASSWORD, next_path: str = "/"):

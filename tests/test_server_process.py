@@ -6,12 +6,11 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.gateway_app import PASSWORD, build_gateway
+from tests.gateway_app import PASSWORD, build_gateway, consent_form, csrf_of
 from tests.servers.common import free_port, require_program, stop, wait_for_port
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
@@ -54,9 +53,8 @@ def test_sync_flow_over_http(served):
         assert signed_in.status_code == 303
         page = client.get(signed_in.headers["location"])
         assert "192.0.2.80" in page.text
-        nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        done = client.post("/v2/sync/consent", data={"csrf_token": token, "nonce": nonce, "decision": "confirm"})
+        token = csrf_of(page.text)
+        done = client.post("/v2/sync/consent", data=consent_form(page.text))
         assert done.status_code == 200
     assert "192.0.2.80" in gateway.zone_text()
     text = log.read_text()

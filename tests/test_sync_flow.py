@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.gateway_app import HOSTING, build_gateway, csrf_of, hidden, sign_in
+from tests.gateway_app import HOSTING, build_gateway, consent_form, csrf_of, sign_in
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
 GOOD = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
@@ -32,9 +32,13 @@ def consent(client, **params):
     return page
 
 
+def shown(page) -> str:
+    """What the consent page shows, without its form (which carries the request back)."""
+    return page.text.split("<form")[0]
+
+
 def confirm(client, page, decision="confirm"):
-    return client.post("/v2/sync/consent", data={"csrf_token": csrf_of(page.text), "nonce": hidden(page.text, "nonce"),
-                                                 "decision": decision})
+    return client.post("/v2/sync/consent", data=consent_form(page.text, decision))
 
 
 # --- before sign-in -------------------------------------------------------------------------
@@ -134,7 +138,7 @@ def test_cancel_changes_nothing_and_says_user_cancel(gateway, alice):
 
 def test_group_ids_repeated_or_comma_separated(gateway, alice):
     only_verify = consent(alice, groupId="verify")
-    assert "verify=abc123" in only_verify.text and "192.0.2.80" not in only_verify.text
+    assert "verify=abc123" in shown(only_verify) and "192.0.2.80" not in shown(only_verify)
     both = alice.get(APPLY, params=[*GOOD.items(), ("groupId", "verify"), ("groupId", "web")])
     comma = consent(alice, groupId="verify,web")
     assert "192.0.2.80" in both.text and "192.0.2.80" in comma.text
@@ -166,7 +170,7 @@ def test_confirm_without_csrf_token_is_refused(gateway, alice):
     page = consent(alice)
     before = gateway.zone_text()
     for token in ("", "forged"):
-        response = alice.post("/v2/sync/consent", data={"csrf_token": token, "nonce": hidden(page.text, "nonce"),
+        response = alice.post("/v2/sync/consent", data={**consent_form(page.text), "csrf_token": token,
                                                         "decision": "confirm"})
         assert response.status_code == 403
     assert gateway.zone_text() == before
@@ -227,7 +231,7 @@ def test_caller_names_only_added_when_the_template_shares_them(tmp_path):
     with gateway.client() as client:
         sign_in(client)
         page = consent(client, serviceName="Blog of Alice", providerName="Totally Legit Bank")
-    assert "Website (Blog of Alice)" in page.text and "Totally Legit Bank" not in page.text
+    assert "Website (Blog of Alice)" in page.text and "Totally Legit Bank" not in shown(page)
 
 
 def test_pages_are_not_framed_and_escape_what_callers_send(gateway, alice):
@@ -313,6 +317,27 @@ def test_backend_failures_are_not_told_to_callers(gateway, alice, monkeypatch):
 
 def test_a_file_upload_as_csrf_token_is_refused(gateway, alice):
     page = consent(alice)
-    response = alice.post("/v2/sync/consent", data={"nonce": hidden(page.text, "nonce"), "decision": "confirm"},
+    form = {k: v for k, v in consent_form(page.text).items() if k != "csrf_token"}
+    response = alice.post("/v2/sync/consent", data=form,
                           files={"csrf_token": ("token.txt", csrf_of(page.text).encode())})
     assert response.status_code == 403 and "192.0.2.80" not in gateway.zone_text()
+
+
+def test_the_session_cookie_stays_small_with_long_requests(gateway, alice):
+    long_token = "k" * 3000
+    for _ in range(3):
+        page = consent(alice, token=long_token)
+    assert len(alice.cookies.get("dcgw_session")) < 2000
+    assert confirm(alice, page).status_code == 200 and "verify=kkkk" in gateway.zone_text()
+
+
+def test_a_changed_query_in_the_form_is_refused(gateway, alice):
+    form = consent_form(consent(alice).text)
+    form["query"] = form["query"].replace("192.0.2.80", "203.0.113.66")
+    assert alice.post("/v2/sync/consent", data=form).status_code == 400
+    assert "203.0.113.66" not in gateway.zone_text() and "192.0.2.80" not in gateway.zone_text()
+
+
+def test_oversized_requests_and_state_are_refused(gateway, alice):
+    assert alice.get(APPLY, params={**GOOD, "pad": "x" * 9000}).status_code == 400
+    assert "state" in alice.get(APPLY, params={**GOOD, "state": "s" * 401}).text

@@ -19,6 +19,9 @@ from gateway.render import ApplyContext, RenderError, render_template
 from gateway.signature import SignatureError, verify_query
 from gateway.template import Template
 
+MAX_QUERY_LENGTH = 8192  # a signed request with long DKIM keys fits; the page repeats it in its form
+MAX_STATE_LENGTH = 400
+
 RESERVED = frozenset({"domain", "host", "redirect_uri", "state", "groupId", "providerName", "serviceName",
                       "sig", "key"})
 
@@ -76,6 +79,8 @@ def group_ids(values: list[str]) -> frozenset[str] | None:
 
 def parse_sync_request(runtime, provider_id: str, service_id: str, raw_query: str) -> SyncRequest:
     """Check everything that needs no sign-in; `SyncError` naming the problem otherwise."""
+    if len(raw_query) > MAX_QUERY_LENGTH:
+        raise SyncError("invalid_request", f"the request is longer than {MAX_QUERY_LENGTH} characters")
     template = runtime.templates.get((provider_id, service_id))
     if template is None:
         raise SyncError("invalid_request", f"template {provider_id}/{service_id}: not supported here", 404)
@@ -84,6 +89,8 @@ def parse_sync_request(runtime, provider_id: str, service_id: str, raw_query: st
     for key, value in pairs:
         params.setdefault(key, value)
     state = params.get("state")
+    if state is not None and len(state) > MAX_STATE_LENGTH:
+        raise SyncError("invalid_request", f"state: longer than {MAX_STATE_LENGTH} characters")
     if template.sync_block:
         raise SyncError("invalid_request", f"template {provider_id}/{service_id}: the synchronous flow is "
                                            "disabled for this template (syncBlock)", 403)

@@ -68,10 +68,11 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
     pending = open_pages.pop(form.get("nonce", ""), None)  # each page confirms once
     request.session[PENDING_KEY] = open_pages
     user = current_user(request)
-    if pending is None or user is None or user.username != pending["user"]:
+    query = form.get("query", "")
+    if pending is None or user is None or user.username != pending["user"] or _hash(query) != pending["query"]:
         return error_page(request, "This page has expired", "Start again from the service's page.", 400)
     try:
-        sync = parse_sync_request(runtime, pending["provider"], pending["service"], pending["query"])
+        sync = parse_sync_request(runtime, pending["provider"], pending["service"], query)
     except SyncError as exc:
         return refusal(request, exc)
     if form.get("decision") != "confirm":
@@ -149,11 +150,13 @@ def consent_page(request: Request, sync: SyncRequest, plan: InstancePlan, user: 
     pending = dict(request.session.get(PENDING_KEY, {}))
     while len(pending) >= MAX_PENDING:
         pending.pop(next(iter(pending)))
-    pending[nonce] = {"query": sync.raw_query, "provider": sync.template.provider_id,
+    # The query travels in the form and only its hash in the cookie, which browsers cap at 4 KB.
+    pending[nonce] = {"query": _hash(sync.raw_query), "provider": sync.template.provider_id,
                       "service": sync.template.service_id, "digest": plan_digest(plan), "user": user.username}
     request.session[PENDING_KEY] = pending
     return render_page(request, "consent.html", {
         "user": user, "sync": sync, "template": sync.template, "nonce": nonce, "changed": changed,
+        "query": sync.raw_query,
         **shown_changes(plan),
         "warnings": [*plan.prepared.rendered.warnings, *plan.prepared.plan.warnings],
         "confirm_url": request.url_for("sync_consent").path,
@@ -181,6 +184,10 @@ def refusal(request: Request, error: SyncError) -> Response:
 def error_page(request: Request, heading: str, message: str, status: int) -> Response:
     return render_page(request, "error.html", {"heading": heading, "message": message,
                                                "user": current_user(request)}, status)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _subject(sync: SyncRequest) -> dict:
