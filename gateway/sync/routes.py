@@ -19,8 +19,8 @@ from starlette.routing import Route
 
 from backends.base import BackendError, ZoneChanged
 from gateway.apply import ZoneNotHosted
-from gateway.auth.routes import login_redirect
 from gateway.auth.base import User
+from gateway.auth.routes import login_redirect
 from gateway.auth.session import csrf_ok, current_user
 from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.plan import PlanError
@@ -48,10 +48,10 @@ def apply_page(request: Request) -> Response:
     if user is None:
         return login_redirect(request)
     try:
-        prepared = prepare(runtime, sync, user)
+        plan = prepare(runtime, sync, user)
     except SyncError as exc:
         return refusal(request, exc)
-    return consent_page(request, sync, prepared, user)
+    return consent_page(request, sync, plan, user)
 
 
 async def confirm(request: Request) -> Response:
@@ -166,19 +166,19 @@ def consent_page(request: Request, sync: SyncRequest, plan: InstancePlan, user: 
 def finish(request: Request, sync: SyncRequest, params: dict[str, str], heading: str, message: str) -> Response:
     """Back to the service provider, or a page that closes itself when there is nowhere to go."""
     if sync.redirect_uri:
-        if sync.state is not None:
-            params = {**params, "state": sync.state}
-        return RedirectResponse(redirect_with(sync.redirect_uri, params), 303)
+        return back_to(sync.redirect_uri, params, sync.state)
     return render_page(request, "done.html", {"heading": heading, "message": message, "user": current_user(request)})
 
 
 def refusal(request: Request, error: SyncError) -> Response:
     if error.redirect_uri:
-        params = {"error": error.error, "error_description": error.description}
-        if error.state is not None:
-            params["state"] = error.state
-        return RedirectResponse(redirect_with(error.redirect_uri, params), 303)
+        return back_to(error.redirect_uri, {"error": error.error, "error_description": error.description}, error.state)
     return error_page(request, "This change cannot be made", error.description, error.status)
+
+
+def back_to(redirect_uri: str, params: dict[str, str], state: str | None) -> Response:
+    """The redirect to the service provider; `state` goes back exactly as it came."""
+    return RedirectResponse(redirect_with(redirect_uri, params if state is None else {**params, "state": state}), 303)
 
 
 def error_page(request: Request, heading: str, message: str, status: int) -> Response:
