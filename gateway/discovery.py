@@ -84,12 +84,10 @@ def look_up_settings(runtime, domain: str) -> tuple[int, dict]:
     """(status, body) of the settings of `domain`, asking the backend that hosts it."""
     name = dns.name.from_text(domain)
     try:
-        found = runtime.router.backend_for(name)
-        # Discovery answers for the zone itself only, never for a name inside it.
-        if found is None or found[1] != name:
+        backend = runtime.router.zone_backend(name)  # the zone itself only, never a name inside it
+        if backend is None:
             return 404, NOT_FOUND
-        backend, zone = found
-        apex = backend.read(zone, {zone}, set())
+        apex = backend.read(name, {name}, set())
     except BackendError as exc:
         log.error("settings for %s: backend failure: %s", domain, exc)  # details name internal servers
         return 503, {"error": "temporarily_unavailable", "error_description": "the DNS service is unavailable"}

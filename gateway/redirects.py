@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import dns.exception
 import dns.name
+from starlette.responses import RedirectResponse
 
 SCHEME_AND_AUTHORITY = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?P<rest>.*)$", re.DOTALL)
 # What may stand between `//` and the path: a host name or a bracketed IPv6 address, then
@@ -172,3 +173,12 @@ def _within(host: str, domain: str) -> bool:
     if host.startswith("[") or _is_ipv4(host):
         return False
     return host.endswith("." + domain)
+
+
+def redirect_back(redirect_uri: str, params: Mapping[str, str], state: str | None) -> RedirectResponse:
+    """The 303 that returns the user to the service provider, with `state` exactly as it came.
+    Never cached, and no Referer: the URL may carry a code."""
+    if state is not None:
+        params = {**params, "state": state}
+    return RedirectResponse(redirect_with(redirect_uri, params), 303,
+                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})

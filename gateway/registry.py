@@ -112,6 +112,12 @@ class BackendRouter:
                 best = (route.backend, zone)
         return best
 
+    def zone_backend(self, zone: dns.name.Name) -> Backend | None:
+        """The backend hosting `zone` as a zone of its own (not a name inside another), or None.
+        Domain Connect works on zones: settings, consent and grants all name one."""
+        found = self.backend_for(zone)
+        return found[0] if found is not None and found[1] == zone else None
+
     def close(self) -> None:
         for backend in self.backends:
             try:

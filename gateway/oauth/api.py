@@ -68,15 +68,15 @@ def target(params: Mapping) -> tuple[str, str]:
 def hosting_zone(router: BackendRouter, domain: str):
     """The backend and zone of `domain`, which must be the zone itself, as it was at consent:
     a name that has since become a zone of its own is someone else's now."""
-    name = dns.name.from_text(domain)
+    zone = dns.name.from_text(domain)
     try:
-        found = router.backend_for(name)
+        backend = router.zone_backend(zone)
     except BackendError as exc:
         log.error("cannot route %s: %s", domain, exc)
         raise Refused(503, "temporarily_unavailable", "the DNS service cannot be reached; try again later") from None
-    if found is None or found[1] != name:
+    if backend is None:
         raise Refused(404, "zone_not_found", f"domain: {domain} is not a zone hosted here")
-    return found
+    return backend, zone
 
 
 def still_controls(authenticator: Authenticator, grant: Grant) -> bool:

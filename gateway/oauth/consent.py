@@ -19,7 +19,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dns.exception
 import dns.name
@@ -27,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from backends.base import BackendError
+from backends.base import Backend, BackendError
 from gateway.apply import ZoneNotHosted
 from gateway.auth.base import User
 from gateway.auth.routes import login_redirect
@@ -35,6 +34,7 @@ from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import plan_instance
 from gateway.plan import PlanError
+from gateway.redirects import redirect_back
 from gateway.render import ApplyContext, RenderError, render_template
 from gateway.state import StateError
 from gateway.template import Template
@@ -49,7 +49,6 @@ CONSENT_LIFETIME = 30 * 60  # seconds between showing the page and answering it
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
                           "providerName", "serviceName"})
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 class PageError(Exception):
@@ -77,11 +76,7 @@ class ReturnTo:
     state: str | None
 
     def redirect(self, **params: str) -> RedirectResponse:
-        parts = urlsplit(self.redirect_uri)
-        query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
-        if self.state is not None:
-            query.append(("state", self.state))
-        return RedirectResponse(urlunsplit(parts._replace(query=urlencode(query))), 303, headers=NO_STORE)
+        return redirect_back(self.redirect_uri, params, self.state)
 
     def error(self, refused: Refused) -> RedirectResponse:
         return self.redirect(error=refused.error, error_description=refused.description)
@@ -96,6 +91,7 @@ class ConsentRequest:
     templates: tuple[Template, ...]
     domain: str  # IDNA, lower case, no final dot
     zone: dns.name.Name
+    backend: Backend
     hosts: tuple[str, ...]  # "" is the apex
     variables: Mapping[str, str]
     provider_note: str = ""  # providerName / serviceName: shown beside the template's names, never instead
@@ -168,12 +164,13 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     except DomainError as exc:
         raise Refused("invalid_request", str(exc)) from None
     hosts = host_list(query.get("host", ""))
+    zone = dns.name.from_text(domain)
     try:
-        hosted = runtime.router.backend_for(dns.name.from_text(domain))
+        backend = runtime.router.zone_backend(zone)
     except BackendError:
         raise Refused("server_error", "domain: the DNS backend could not be asked; try again later") from None
     # Grants are for a zone as a whole (the spec's "root domain"); hosts name what lies below.
-    if hosted is None or hosted[1] != dns.name.from_text(domain):
+    if backend is None:
         raise Refused("invalid_request", f"domain: {domain} is not a zone hosted here")
     variables = {key: value for key, value in query.items() if key not in REQUEST_KEYS}
     for template in templates:
@@ -183,7 +180,7 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
             except RenderError as exc:
                 where = f"{template.service_id} at {host or 'the apex'}"
                 raise Refused("invalid_request", f"{where}: {exc}") from None
-    return ConsentRequest(return_to, provider_id, templates, domain, hosted[1], hosts, variables,
+    return ConsentRequest(return_to, provider_id, templates, domain, zone, backend, hosts, variables,
                           query.get("providerName", ""), query.get("serviceName", ""))
 
 
@@ -215,7 +212,7 @@ def host_list(text: str) -> tuple[str, ...]:
 
 def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
     """Each template at each host, planned against the zone as it is now (reads only)."""
-    backend, zone = runtime.router.backend_for(asked.zone)
+    backend, zone = asked.backend, asked.zone
     shown = []
     for template in asked.templates:
         for host in asked.hosts:

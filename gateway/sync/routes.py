@@ -11,10 +11,9 @@ import json
 import logging
 import secrets
 
-import dns.name
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from backends.base import BackendError, ZoneChanged
@@ -24,7 +23,7 @@ from gateway.auth.routes import login_redirect
 from gateway.auth.session import csrf_ok, current_user
 from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.plan import PlanError
-from gateway.redirects import redirect_with
+from gateway.redirects import redirect_back
 from gateway.render import RenderError
 from gateway.sync.request import SyncError, SyncRequest, parse_sync_request
 from gateway.ui import render_page
@@ -107,16 +106,16 @@ def prepare(runtime, sync: SyncRequest, user: User) -> InstancePlan:
     """Find the zone, check the user controls it, and plan the whole change; `SyncError` otherwise."""
     domain = sync.context.domain
     try:
-        found = runtime.router.backend_for(dns.name.from_text(domain))
+        backend = runtime.router.zone_backend(sync.context.domain_name)
     except BackendError as exc:
         raise unavailable(sync, exc) from None
-    if found is None or found[1] != dns.name.from_text(domain):
+    if backend is None:
         raise sync.refusal("invalid_request", f"domain: {domain} is not a zone hosted here", 404)
     if not user.controls(domain):
         runtime.store.audit("refuse", f"user:{user.username}", domain, {**_subject(sync), "reason": "zone access"})
         raise sync.refusal("access_denied", "this account cannot manage the domain", 403)
     try:
-        return plan_instance(runtime.store, found[0], sync.template, sync.context, instance_id=None)
+        return plan_instance(runtime.store, backend, sync.template, sync.context, instance_id=None)
     except (RenderError, PlanError) as exc:
         raise sync.refusal("invalid_request", str(exc)) from None
     except ZoneNotHosted as exc:
@@ -166,19 +165,16 @@ def consent_page(request: Request, sync: SyncRequest, plan: InstancePlan, user: 
 def finish(request: Request, sync: SyncRequest, params: dict[str, str], heading: str, message: str) -> Response:
     """Back to the service provider, or a page that closes itself when there is nowhere to go."""
     if sync.redirect_uri:
-        return back_to(sync.redirect_uri, params, sync.state)
+        return redirect_back(sync.redirect_uri, params, sync.state)
     return render_page(request, "done.html", {"heading": heading, "message": message, "user": current_user(request)})
 
 
 def refusal(request: Request, error: SyncError) -> Response:
     if error.redirect_uri:
-        return back_to(error.redirect_uri, {"error": error.error, "error_description": error.description}, error.state)
+        return redirect_back(error.redirect_uri, {"error": error.error, "error_description": error.description},
+                             error.state)
     return error_page(request, "This change cannot be made", error.description, error.status)
 
-
-def back_to(redirect_uri: str, params: dict[str, str], state: str | None) -> Response:
-    """The redirect to the service provider; `state` goes back exactly as it came."""
-    return RedirectResponse(redirect_with(redirect_uri, params if state is None else {**params, "state": state}), 303)
 
 
 def error_page(request: Request, heading: str, message: str, status: int) -> Response:
