@@ -18,7 +18,7 @@ from starlette.routing import Route
 from gateway.auth.base import Authenticator
 from gateway.auth.session import CSRF_FIELD, csrf_ok, sign_in, sign_out
 from gateway.auth.throttle import SignInThrottle
-from gateway.ui import render_page
+from gateway.ui import error_page, render_page
 
 LOGIN_PATH = "/login"
 DEFAULT_NEXT = "/"
@@ -131,11 +131,11 @@ def portal_page(request: Request) -> Response:
 
 
 def expired_form_page(request: Request) -> Response:
-    return render_page(request, "error.html", {
-        "heading": "This form has expired",
-        "message": "The form's security token is missing or out of date, so nothing was done.",
-        "detail": "Go back, reload the page and try again.",
-    }, status_code=403)
+    """Every form's answer to a missing or foreign CSRF token."""
+    return error_page(request, "This form has expired",
+                      f"{CSRF_FIELD}: the form's security token is missing or not this session's, "
+                      "so nothing was done.", 403,
+                      detail="Go back, reload the page and try again.")
 
 
 def site_path(request: Request, path: str) -> str:

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
-from gateway.oauth.consent import PageError, error_page, sign_in_first
+from gateway.auth.routes import expired_form_page, login_redirect
+from gateway.oauth.consent import PageError, problem_page
 from gateway.state import StateError
 from gateway.template import Template
 from gateway.ui import render_page
@@ -24,7 +25,7 @@ from gateway.ui import render_page
 async def authorizations_page(request: Request) -> Response:
     user = current_user(request)
     if user is None:
-        return sign_in_first(request)
+        return login_redirect(request)
     runtime = request.app.state.runtime
     grants = runtime.store.grants_of(user.username)
     return render_page(request, "authorizations.html", {
@@ -37,17 +38,16 @@ async def authorizations_page(request: Request) -> Response:
 async def revoke(request: Request) -> Response:
     form = await request.form()
     if not csrf_ok(request, form.get(CSRF_FIELD)):
-        return error_page(request, PageError(403, "Form expired", f"{CSRF_FIELD}: missing or not this session's; "
-                                                                  "reload the page and try again"))
+        return expired_form_page(request)
     user = current_user(request)
     if user is None:
-        return error_page(request, PageError(401, "Not signed in", "sign in to manage your authorizations"))
+        return problem_page(request, PageError(401, "Not signed in", "sign in to manage your authorizations"))
     grant_id = request.path_params["grant_id"]
     try:
         # The store refuses another user's grant exactly like a missing one, so ids reveal nothing.
         request.app.state.runtime.store.revoke_grant(grant_id, user.username)
     except StateError as exc:
-        return error_page(request, PageError(404, "Authorization not found", str(exc)))
+        return problem_page(request, PageError(404, "Authorization not found", str(exc)))
     url = request.url_for("authorizations").include_query_params(revoked=grant_id)
     return RedirectResponse(str(url), 303, headers={"Cache-Control": "no-store"})
 

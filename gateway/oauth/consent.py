@@ -29,7 +29,7 @@ from starlette.responses import RedirectResponse, Response
 from backends.base import Backend, BackendError
 from gateway.apply import ZoneNotHosted
 from gateway.auth.base import User
-from gateway.auth.routes import login_redirect
+from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import plan_instance
@@ -38,7 +38,7 @@ from gateway.redirects import redirect_back
 from gateway.render import ApplyContext, RenderError, render_template
 from gateway.state import StateError
 from gateway.template import Template
-from gateway.ui import render_page
+from gateway.ui import error_page, render_page
 
 
 CONSENT_PATH = "/v2/oauth/consent"
@@ -240,13 +240,13 @@ async def consent_page(request: Request) -> Response:
     try:
         return_to = trusted_return(runtime, query)
     except PageError as problem:
-        return error_page(request, problem)
+        return problem_page(request, problem)
     try:
         asked = check_request(runtime, request.path_params["provider_id"], request.path_params.get("service_id"),
                               query, return_to)
         user = current_user(request)
         if user is None:
-            return sign_in_first(request)
+            return login_redirect(request)
         if not user.controls(asked.zone_text):
             runtime.store.audit("refuse", user.username, asked.domain,
                                 {"reason": "zone not controlled", "client_id": return_to.client_id})
@@ -266,22 +266,21 @@ async def consent_answer(request: Request) -> Response:
     """POST: Allow issues a code for exactly what the page showed; Deny tells the client so."""
     form = await request.form()
     if not csrf_ok(request, form.get(CSRF_FIELD)):
-        return error_page(request, PageError(403, "Form expired", f"{CSRF_FIELD}: missing or not this session's; "
-                                                                  "go back to the service and start again"))
+        return expired_form_page(request)
     user = current_user(request)
     if user is None:
-        return error_page(request, PageError(401, "Not signed in", "sign in, then start again from the service"))
+        return problem_page(request, PageError(401, "Not signed in", "sign in, then start again from the service"))
     pending = dict(request.session.get(PENDING, {}))
     shown = pending.pop(str(form.get("consent", "")), None)
     request.session[PENDING] = pending  # answered or not, a consent page is used once
     if shown is None or shown["at"] + CONSENT_LIFETIME < now():
-        return error_page(request, PageError(400, "Request expired", "consent: this request is unknown, expired "
+        return problem_page(request, PageError(400, "Request expired", "consent: this request is unknown, expired "
                                                                      "or already answered; start again"))
     if shown["user"] != user.username:
-        return error_page(request, PageError(403, "Different user", "consent: shown to another user"))
+        return problem_page(request, PageError(403, "Different user", "consent: shown to another user"))
     for name, value in shown["fields"].items():
         if form.get(name) != value:
-            return error_page(request, PageError(400, "Request changed", f"{name}: differs from what was shown; "
+            return problem_page(request, PageError(400, "Request changed", f"{name}: differs from what was shown; "
                                                                          "nothing was authorized"))
     return_to = ReturnTo(shown["client_id"], shown["redirect_uri"], shown["state"])
     decision = form.get("decision")
@@ -290,7 +289,7 @@ async def consent_answer(request: Request) -> Response:
             "client_id": return_to.client_id, "hosts": shown["hosts"], "services": shown["services"]})
         return return_to.error(Refused("access_denied", "user_cancel"))
     if decision != "allow":
-        return error_page(request, PageError(400, "No decision", "decision: must be allow or deny"))
+        return problem_page(request, PageError(400, "No decision", "decision: must be allow or deny"))
     return allow(request, user, shown, return_to)
 
 
@@ -303,7 +302,7 @@ def allow(request: Request, user: User, shown: dict[str, Any], return_to: Return
             return_to.client_id, user.username, shown["fields"]["domain"], shown["hosts"], shown["services"],
             return_to.redirect_uri)
     except StateError as exc:  # the client was removed or its redirect_uri changed meanwhile
-        return error_page(request, PageError(400, "Service provider changed", str(exc)))
+        return problem_page(request, PageError(400, "Service provider changed", str(exc)))
     return return_to.redirect(code=code)
 
 
@@ -322,11 +321,5 @@ def remember(request: Request, asked: ConsentRequest, user: User) -> str:
     return nonce
 
 
-def sign_in_first(request: Request) -> Response:
-    """The sign-in page, coming back to this request afterwards."""
-    return login_redirect(request)
-
-
-def error_page(request: Request, problem: PageError) -> Response:
-    return render_page(request, "error.html", {"heading": problem.heading, "message": problem.message,
-                                               "user": current_user(request)}, problem.status)
+def problem_page(request: Request, problem: PageError) -> Response:
+    return error_page(request, problem.heading, problem.message, problem.status)

@@ -19,14 +19,14 @@ from starlette.routing import Route
 from backends.base import BackendError, ZoneChanged
 from gateway.apply import ZoneNotHosted
 from gateway.auth.base import User
-from gateway.auth.routes import login_redirect
-from gateway.auth.session import csrf_ok, current_user
+from gateway.auth.routes import expired_form_page, login_redirect
+from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back
 from gateway.render import RenderError
 from gateway.sync.request import SyncError, SyncRequest, parse_sync_request
-from gateway.ui import render_page
+from gateway.ui import error_page, render_page
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,8 @@ async def confirm(request: Request) -> Response:
 
 def _confirm(request: Request, form: dict[str, str]) -> Response:
     runtime = request.app.state.runtime
-    if not csrf_ok(request, form.get("csrf_token")):
-        return error_page(request, "Request refused", "The form was not sent from this site, or your session "
-                                                      "ended. Start again from the service's page.", 403)
+    if not csrf_ok(request, form.get(CSRF_FIELD)):
+        return expired_form_page(request)
     open_pages = dict(request.session.get(PENDING_KEY, {}))
     pending = open_pages.pop(form.get("nonce", ""), None)  # each page confirms once
     request.session[PENDING_KEY] = open_pages
@@ -176,10 +175,6 @@ def refusal(request: Request, error: SyncError) -> Response:
     return error_page(request, "This change cannot be made", error.description, error.status)
 
 
-
-def error_page(request: Request, heading: str, message: str, status: int) -> Response:
-    return render_page(request, "error.html", {"heading": heading, "message": message,
-                                               "user": current_user(request)}, status)
 
 
 def _hash(text: str) -> str:

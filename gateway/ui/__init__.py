@@ -30,6 +30,14 @@ def render_page(request: Request, name: str, context: dict[str, Any] | None = No
     return pages.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
 
 
+def error_page(request: Request, heading: str, message: str, status_code: int, detail: str = "") -> HTMLResponse:
+    """The one page every refusal shows: what went wrong, and what to do about it."""
+    from gateway.auth.session import current_user  # the session layer sits above the pages
+
+    return render_page(request, "error.html", {"heading": heading, "message": message, "detail": detail,
+                                               "user": current_user(request)}, status_code)
+
+
 def brand_css(request: Request) -> Response:
     """The brand colours from `[gateway]` as CSS variables, so pages need no inline style."""
     brand = request.app.state.runtime.config.gateway
