@@ -34,7 +34,7 @@ from backends.zonefile import ZoneFileBackend
 from gateway.auth.base import Authenticator, User
 from gateway.auth.local import LocalAuthenticator
 from gateway.auth.routes import login_routes
-from gateway.auth.session import sign_in
+from gateway.auth.session import OPEN_PAGE_LIFETIME, sign_in
 from gateway.config import AuthSettings, AuthUser, Config, GatewaySettings
 from gateway.instances import apply_instance
 from gateway.oauth import consent, routes
@@ -526,7 +526,7 @@ def test_only_the_latest_consent_pages_of_a_session_can_be_answered(gateway, ali
 
 def test_consent_page_answered_too_late_is_refused(gateway, alice, monkeypatch):
     page = alice.get(consent_url())
-    later = time.time() + consent.CONSENT_LIFETIME + 1
+    later = time.time() + OPEN_PAGE_LIFETIME + 1
     monkeypatch.setattr(consent, "now", lambda: later)
     response = answer(alice, page)
     assert response.status_code == 400 and "expired" in response.text and gateway.store.grants_of("alice") == []

@@ -341,3 +341,14 @@ def test_a_changed_query_in_the_form_is_refused(gateway, alice):
 def test_oversized_requests_and_state_are_refused(gateway, alice):
     assert alice.get(APPLY, params={**GOOD, "pad": "x" * 9000}).status_code == 400
     assert "state" in alice.get(APPLY, params={**GOOD, "state": "s" * 401}).text
+
+
+def test_a_consent_page_left_open_too_long_expires(gateway, alice, monkeypatch):
+    import time
+
+    from gateway.auth.session import OPEN_PAGE_LIFETIME
+
+    page = consent(alice)
+    later = time.time() + OPEN_PAGE_LIFETIME + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert confirm(alice, page).status_code == 400 and "192.0.2.80" not in gateway.zone_text()

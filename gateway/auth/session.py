@@ -13,6 +13,8 @@ from starlette.requests import Request
 from gateway.auth.base import User
 
 CSRF_FIELD = "csrf_token"
+OPEN_PAGE_LIFETIME = 30 * 60  # seconds between showing a consent page and answering it
+MAX_OPEN_PAGES = 3  # per session and kind: the signed cookie must stay small
 
 
 def csrf_token(request: Request) -> str:
@@ -50,3 +52,26 @@ def sign_in(request: Request, user: User) -> None:
 
 def sign_out(request: Request) -> None:
     request.session.clear()
+
+
+def remember_page(request: Request, kind: str, shown: dict, now: float) -> str:
+    """Keep what a consent page showed in the session; the page's form carries only the nonce
+    returned. The oldest open page of `kind` is forgotten past MAX_OPEN_PAGES."""
+    nonce = secrets.token_urlsafe(16)
+    pages = dict(request.session.get(kind, {}))
+    while len(pages) >= MAX_OPEN_PAGES:
+        pages.pop(min(pages, key=lambda key: pages[key]["at"]))
+    pages[nonce] = {**shown, "at": int(now)}
+    request.session[kind] = pages
+    return nonce
+
+
+def take_page(request: Request, kind: str, nonce: object, now: float) -> dict | None:
+    """What the page `nonce` showed, once: answered or not, a page is used up. None when
+    unknown, already answered or older than OPEN_PAGE_LIFETIME."""
+    pages = dict(request.session.get(kind, {}))
+    shown = pages.pop(nonce, None) if isinstance(nonce, str) else None
+    request.session[kind] = pages
+    if shown is None or shown["at"] + OPEN_PAGE_LIFETIME < now:
+        return None
+    return shown

@@ -14,7 +14,6 @@ the hidden fields of the form are only compared with it, never trusted.
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from backends.base import Backend, BackendError
 from gateway.apply import ZoneNotHosted
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
-from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
+from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import plan_instance
 from gateway.plan import PlanError
@@ -43,9 +42,7 @@ from gateway.ui import error_page, render_page
 
 CONSENT_PATH = "/v2/oauth/consent"
 PENDING = "oauth_consent"  # session key: {nonce: what the page showed}
-MAX_PENDING = 3  # consent pages open at once per session; the signed cookie must stay small
 MAX_STATE = 400  # characters of `state` kept in that cookie
-CONSENT_LIFETIME = 30 * 60  # seconds between showing the page and answering it
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
                           "providerName", "serviceName"})
@@ -270,10 +267,8 @@ async def consent_answer(request: Request) -> Response:
     user = current_user(request)
     if user is None:
         return problem_page(request, PageError(401, "Not signed in", "sign in, then start again from the service"))
-    pending = dict(request.session.get(PENDING, {}))
-    shown = pending.pop(str(form.get("consent", "")), None)
-    request.session[PENDING] = pending  # answered or not, a consent page is used once
-    if shown is None or shown["at"] + CONSENT_LIFETIME < now():
+    shown = take_page(request, PENDING, form.get("consent"), now())
+    if shown is None:
         return problem_page(request, PageError(400, "Request expired", "consent: this request is unknown, expired "
                                                                      "or already answered; start again"))
     if shown["user"] != user.username:
@@ -308,17 +303,11 @@ def allow(request: Request, user: User, shown: dict[str, Any], return_to: Return
 
 def remember(request: Request, asked: ConsentRequest, user: User) -> str:
     """Keep what the page shows in the signed session; the page carries only the nonce."""
-    nonce = secrets.token_urlsafe(16)
-    pending = dict(request.session.get(PENDING, {}))
-    while len(pending) >= MAX_PENDING:
-        pending.pop(min(pending, key=lambda key: pending[key]["at"]))
-    pending[nonce] = {
-        "at": int(now()), "user": user.username, "client_id": asked.return_to.client_id,
+    return remember_page(request, PENDING, {
+        "user": user.username, "client_id": asked.return_to.client_id,
         "redirect_uri": asked.return_to.redirect_uri, "state": asked.return_to.state, "zone": asked.zone_text,
         "hosts": list(asked.hosts), "services": list(asked.services), "fields": asked.shown(),
-    }
-    request.session[PENDING] = pending
-    return nonce
+    }, now())
 
 
 def problem_page(request: Request, problem: PageError) -> Response:

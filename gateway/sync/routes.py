@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
+import time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,7 +20,7 @@ from backends.base import BackendError, ZoneChanged
 from gateway.apply import ZoneNotHosted
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
-from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
+from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
 from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back
@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 
 APPLY_PATH = "/v2/domainTemplates/providers/{provider_id}/services/{service_id}/apply"
 CONSENT_PATH = "/v2/sync/consent"
-PENDING_KEY = "sync"
-MAX_PENDING = 3  # consent pages open at once per session; keeps the cookie small
+PENDING_KEY = "sync"  # session key: {nonce: what the consent page showed}
 
 
 def apply_page(request: Request) -> Response:
@@ -62,9 +61,7 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
     runtime = request.app.state.runtime
     if not csrf_ok(request, form.get(CSRF_FIELD)):
         return expired_form_page(request)
-    open_pages = dict(request.session.get(PENDING_KEY, {}))
-    pending = open_pages.pop(form.get("nonce", ""), None)  # each page confirms once
-    request.session[PENDING_KEY] = open_pages
+    pending = take_page(request, PENDING_KEY, form.get("nonce"), time.time())
     user = current_user(request)
     query = form.get("query", "")
     if pending is None or user is None or user.username != pending["user"] or _hash(query) != pending["query"]:
@@ -144,14 +141,10 @@ def plan_digest(plan: InstancePlan) -> str:
 
 def consent_page(request: Request, sync: SyncRequest, plan: InstancePlan, user: User, *,
                  changed: bool = False) -> Response:
-    nonce = secrets.token_urlsafe(16)
-    pending = dict(request.session.get(PENDING_KEY, {}))
-    while len(pending) >= MAX_PENDING:
-        pending.pop(next(iter(pending)))
     # The query travels in the form and only its hash in the cookie, which browsers cap at 4 KB.
-    pending[nonce] = {"query": _hash(sync.raw_query), "provider": sync.template.provider_id,
-                      "service": sync.template.service_id, "digest": plan_digest(plan), "user": user.username}
-    request.session[PENDING_KEY] = pending
+    nonce = remember_page(request, PENDING_KEY, {
+        "query": _hash(sync.raw_query), "provider": sync.template.provider_id, "service": sync.template.service_id,
+        "digest": plan_digest(plan), "user": user.username}, time.time())
     return render_page(request, "consent.html", {
         "user": user, "sync": sync, "template": sync.template, "nonce": nonce, "changed": changed,
         "query": sync.raw_query,
