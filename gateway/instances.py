@@ -103,18 +103,19 @@ def plan_instance(store: StateStore, backend: Backend, template: Template, conte
     """The whole change applying `template` makes, replaced and disabled instances included; writes nothing."""
     prepared = prepare_apply(backend, template, context)
     applied = store.instances(context.domain)  # read once: every decision below sees the same state
-    previous = replaced_instances(store, template, context, instance_id, applied)
+    previous = replaced_instances(template, context, instance_id, applied)
     # Re-applying replaces the previous instance, so its own records are no conflict (spec
     # "Apply, Re-apply, and Multi-Instance"); they are still removed by the plan.
     replaced = {_identity(r) for i in previous for r in records_from_dicts(i.records)}
     prepared.plan.conflicts = [c for c in prepared.plan.conflicts if _identity(c.record) not in replaced]
-    broken = disabled_instances(store, template, context, prepared.plan, instance_id, applied)
+    broken = disabled_instances(prepared.plan, applied, {i.id for i in previous})
     # A template that lost an essential record is removed as a whole.
     previous = previous + broken
     stale = [r for i in previous for r in records_from_dicts(i.records)]
     stale_spf = [row for i in previous for row in _spf_rows(i.records)]
     spf_owned = _spf_claims(prepared, applied)
-    others = [i for i in applied if i.id not in {p.id for p in previous}]
+    gone = {i.id for i in previous}
+    others = [i for i in applied if i.id not in gone]
     # Only names the plan did not read already: a re-apply usually touches the same ones.
     unread = ({r.name for r in stale} | {dns.name.from_text(row["name"]) for row in stale_spf}) - read_scope(
         prepared.rendered, prepared.zone).names
@@ -160,23 +161,18 @@ def apply_instance(store: StateStore, backend: Backend, template: Template, cont
     return result
 
 
-def replaced_instances(store: StateStore, template: Template, context: ApplyContext, instance_id: str | None,
-                       applied: Sequence[TemplateInstance] | None = None) -> list[TemplateInstance]:
-    """The instances an apply replaces: the same template on the same host (and instanceId when multiInstance).
-    `applied`: the domain's instances when the caller has them already."""
-    applied = store.instances(context.domain) if applied is None else applied
+def replaced_instances(template: Template, context: ApplyContext, instance_id: str | None,
+                       applied: Sequence[TemplateInstance]) -> list[TemplateInstance]:
+    """The instances an apply replaces: the same template on the same host (and instanceId when multiInstance)."""
     return [i for i in applied if i.host == context.host
             and (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
             and (not template.multi_instance or i.instance_id == instance_id)]
 
 
-def disabled_instances(store: StateStore, template: Template, context: ApplyContext, plan: Plan,
-                       instance_id: str | None,
-                       applied: Sequence[TemplateInstance] | None = None) -> list[TemplateInstance]:
+def disabled_instances(plan: Plan, applied: Sequence[TemplateInstance],
+                       replaced_ids: set[int]) -> list[TemplateInstance]:
     """Other applied instances that lose an essential (Always) record to `plan`, so would be removed whole."""
-    applied = store.instances(context.domain) if applied is None else applied
     removed = {_identity(r) for r in plan.delete}
-    replaced_ids = {i.id for i in replaced_instances(store, template, context, instance_id, applied)}
     return [i for i in applied if i.id not in replaced_ids and any(
         row.get("essential") and _identity(r) in removed
         for row, r in zip(_record_rows(i.records), records_from_dicts(i.records)))]

@@ -8,7 +8,7 @@ a variable can change a value, never the shape of a record, its type or its zone
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import dns.exception
@@ -94,6 +94,12 @@ class ApplyContext:
     @property
     def fqdn_name(self) -> dns.name.Name:
         return dns.name.from_text(self.fqdn)
+
+
+def group_ids(values: Iterable[str]) -> frozenset[str] | None:
+    """groupId parameters, repeated or comma-separated; None (every group) when there are none."""
+    groups = {g.strip() for value in values for g in value.split(",") if g.strip()}
+    return frozenset(groups) if groups else None
 
 
 @dataclass

@@ -349,7 +349,7 @@ def test_deny_returns_access_denied_with_state(gateway, alice):
     assert query == {"from": "dc", "error": "access_denied", "error_description": "user_cancel", "state": "st-123"}
     assert gateway.store.grants_of("alice") == []
     last = gateway.store.audit_entries()[-1]
-    assert (last.action, last.actor, last.domain, last.detail["client_id"]) == ("consent_deny", "alice",
+    assert (last.action, last.actor, last.domain, last.detail["client_id"]) == ("consent_deny", "user:alice",
                                                                                 "example.com", PROVIDER)
 
 
@@ -463,7 +463,7 @@ def test_user_who_does_not_control_the_zone_is_denied(gateway):
     assert query["error"] == "access_denied" and "does not control example.com" in query["error_description"]
     assert gateway.store.grants_of("bob") == []
     last = gateway.store.audit_entries()[-1]
-    assert (last.action, last.actor, last.detail["reason"]) == ("refuse", "bob", "zone not controlled")
+    assert (last.action, last.actor, last.detail["reason"]) == ("refuse", "user:bob", "zone not controlled")
 
 
 # --- attacks on the answer ----------------------------------------------------------------

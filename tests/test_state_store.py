@@ -171,7 +171,7 @@ def test_audit_log_records_consent_and_refusals(store, secret):
     store.audit("refuse", "client:" + CLIENT, "example.com", {"reason": "conflict"})
     entries = store.audit_entries()
     assert [(e.action, e.actor) for e in entries] == [
-        ("client_add", "operator"), ("consent", "alice"), ("refuse", "client:" + CLIENT)]
+        ("client_add", "operator"), ("consent", "user:alice"), ("refuse", "client:" + CLIENT)]
     assert entries[2].detail == {"reason": "conflict"}
 
 

@@ -20,7 +20,7 @@ from gateway.oauth.params import BadRequest, request_params
 from gateway.plan import PlanError
 from gateway.records import relative_text
 from gateway.registry import BackendRouter
-from gateway.render import ApplyContext, RenderError, TtlPolicy
+from gateway.render import ApplyContext, RenderError, TtlPolicy, group_ids
 from gateway.state import StateStore
 from gateway.state.models import Grant
 from gateway.template import Template
@@ -115,9 +115,8 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
     async def apply(request: Request) -> Response:
         try:
             params, grant, template, domain, host, (backend, zone) = await context_of(request)
-            groups = {g.strip() for value in params.getlist("groupId") for g in value.split(",") if g.strip()}
             variables = {k: v for k, v in params.items() if k not in RESERVED}
-            context = ApplyContext(domain, host, variables, frozenset(groups) if groups else None, ttl_policy)
+            context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy)
             force = params.get("force", "").lower() in ("1", "true")
             result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",

@@ -245,7 +245,7 @@ async def consent_page(request: Request) -> Response:
         if user is None:
             return login_redirect(request)
         if not user.controls(asked.zone_text):
-            runtime.store.audit("refuse", user.username, asked.domain,
+            runtime.store.audit("refuse", f"user:{user.username}", asked.domain,
                                 {"reason": "zone not controlled", "client_id": return_to.client_id})
             raise Refused("access_denied", f"domain: the signed-in user does not control {asked.zone_text}")
         shown = await run_in_threadpool(previews, runtime, asked)
@@ -280,7 +280,7 @@ async def consent_answer(request: Request) -> Response:
     return_to = ReturnTo(shown["client_id"], shown["redirect_uri"], shown["state"])
     decision = form.get("decision")
     if decision == "deny":
-        request.app.state.runtime.store.audit("consent_deny", user.username, shown["fields"]["domain"], {
+        request.app.state.runtime.store.audit("consent_deny", f"user:{user.username}", shown["fields"]["domain"], {
             "client_id": return_to.client_id, "hosts": shown["hosts"], "services": shown["services"]})
         return return_to.error(Refused("access_denied", "user_cancel"))
     if decision != "allow":

@@ -149,7 +149,7 @@ class StateStore:
             session.flush()
             session.add(AuthorizationCode(code_hash=secret_hash(code), grant_id=grant.id,
                                           redirect_uri=redirect_uri, expires_at=now + CODE_LIFETIME))
-            self._audit(session, "consent", user, domain,
+            self._audit(session, "consent", f"user:{user}", domain,
                         {"client_id": client_id, "hosts": list(hosts), "services": list(services)})
         return code
 

@@ -10,12 +10,12 @@ on errors may go back to the caller), then the domain and the variables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.redirects import RedirectError, check_redirect_uri
-from gateway.render import ApplyContext, RenderError, render_template
+from gateway.render import ApplyContext, RenderError, group_ids, render_template
 from gateway.signature import SignatureError, verify_query
 from gateway.template import Template
 
@@ -47,7 +47,6 @@ class SyncRequest:
     state: str | None = None
     provider_name_extra: str = ""
     service_name_extra: str = ""
-    variables: dict[str, str] = field(default_factory=dict)
 
     @property
     def provider_label(self) -> str:
@@ -69,12 +68,6 @@ class SyncRequest:
 def _with_extra(name: str, extra: str) -> str:
     # The caller's text only ever adds to the template's name, never replaces it.
     return f"{name} ({extra})" if extra else name
-
-
-def group_ids(values: list[str]) -> frozenset[str] | None:
-    """groupId repeated or comma-separated; None (every group) when absent."""
-    groups = {g.strip() for value in values for g in value.split(",") if g.strip()}
-    return frozenset(groups) if groups else None
 
 
 def parse_sync_request(runtime, provider_id: str, service_id: str, raw_query: str) -> SyncRequest:
@@ -127,7 +120,7 @@ def parse_sync_request(runtime, provider_id: str, service_id: str, raw_query: st
         raise refuse(str(exc)) from None
     return SyncRequest(
         template=template, context=context, raw_query=raw_query, signed=signed, redirect_uri=redirect_uri,
-        state=state, variables=variables,
+        state=state,
         provider_name_extra=params.get("providerName", "").strip() if template.shared_provider_name else "",
         service_name_extra=params.get("serviceName", "").strip() if template.shared_service_name else "",
     )
