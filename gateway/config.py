@@ -31,6 +31,7 @@ import dns.name
 
 from backends.base import ENTRY_POINT_GROUP
 from backends.base import ConfigError as BackendConfigError
+from gateway.domains import DomainError, zone_text
 from gateway.render import TtlPolicy
 
 __all__ = [
@@ -387,14 +388,10 @@ class _Loader:
 
 
 def _zone_text(value: str, fail) -> str:
-    """A zone name in canonical text form (lower case, no final dot)."""
     try:
-        name = dns.name.from_text(value.strip())
-    except dns.exception.DNSException as exc:
-        raise fail(f"{value!r} is not a valid zone name: {exc}") from None
-    if name == dns.name.root or not value.strip():
-        raise fail(f"{value!r} is not a valid zone name")
-    return name.to_text(omit_final_dot=True).lower()
+        return zone_text(value)
+    except DomainError as exc:
+        raise fail(str(exc)) from None
 
 
 def _kind(value: Any) -> str:

@@ -40,3 +40,14 @@ def idna_host(value: str | None) -> str:
     except (dns.exception.DNSException, UnicodeError) as exc:
         raise DomainError(f"host: {value!r} is not a valid host name ({exc})") from None
     return name.to_text().lower()
+
+
+def zone_text(value: str) -> str:
+    """A zone name as configs and grants hold it: lower case, no final dot."""
+    try:
+        name = dns.name.from_text(value.strip())
+    except dns.exception.DNSException as exc:
+        raise DomainError(f"{value!r} is not a valid zone name: {exc}") from None
+    if name == dns.name.root or not value.strip():
+        raise DomainError(f"{value!r} is not a valid zone name")
+    return name.to_text(omit_final_dot=True).lower()

@@ -25,12 +25,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import dns.exception
-import dns.name
 from starlette.requests import Request
 
 from gateway.auth.base import ANY_ZONE, Authenticator, User
 from gateway.config import AuthSettings, ConfigError
+from gateway.domains import DomainError, zone_text
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ def zones_from_header(values: Sequence[str]) -> tuple[str, ...]:
             item = item.strip()
             if not item:
                 continue
-            zone = zone_text(item)
+            zone = header_zone(item)
             if zone is None:
                 log.warning("ignoring %r from the zones header: not a zone name", item)
                 continue
@@ -131,13 +130,11 @@ def zones_from_header(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(zones))
 
 
-def zone_text(value: str) -> str | None:
+def header_zone(value: str) -> str | None:
+    """A zone named by the proxy, or None: never "*" nor a wildcard, whatever the header says."""
     if value == ANY_ZONE or "*" in value:
         return None
     try:
-        name = dns.name.from_text(value)
-    except dns.exception.DNSException:
+        return zone_text(value)
+    except DomainError:
         return None
-    if name == dns.name.root:
-        return None
-    return name.to_text(omit_final_dot=True).lower()
