@@ -22,20 +22,11 @@ from gateway.state import StateStore
 from gateway.state.store import utcnow
 from tests.engine_helpers import make_template
 from tests.log_capture import Collect
+from tests.oauth_helpers import RECORDS, ZONE_TEXT
 from tests.servers.common import free_port, wait_for_port
 
 PROVIDER, SERVICE, REDIRECT = "provider.example", "service", "https://provider.example/cb"
 ZONE = dns.name.from_text("example.com")
-ZONE_TEXT = """\
-$ORIGIN example.com.
-$TTL 3600
-@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 3600 600 86400 300
-@ IN NS ns1.example.com.
-ns1 IN A 192.0.2.53
-www IN A 192.0.2.80
-"""
-RECORDS = [{"type": "TXT", "host": "@", "data": "v=%value%", "ttl": 3600, "txtConflictMatchingMode": "None"},
-           {"type": "CNAME", "host": "%sub%", "pointsTo": "target.example.net", "ttl": 3600}]
 
 GROUPED = [{"type": "TXT", "host": "@", "data": f"group-{g}", "ttl": 3600, "txtConflictMatchingMode": "None",
             "groupId": g} for g in "abcd"]
@@ -57,7 +48,7 @@ class Clock:
 
 @pytest.fixture
 def gateway(tmp_path, caplog):
-    (tmp_path / "example.com.zone").write_text(ZONE_TEXT)
+    (tmp_path / "example.com.zone").write_text(ZONE_TEXT.format(origin="example.com"))
     backend = ZoneFileBackend("files", {"directory": str(tmp_path)})
     clock = Clock()
     store = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}", clock=clock)

@@ -47,21 +47,12 @@ from gateway.state import StateStore
 import gateway.ui as ui
 from tests.engine_helpers import make_template
 from tests.log_capture import Collect
+from tests.oauth_helpers import RECORDS, ZONE_TEXT
 from tests.servers.common import free_port, wait_for_port
 
 PROVIDER, REDIRECT = "provider.example", "https://provider.example/cb?from=dc"
 OTHER_REDIRECT = "https://other.example/cb"
 ZONE = dns.name.from_text("example.com")
-ZONE_TEXT = """\
-$ORIGIN {origin}.
-$TTL 3600
-@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 3600 600 86400 300
-@ IN NS ns1.example.com.
-ns1 IN A 192.0.2.53
-www IN A 192.0.2.80
-"""
-RECORDS = [{"type": "TXT", "host": "@", "data": "v=%value%", "ttl": 3600, "txtConflictMatchingMode": "None"},
-           {"type": "CNAME", "host": "%sub%", "pointsTo": "target.example.net", "ttl": 3600}]
 USERS = {"alice": ("example.com", "xn--bcher-kva.com"), "bob": ("xn--bcher-kva.com",)}
 FLOW = {"client_id": PROVIDER, "redirect_uri": REDIRECT, "response_type": "code", "scope": "service",
         "domain": "example.com", "host": "", "state": "st-123", "value": "one", "sub": "mail"}
