@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -30,6 +31,7 @@ from gateway.observability import RequestMetricsMiddleware, observability_routes
 from gateway.runtime import Runtime
 from gateway.sync.routes import sync_routes
 from gateway.ui import STATIC_DIR, brand_css, render_page
+from gateway.web_redirects import WebRedirects, allowed_route, redirect_name
 
 SESSION_COOKIE = "dcgw_session"
 SESSION_MAX_AGE = 8 * 3600
@@ -45,6 +47,12 @@ async def template_or_consent(request: Request) -> Response:
 
 def home(request: Request) -> Response:
     return render_page(request, "home.html", {"user": current_user(request)})
+
+
+def own_hosts(config: Config) -> frozenset[str]:
+    """The gateway's own host names, which are never looked up as redirected names."""
+    name = redirect_name(urlsplit(config.gateway.base_url).netloc)
+    return frozenset([name] if name else [])
 
 
 def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
@@ -67,15 +75,18 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
               methods=["GET"]),
         *sync_routes(),
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
-                      ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
+                      ttl_policy=runtime.ttl_policy, metrics=runtime.metrics, extensions=runtime.extensions),
         *login_routes(),
         *observability_routes(runtime.metrics, {"database": database_check}),
+        allowed_route(runtime.store),
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     secure_cookies = config.gateway.base_url.startswith("https://")
     middleware = [
         Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
+        # Host-based, ahead of every route: a redirected name is never the gateway itself.
+        Middleware(WebRedirects, store=runtime.store, own_hosts=own_hosts(config)),
         Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
     ]

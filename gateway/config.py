@@ -15,6 +15,7 @@ Errors are `ConfigError`s that name the file and the key:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -36,7 +37,7 @@ from gateway.render import TtlPolicy
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
-    "GatewaySettings", "TtlSettings", "default_config_path", "installed_drivers", "load_config",
+    "GatewaySettings", "RedirectSettings", "TtlSettings", "default_config_path", "installed_drivers", "load_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,14 @@ class DnsSettings:
 
 
 @dataclass(frozen=True)
+class RedirectSettings:
+    """`[redirects]`: the public addresses of the gateway's HTTP listener for redirected names.
+    Without the section, REDIR301 and REDIR302 are not supported."""
+
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class AuthUser:
     username: str
     password_hash: str
@@ -157,6 +166,7 @@ class Config:
     auth: AuthSettings = AuthSettings()
     database: DatabaseSettings = DatabaseSettings()
     backends: tuple[BackendConfig, ...] = ()
+    redirects: RedirectSettings | None = None
 
     @property
     def directory(self) -> Path:
@@ -197,7 +207,7 @@ class _Loader:
         return ConfigError(f"{self.path}: {key}: {message}")
 
     def config(self, document: dict[str, Any]) -> Config:
-        known = {"gateway", "ttl", "dns", "auth", "database", "backends"}
+        known = {"gateway", "ttl", "dns", "auth", "database", "backends", "redirects"}
         unknown = sorted(set(document) - known)
         if unknown:
             raise self.fail(unknown[0], f"unknown section (expected one of: {', '.join(sorted(known))})")
@@ -209,6 +219,7 @@ class _Loader:
             auth=self.auth(self.resolve_env(self.table(document, "auth"), "auth")),
             database=self.database(self.table(document, "database")),
             backends=self.backends(document.get("backends", [])),
+            redirects=self.redirects(self.table(document, "redirects")) if "redirects" in document else None,
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -316,6 +327,20 @@ class _Loader:
         if timeout <= 0:
             raise self.fail("dns.timeout", f"must be a positive number of seconds, not {timeout}")
         return DnsSettings(nameservers=self.strings(table, "dns", "nameservers", ()), port=port, timeout=timeout)
+
+    def redirects(self, table: dict[str, Any]) -> RedirectSettings:
+        self.check_keys(table, "redirects", {"addresses"})
+        addresses = self.strings(table, "redirects", "addresses", ())
+        if not addresses:
+            raise self.fail("redirects.addresses", "must list at least one IPv4 or IPv6 address of the gateway's "
+                                                   "HTTP listener, as in [\"203.0.113.80\"]")
+        parsed = []
+        for index, text in enumerate(addresses):
+            try:
+                parsed.append(str(ipaddress.ip_address(text.strip())))
+            except ValueError:
+                raise self.fail(f"redirects.addresses[{index}]", f"{text!r} is not an IP address") from None
+        return RedirectSettings(addresses=tuple(dict.fromkeys(parsed)))
 
     def auth(self, table: dict[str, Any]) -> AuthSettings:
         driver = self.get(table, "auth", "driver", str, "local")

@@ -14,11 +14,11 @@ from starlette.responses import JSONResponse, Response
 from backends.base import BackendError, ZoneChanged
 from gateway.auth.base import Authenticator
 from gateway.domains import DomainError, idna_domain, idna_host
+from gateway.extensions import NO_EXTENSIONS, GatewayExtensions
 from gateway.instances import InstanceResult, apply_instance, record_dicts, revert_instance
 from gateway.observability import Metrics
 from gateway.oauth.params import BadRequest, request_params
 from gateway.plan import PlanError
-from gateway.records import relative_text
 from gateway.registry import BackendRouter
 from gateway.render import ApplyContext, RenderError, TtlPolicy, group_ids
 from gateway.state import StateStore
@@ -90,7 +90,8 @@ def still_controls(authenticator: Authenticator, grant: Grant) -> bool:
 
 
 def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
-               authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), metrics: Metrics | None = None):
+               authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), metrics: Metrics | None = None,
+               extensions: GatewayExtensions = NO_EXTENSIONS):
     metrics = metrics or Metrics()
 
     async def context_of(request: Request):
@@ -120,7 +121,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             force = params.get("force", "").lower() in ("1", "true")
             result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
-                                             force=force)
+                                             force=force, extensions=extensions)
         except Refused as refused:
             return refused.response()
         except (RenderError, PlanError) as exc:
@@ -168,13 +169,14 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
 
 def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
-                       instance_id: str | None, actor: str, force: bool) -> InstanceResult:
+                       instance_id: str | None, actor: str, force: bool,
+                       extensions: GatewayExtensions = NO_EXTENSIONS) -> InstanceResult:
     """An API caller sees no plan, so a zone that moved between read and write is simply
     read and planned again (conflicts included) before giving up."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
             return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                  force=force)
+                                  force=force, extensions=extensions)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
@@ -182,8 +184,8 @@ def apply_with_retries(store: StateStore, backend, template: Template, context: 
 
 
 def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result) -> JSONResponse:
-    records = [{"type": dns.rdatatype.to_text(c.record.rdata.rdtype), "host": relative_text(c.record.name, zone),
-                "data": c.record.rdata.to_text()} for c in result.plan.conflicts]
+    records = [{"type": shown["type"], "host": shown["name"], "data": shown["data"]}
+               for shown in (c.record.to_json(zone) for c in result.plan.conflicts)]
     message = "the template conflicts with existing records"
     if result.disabled:
         message += "; applying it would disable " + ", ".join(result.disabled)

@@ -34,7 +34,8 @@ from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import plan_instance
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back
-from gateway.render import ApplyContext, RenderError, render_template
+from gateway.extensions import refusal
+from gateway.render import ApplyContext, RenderError, group_ids, render_template
 from gateway.state import StateError
 from gateway.template import Template
 from gateway.ui import error_page, render_page
@@ -45,7 +46,7 @@ PENDING = "oauth_consent"  # session key: {nonce: what the page showed}
 MAX_STATE = 400  # characters of `state` kept in that cookie
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
-                          "providerName", "serviceName"})
+                          "providerName", "serviceName", "groupId"})
 
 
 class PageError(Exception):
@@ -91,6 +92,7 @@ class ConsentRequest:
     backend: Backend
     hosts: tuple[str, ...]  # "" is the apex
     variables: Mapping[str, str]
+    group_ids: frozenset[str] | None = None  # what the preview shows; None: every record
     provider_note: str = ""  # providerName / serviceName: shown beside the template's names, never instead
     service_note: str = ""
 
@@ -170,14 +172,19 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     if backend is None:
         raise Refused("invalid_request", f"domain: {domain} is not a zone hosted here")
     variables = {key: value for key, value in query.items() if key not in REQUEST_KEYS}
+    groups = group_ids(query.getlist("groupId")) if hasattr(query, "getlist") else None
     for template in templates:
+        # Before sign-in: a template this backend cannot apply is refused now, not after.
+        problem = refusal(template, backend, runtime.extensions, groups)
+        if problem:
+            raise Refused("invalid_request", f"{template.service_id}: {problem}")
         for host in hosts:
             try:
-                render_template(template, ApplyContext(domain, host, variables, ttl_policy=runtime.ttl_policy))
+                render_template(template, ApplyContext(domain, host, variables, groups, ttl_policy=runtime.ttl_policy))
             except RenderError as exc:
                 where = f"{template.service_id} at {host or 'the apex'}"
                 raise Refused("invalid_request", f"{where}: {exc}") from None
-    return ConsentRequest(return_to, provider_id, templates, domain, zone, backend, hosts, variables,
+    return ConsentRequest(return_to, provider_id, templates, domain, zone, backend, hosts, variables, groups,
                           query.get("providerName", ""), query.get("serviceName", ""))
 
 
@@ -213,9 +220,11 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
     shown = []
     for template in asked.templates:
         for host in asked.hosts:
-            context = ApplyContext(asked.domain, host, dict(asked.variables), ttl_policy=runtime.ttl_policy)
+            context = ApplyContext(asked.domain, host, dict(asked.variables), asked.group_ids,
+                                   ttl_policy=runtime.ttl_policy)
             try:
-                plan = plan_instance(runtime.store, backend, template, context, instance_id=None)
+                plan = plan_instance(runtime.store, backend, template, context, instance_id=None,
+                                     extensions=runtime.extensions)
             except (RenderError, PlanError, ZoneNotHosted) as exc:
                 raise Refused("invalid_request", f"{template.service_id} at {host or 'the apex'}: {exc}") from None
             except BackendError:

@@ -6,14 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.observability import audit_log
 from gateway.state import migrate
-from gateway.state.models import AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token
+from gateway.state.models import (
+    AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token, WebRedirect,
+)
 from gateway.state.secrets import new_secret, secret_hash, secret_matches
 
 CODE_LIFETIME = timedelta(minutes=10)
@@ -249,6 +251,7 @@ class StateStore:
             for old_id in replaces:
                 old = session.get(TemplateInstance, old_id)
                 if old is not None:
+                    self._drop_redirects(session, old_id)
                     session.delete(old)
             instance = TemplateInstance(
                 provider_id=provider_id, service_id=service_id, domain=domain, host=host,
@@ -256,6 +259,7 @@ class StateStore:
                 applied_at=self.clock(), applied_by=applied_by)
             session.add(instance)
             session.flush()
+            self._index_redirects(session, instance)
             self._audit(session, "apply", applied_by, domain, {
                 "provider_id": provider_id, "service_id": service_id, "host": host,
                 "instance_id": instance_id, "replaced": list(replaces), "records": records})
@@ -277,10 +281,35 @@ class StateStore:
             instance = session.get(TemplateInstance, instance_pk)
             if instance is None:
                 raise StateError(f"instance {instance_pk}: not found")
+            self._drop_redirects(session, instance_pk)
             session.delete(instance)
             self._audit(session, "revert", actor, instance.domain, {
                 "provider_id": instance.provider_id, "service_id": instance.service_id,
                 "host": instance.host, "instance_id": instance.instance_id, **(detail or {})})
+
+    def instance_domains(self) -> list[str]:
+        """Every domain with an applied instance."""
+        with self.sessions() as session:
+            return list(session.scalars(select(TemplateInstance.domain).distinct().order_by(TemplateInstance.domain)))
+
+    # --- web redirects -------------------------------------------------------------------
+
+    def web_redirect(self, name: str) -> WebRedirect | None:
+        """Where `name` (lower case, no final dot) redirects to: the newest instance's redirect wins."""
+        with self.sessions() as session:
+            return session.scalars(select(WebRedirect).where(WebRedirect.name == name)
+                                   .order_by(WebRedirect.id.desc()).limit(1)).first()
+
+    def _index_redirects(self, session: Session, instance: TemplateInstance) -> None:
+        for row in instance.records:
+            if "redirect" in row:
+                name = row["name"].rstrip(".").lower()
+                session.add(WebRedirect(instance_pk=instance.id, name=name, target=row["redirect"],
+                                        code=int(row["code"])))
+
+    def _drop_redirects(self, session: Session, instance_pk: int) -> None:
+        # Explicit, not only ON DELETE CASCADE: SQLite honours that only with foreign keys on.
+        session.execute(delete(WebRedirect).where(WebRedirect.instance_pk == instance_pk))
 
     # --- audit log -----------------------------------------------------------------------
 
