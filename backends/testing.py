@@ -31,6 +31,13 @@ beyond an empty zone. Hooks (methods of the subclass) make the proof stronger:
 `bulk_load(backend, zone, rrsets)`
     Create many RRsets fast (10,000 for the cost test). Default: `backend.apply` in
     batches of `bulk_batch` RRsets.
+`extension_sample(rtype)`
+    For a backend that declares extensions (`supported_extensions`): a template record of
+    that type to apply at the apex. Default: one for APEXCNAME; any other declared type
+    fails the extension tests until the subclass gives one.
+`served_extension(backend, zone, name, rtype)`
+    What the server holds for an extension record, by its own means. Default: only
+    `backend.read_extensions` is checked.
 """
 
 from __future__ import annotations
@@ -45,8 +52,8 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from backends.base import Backend, BackendError, RRsetChange, ZoneChanged
-from gateway.apply import PreparedApply, execute_apply, prepare_apply
+from backends.base import Backend, BackendError, ExtensionChange, ExtensionRecord, RRsetChange, ZoneChanged
+from gateway.apply import PreparedApply, execute_apply, prepare_apply, write_changes
 from gateway.records import make_rrset, same_rrset
 from gateway.render import ApplyContext
 from gateway.template import Template, parse_template
@@ -134,6 +141,16 @@ class BackendConformance:
         for start in range(0, len(rrsets), self.bulk_batch):
             batch = rrsets[start:start + self.bulk_batch]
             backend.apply(zone, [RRsetChange(r.name, r.rdtype, None, r) for r in batch])
+
+    def extension_sample(self, rtype: str) -> dict[str, Any]:
+        if rtype == "APEXCNAME":
+            return {"type": "APEXCNAME", "host": "@", "pointsTo": "alias.conformance.example", "ttl": 600}
+        pytest.fail(f"{type(self).__name__}: the backend declares extension {rtype}; give the kit a template "
+                    "record of that type with an extension_sample hook")
+
+    def served_extension(self, backend: Backend, zone: dns.name.Name, name: dns.name.Name,
+                         rtype: str) -> ExtensionRecord | None:
+        return NotImplemented  # type: ignore[return-value]
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -232,6 +249,65 @@ class BackendConformance:
         retry = self._prepare(backend, zone)
         assert execute_apply(retry) is True
         self._assert_state(backend, zone, [(c.name, c.rdtype, c.after) for c in retry.plan.changes])
+
+    # -- extensions (only for a backend that declares some) ---------------------------------
+
+    def _extension_template(self, backend: Backend, rtype: str) -> Template:
+        return conformance_template([self.extension_sample(rtype),
+                                     {"type": "TXT", "host": "@", "data": "extension-probe", "ttl": 600}],
+                                    service_id=f"extension-{rtype.lower()}")
+
+    def _declared(self, backend: Backend) -> list[str]:
+        if not backend.supported_extensions:
+            pytest.skip(f"{backend.name} declares no extension (supported_extensions)")
+        return sorted(backend.supported_extensions)
+
+    def _assert_extension(self, backend: Backend, zone: dns.name.Name, rtype: str,
+                          wanted: ExtensionRecord | None) -> None:
+        got = [e for e in backend.read_extensions(zone, [zone]) if e.type == rtype]
+        assert got == ([wanted] if wanted is not None else []), f"{backend.name}: {rtype} at the apex: read {got}"
+        served = self.served_extension(backend, zone, zone, rtype)
+        if served is not NotImplemented:
+            assert served == wanted, f"{backend.name}: {rtype} at the apex: served {served}, expected {wanted}"
+
+    def test_declared_extensions_are_applied_with_the_rrset_changes(self, backend_under_test) -> None:
+        backend, zone = self._target(backend_under_test)
+        for rtype in self._declared(backend):
+            prepared = self._prepare(backend, zone, self._extension_template(backend, rtype))
+            (change,) = prepared.plan.extension_changes
+            assert change.type == rtype and change.before is None and change.after is not None
+            assert execute_apply(prepared) is True
+            self._assert_extension(backend, zone, rtype, change.after)
+            self._assert_state(backend, zone, [(c.name, c.rdtype, c.after) for c in prepared.plan.changes])
+            again = self._prepare(backend, zone, self._extension_template(backend, rtype))
+            assert again.plan.is_empty, f"second plan is not empty: {again.plan.extension_changes} {again.plan.changes}"
+            # Removing it is a change like any other.
+            write_changes(backend, zone, [], [ExtensionChange(rtype, zone, change.after, None)])
+            self._assert_extension(backend, zone, rtype, None)
+
+    def test_declared_extension_changed_behind_the_back_is_refused(self, backend_under_test) -> None:
+        backend, zone = self._target(backend_under_test)
+        for rtype in self._declared(backend):
+            self._seed(backend, zone)
+            prepared = self._prepare(backend, zone, self._extension_template(backend, rtype))
+            (change,) = prepared.plan.extension_changes
+            other = ExtensionRecord.of(rtype, zone, {**dict(change.after.fields), "ttl": 300})
+            write_changes(backend, zone, [], [ExtensionChange(rtype, zone, None, other)])
+            with pytest.raises(ZoneChanged):
+                execute_apply(prepared)
+            self._assert_extension(backend, zone, rtype, other)
+            self._assert_state(backend, zone, [(c.name, c.rdtype, c.before) for c in prepared.plan.changes])
+
+    def test_failed_apply_writes_no_extension(self, backend_under_test) -> None:
+        backend, zone = self._target(backend_under_test)
+        for rtype in self._declared(backend):
+            self._seed(backend, zone)
+            prepared = self._prepare(backend, zone, self._extension_template(backend, rtype))
+            self.break_next_apply(backend, zone)
+            with pytest.raises(BackendError):
+                execute_apply(prepared)
+            self._assert_extension(backend, zone, rtype, None)
+            self._assert_state(backend, zone, [(c.name, c.rdtype, c.before) for c in prepared.plan.changes])
 
     def test_apply_cost_follows_the_template_not_the_zone(self, backend_under_test) -> None:
         backend, zone = self._target(backend_under_test)
