@@ -124,6 +124,15 @@ class Backend(abc.ABC):
         """
         return []
 
+    def read_with_extensions(self, zone: dns.name.Name, names: Collection[dns.name.Name],
+                             subtrees: Collection[dns.name.Name],
+                             extension_names: Collection[dns.name.Name]) -> tuple[list[dns.rrset.RRset],
+                                                                                  list[ExtensionRecord]]:
+        """`read(zone, names, subtrees)` and `read_extensions(zone, extension_names)` together, as
+        the planner asks for them; override when one request to the server answers both."""
+        rrsets = self.read(zone, names, subtrees)
+        return rrsets, self.read_extensions(zone, extension_names) if extension_names else []
+
     @abc.abstractmethod
     def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange],
               extensions: Sequence[ExtensionChange] = ()) -> None:

@@ -142,28 +142,32 @@ class PowerDNSBackend(Backend):
 
     def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
              subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
-        records: list[_Record] = []
-        for name in sorted(set(names)):
-            records += self._records_at(zone, name)
-        for top in sorted(set(subtrees)):
-            records += [r for r in self._search(zone, top, subtree=True) if r.name not in names]
-        return _rrsets((r for r in records if not r.disabled), self._where(zone))
-
-    def _records_at(self, zone: dns.name.Name, name: dns.name.Name) -> list[_Record]:
-        """The served records at `name`: exact, in this zone only."""
-        # 4.7 adds the comment-only RRsets of other names to a filtered answer: filter again.
-        return [r for r in _zone_records(self._rrsets_at(zone, name)) if r.name == name]
-
-    def _rrsets_at(self, zone: dns.name.Name, name: dns.name.Name) -> dict[str, Any]:
-        return self._json("GET", _zone_path(zone), zone, params={"rrset_name": name.to_text()})
+        return self.read_with_extensions(zone, names, subtrees, ())[0]
 
     def read_extensions(self, zone: dns.name.Name, names: Collection[dns.name.Name]) -> list[ExtensionRecord]:
-        found = []
-        for name in sorted(set(names)):
-            alias = _alias_of(self._rrsets_at(zone, name), name)
-            if alias is not None:
-                found.append(alias)
-        return found
+        return self.read_with_extensions(zone, (), (), names)[1]
+
+    def read_with_extensions(self, zone: dns.name.Name, names: Collection[dns.name.Name],
+                             subtrees: Collection[dns.name.Name],
+                             extension_names: Collection[dns.name.Name]) -> tuple[list[dns.rrset.RRset],
+                                                                                  list[ExtensionRecord]]:
+        # One request per name answers both: its RRsets and its ALIAS.
+        records: list[_Record] = []
+        aliases: list[ExtensionRecord] = []
+        for name in sorted(set(names) | set(extension_names)):
+            body = self._rrsets_at(zone, name)
+            if name in names:
+                # 4.7 adds the comment-only RRsets of other names to a filtered answer: filter again.
+                records += [r for r in _zone_records(body) if r.name == name]
+            if name in extension_names and (alias := _alias_of(body, name)) is not None:
+                aliases.append(alias)
+        for top in sorted(set(subtrees)):
+            records += [r for r in self._search(zone, top, subtree=True) if r.name not in names]
+        return _rrsets((r for r in records if not r.disabled), self._where(zone)), aliases
+
+    def _rrsets_at(self, zone: dns.name.Name, name: dns.name.Name) -> dict[str, Any]:
+        """The zone's answer for exactly `name`, in this zone only."""
+        return self._json("GET", _zone_path(zone), zone, params={"rrset_name": name.to_text()})
 
     def _search(self, zone: dns.name.Name, name: dns.name.Name, subtree: bool = False) -> list[_Record]:
         """Records of `zone` at `name` (with `subtree`, at or below it), disabled ones too."""

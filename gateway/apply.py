@@ -47,9 +47,11 @@ def prepare_apply(backend: Backend, template: Template, context: ApplyContext,
         raise ZoneNotHosted(f"backend {backend.name!r} does not host a zone for {context.domain}")
     rendered = expand_extensions(render_template(template, context), backend, extensions)
     scope = read_scope(rendered, zone)
-    current = backend.read(zone, scope.names, scope.subtrees)
-    current_extensions = backend.read_extensions(zone, extension_names) \
-        if backend.supported_extensions and (extension_names := _extension_scope(rendered)) else []
+    if backend.supported_extensions:
+        current, current_extensions = backend.read_with_extensions(zone, scope.names, scope.subtrees,
+                                                                   _extension_scope(rendered))
+    else:
+        current, current_extensions = backend.read(zone, scope.names, scope.subtrees), []
     plan = plan_changes(rendered, current, zone, backend.supported_extensions, current_extensions)
     return PreparedApply(backend, zone, rendered, plan, current, current_extensions)
 
