@@ -20,7 +20,7 @@ import dns.name
 import dns.rrset
 
 from gateway.plan import Plan, PlanError, apply_changes_to_rrsets, plan_changes, read_scope
-from gateway.records import Record, records_of, relative_text
+from gateway.records import Record, records_of
 from gateway.render import ApplyContext, RenderError, render_template
 from gateway.template import Template, TemplateError, load_template
 from gateway.zonedata import ZoneFileError, load_zone_file, rrsets_in_scope, zone_rrsets
