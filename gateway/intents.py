@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import dns.name
@@ -46,6 +46,14 @@ class StateUnavailable(RuntimeError):
 
 class WriteUnsettled(BackendError):
     """The backend's answer was lost and DNS could not be shown to match either side."""
+
+
+def failure_message(error: BackendError) -> str:
+    """What a caller is told of a failed write: backend messages name servers and accounts, so
+    they go to the log; a flagged zone is named, since someone must look at it."""
+    if isinstance(error, WriteUnsettled):
+        return str(error)
+    return "the DNS change could not be made; try again later"
 
 
 @dataclass(frozen=True)
@@ -185,3 +193,27 @@ def _flag_message(zone: dns.name.Name) -> str:
 
 def _text(zone: dns.name.Name) -> str:
     return zone.to_text(omit_final_dot=True)
+
+
+def settle_all(store: StateStore, backends: Mapping[str, Backend]) -> int:
+    """Settle the intents every zone has pending, as at start-up; returns how many were left
+    pending (a backend that cannot be read now is tried again before its zone's next apply)."""
+    try:
+        zones = sorted({(i.backend, i.zone) for i in store.intents()})
+    except SQLAlchemyError as exc:
+        log.error("pending intents cannot be read now: %s", exc)
+        return 0
+    left = 0
+    for backend_name, zone_text in zones:
+        backend = backends.get(backend_name)
+        if backend is None:
+            log.error("pending intents for zone %s name backend %r, which is not configured", zone_text, backend_name)
+            left += 1
+            continue
+        try:
+            with exclusive(store, backend, dns.name.from_text(zone_text)):
+                pass  # taking the zone settles it
+        except (BackendError, StateUnavailable) as exc:
+            log.error("zone %s keeps its pending intents for now: %s", zone_text, exc)
+            left += 1
+    return left
