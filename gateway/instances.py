@@ -389,3 +389,26 @@ def _changes(before: Iterable[dns.rrset.RRset], after: Iterable[dns.rrset.RRset]
         if not same_rrset(old.get(key), new.get(key)):
             changes.append(RRsetChange(key[0], key[1], old.get(key), new.get(key)))
     return changes
+
+
+def instance_differences(instance: TemplateInstance, backend: Backend, zone: dns.name.Name) -> list[dict]:
+    """What the backend serves that differs from what `instance` recorded: each record it
+    owns or found there that is gone or changed, and each SPF term it owns that is missing."""
+    names = {dns.name.from_text(row["name"]) for row in instance.records}
+    current = {(r.name, r.rdtype): r for r in backend.read(zone, names, ())} if names else {}
+    problems = []
+    for row, record in zip(_record_rows(instance.records), records_from_dicts(instance.records)):
+        rrset = current.get((record.name, record.rdtype))
+        present = rrset is not None and any(rdata_identity(rd) == rdata_identity(record.rdata) for rd in rrset)
+        if not present:
+            problems.append({"record": row, "problem": "missing"})
+        elif rrset.ttl != record.ttl:
+            problems.append({"record": row, "problem": f"TTL is {rrset.ttl}"})
+    for row in _spf_rows(instance.records):
+        txt = current.get((dns.name.from_text(row["name"]), dns.rdatatype.TXT))
+        spf = [txt_text(rd) for rd in txt if is_spf(txt_text(rd))] if txt is not None else []
+        held = {term_key(t) for t in spf[0].split()[1:]} if len(spf) == 1 else set()
+        missing = [term for term in row["spf"] if term not in held]
+        if missing:
+            problems.append({"record": row, "problem": "SPF terms missing: " + " ".join(missing)})
+    return problems

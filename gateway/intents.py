@@ -28,7 +28,7 @@ import dns.rdataclass
 import dns.rdatatype
 from sqlalchemy.exc import SQLAlchemyError
 
-from backends.base import Backend, BackendError, RRsetChange, ZoneChanged
+from backends.base import Backend, BackendError, ReloadFailed, RRsetChange, ZoneChanged
 from gateway.records import make_rrset, same_rrset
 from gateway.state import InstanceTaken, StateStore
 from gateway.state.locks import LockTimeout, zone_lock
@@ -111,6 +111,9 @@ def write(store: StateStore, backend: Backend, zone: dns.name.Name, domain: str,
         backend.apply(zone, changes)
     except ZoneChanged:
         _forget(store, intent.id)
+        raise
+    except ReloadFailed:
+        _finish(store, intent, zone)  # the change is in the backend's data: record it, then say so
         raise
     except Exception as exc:  # noqa: BLE001  any failure may have reached DNS: look before answering
         log.error("apply to %s on backend %r failed (%s); checking what reached DNS", zone, backend.name, exc)
