@@ -27,7 +27,7 @@ from gateway.plan import ExtensionChange, RRsetChange
 from gateway.records import ExtensionRecord, same_rrset
 
 __all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "ExtensionChange", "ExtensionRecord",
-           "RRsetChange", "ZoneChanged", "same_rrset"]
+           "RRsetChange", "ReloadFailed", "ZoneChanged", "same_rrset"]
 
 APEX_ALIAS_MODES = ("flatten",)
 
@@ -40,6 +40,11 @@ class BackendError(RuntimeError):
 
 class ZoneChanged(BackendError):
     """The RRsets read for the plan changed before the write; nothing was written."""
+
+
+class ReloadFailed(BackendError):
+    """The change is written to the backend's data, but the server serving it was not told
+    to load it (a failed reload command). The gateway records the change, then reports this."""
 
 
 class ConfigError(ValueError):
@@ -141,12 +146,18 @@ class Backend(abc.ABC):
         Each change says what the RRset was when read (`before`) and what it must become
         (`after`, None to delete). If any RRset no longer matches its `before`, raise
         `ZoneChanged` and write nothing. On any other failure raise `BackendError` and
-        leave the zone as it was. Touch nothing outside the changed RRsets.
+        leave the zone as it was; `ReloadFailed` when the change is written but not loaded.
+        Touch nothing outside the changed RRsets.
 
         `extensions` are changes to extension records, given only to a backend whose
-        `supported_extensions` lists their types, and never empty-handed away: they are
-        part of the same all or nothing write, with `before` as `read_extensions` reported it.
-        A backend that declares no extension may leave the parameter out.
+        `supported_extensions` lists their types, and never dropped: they are part of the
+        same all or nothing write, with `before` as `read_extensions` reported it. A backend
+        that declares no extension may leave the parameter out.
+
+        When the answer is lost (a timeout, a dropped connection) the gateway cannot know
+        whether the change was made: it re-reads the changed names with `read` (and
+        `read_extensions`) and compares them with `before` and `after`, so both must show a
+        completed write at once.
         """
 
     def close(self) -> None:

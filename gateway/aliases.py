@@ -48,12 +48,8 @@ def refresh_aliases(store: StateStore, router: BackendRouter, templates: Mapping
                     extensions: GatewayExtensions, ttl_policy: TtlPolicy,
                     domain: str | None = None) -> list[RefreshOutcome]:
     """Re-resolve every flattened alias (of `domain`, or everywhere) and apply the differences."""
-    outcomes = []
-    for name in [domain] if domain else store.instance_domains():
-        for instance in store.instances(name):
-            if has_flattened_alias(instance):
-                outcomes.append(refresh_instance(store, router, templates, extensions, ttl_policy, instance))
-    return outcomes
+    return [refresh_instance(store, router, templates, extensions, ttl_policy, instance)
+            for instance in store.instances(domain) if has_flattened_alias(instance)]
 
 
 def refresh_instance(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template],

@@ -4,11 +4,13 @@
                [--group ID]... [--param NAME=VALUE]... [--yes] [--json]
 
 Prints the plan as `dcgw preview` does (`zone` lists only the touched names), asks for
-confirmation on a terminal, applies, and records the template instance in the state store
-(`[database]`), which owns what it wrote: its web redirects, its flattened aliases, and the
-records a later apply of the same template replaces. Exit status: 0 applied or nothing to do,
-1 not confirmed, 2 invalid input (template, variables, domain, config), 3 refused because
-the zone changed since it was read, 4 the backend failed.
+confirmation on a terminal, and applies through the same path as the web flows: the zone
+lock, a write-ahead intent, and an instance recorded in the state store (actor
+`cli:<login name>`), so a later API apply or `dcgw revert` knows what it wrote (its web
+redirects and flattened aliases included). A re-apply
+replaces the template's previous instance at the host. Exit status: 0 applied or nothing
+to do, 1 not confirmed, 2 invalid input (template, variables, domain, config), 3 refused
+because the zone changed since it was read, 4 the backend or the state store failed.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ import argparse
 import getpass
 import sys
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from backends.base import Backend, BackendError, ZoneChanged
 from gateway.apply import ZoneNotHosted
 from gateway.commands.preview import InvalidInput, add_apply_arguments, context_from_args, print_plan
+from gateway.commands.state import open_store
 from gateway.config import ConfigError, load_config
 from gateway.extensions import GatewayExtensions, gateway_extensions
 from gateway.instances import InstancePlan, commit_instance, plan_instance
+from gateway.intents import StateUnavailable, change_json, exclusive
 from gateway.plan import Plan, PlanError, apply_changes_to_rrsets
 from gateway.registry import BackendRouter
 from gateway.render import RenderError
@@ -59,15 +61,15 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         template, context = context_from_args(args, ttl_policy=config.ttl.policy())
         router = BackendRouter.from_config(config)
-        store = StateStore.open(config.database.url)
-        plan = _prepare(router, store, template, context, gateway_extensions(config))
-        return _confirm_and_apply(store, plan, args)
+        backend = _backend(router, context)
+        store = open_store(config)
+        extensions = gateway_extensions(config)
+        plan = _plan(store, backend, template, context, extensions)
+        return _confirm_and_apply(store, plan, args, extensions)
     except (ConfigError, InvalidInput) as exc:
         return _fail(str(exc), EXIT_INVALID)
     except CommandFailed as exc:
         return _fail(str(exc), exc.status)
-    except SQLAlchemyError as exc:
-        return _fail(f"the state database failed: {exc}", EXIT_BACKEND_FAILED)
     finally:
         if router is not None:
             router.close()
@@ -75,42 +77,42 @@ def run(args: argparse.Namespace) -> int:
             store.close()
 
 
-def _prepare(router: BackendRouter, store: StateStore, template, context,
-             extensions: GatewayExtensions) -> InstancePlan:
-    domain = context.domain_name
+def _backend(router: BackendRouter, context) -> Backend:
     try:
-        route = router.backend_for(domain)
+        route = router.backend_for(context.domain_name)
     except BackendError as exc:
         raise CommandFailed(f"cannot find the zone of {context.domain}: {exc}", EXIT_BACKEND_FAILED) from None
     if route is None:
         raise CommandFailed(f"no configured backend hosts a zone for {context.domain}", EXIT_INVALID)
-    backend, zone = route
+    return route[0]
+
+
+def _plan(store: StateStore, backend: Backend, template, context, extensions: GatewayExtensions) -> InstancePlan:
     try:
         return plan_instance(store, backend, template, context, instance_id=None, extensions=extensions)
     except ZoneNotHosted as exc:
         raise CommandFailed(str(exc), EXIT_INVALID) from None
     except (RenderError, PlanError) as exc:
-        raise CommandFailed(_where(backend, zone, exc), EXIT_INVALID) from None
+        raise CommandFailed(_where(backend, context.domain_name, exc), EXIT_INVALID) from None
     except BackendError as exc:
-        raise CommandFailed(_where(backend, zone, exc), EXIT_BACKEND_FAILED) from None
+        raise CommandFailed(_where(backend, context.domain_name, exc), EXIT_BACKEND_FAILED) from None
 
 
-def shown_plan(plan: InstancePlan) -> Plan:
-    """Everything the apply changes, replaced instances included, as a plan to print."""
+def instance_view(plan: InstancePlan) -> Plan:
+    """The whole change of an instance plan (replaced instances included) as an engine Plan."""
     engine = plan.prepared.plan
-    return Plan(zone=engine.zone, changes=plan.changes, add=plan.records_added(), delete=plan.records_removed(),
+    return Plan(engine.zone, changes=plan.changes, add=plan.records_added(), delete=plan.records_removed(),
                 conflicts=engine.conflicts, warnings=engine.warnings, extension_changes=plan.extension_changes)
 
 
-def _confirm_and_apply(store: StateStore, plan: InstancePlan, args: argparse.Namespace) -> int:
+def _confirm_and_apply(store: StateStore, plan: InstancePlan, args: argparse.Namespace,
+                       extensions: GatewayExtensions) -> int:
     prepared = plan.prepared
     backend, zone = prepared.backend, prepared.zone
     zone_text = zone.to_text(omit_final_dot=True)
-    shown = shown_plan(plan)
+    shown = instance_view(plan)
     print_plan(shown, apply_changes_to_rrsets(plan.current, plan.changes), as_json=args.json)
-    if shown.is_empty and not shown.add and not shown.delete:
-        return EXIT_APPLIED
-    if not args.yes:
+    if not args.yes and not shown.is_empty:
         if not sys.stdin.isatty():
             return _fail(f"not applied to {zone_text} on backend {backend.name!r}: no terminal to confirm on; "
                          "pass --yes to apply without asking", EXIT_NOT_CONFIRMED)
@@ -118,15 +120,27 @@ def _confirm_and_apply(store: StateStore, plan: InstancePlan, args: argparse.Nam
               flush=True)
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return _fail(f"not applied to {zone_text} on backend {backend.name!r}", EXIT_NOT_CONFIRMED)
+    context, template = prepared.rendered.context, prepared.rendered.template
     try:
-        commit_instance(store, plan, actor=f"cli:{getpass.getuser()}")
+        # Nobody waits on a terminal holding the lock: plan again under it, and apply only
+        # what was shown.
+        with exclusive(store, backend, zone):
+            again = plan_instance(store, backend, template, context, instance_id=None, extensions=extensions)
+            if [change_json(c) for c in again.changes] != [change_json(c) for c in plan.changes] \
+                    or again.extension_changes != plan.extension_changes:
+                raise ZoneChanged("the RRsets to change changed since they were read")
+            commit_instance(store, plan, actor=f"cli:{getpass.getuser()}")
     except ZoneChanged as exc:
         raise CommandFailed(_where(backend, zone, exc) + "; run the command again to plan afresh",
                             EXIT_ZONE_CHANGED) from None
+    except StateUnavailable as exc:
+        raise CommandFailed(str(exc), EXIT_BACKEND_FAILED) from None
+    except (RenderError, PlanError) as exc:
+        raise CommandFailed(_where(backend, zone, exc), EXIT_INVALID) from None
     except BackendError as exc:
         raise CommandFailed(_where(backend, zone, exc), EXIT_BACKEND_FAILED) from None
-    print(f"applied {len(plan.changes) + len(plan.extension_changes)} RRset change(s) to {zone_text} "
-          f"on backend {backend.name!r}", file=sys.stderr)
+    print(f"applied {len(plan.changes)} RRset change(s) to {zone_text} on backend {backend.name!r}",
+          file=sys.stderr)
     return EXIT_APPLIED
 
 

@@ -1,14 +1,14 @@
 """Web redirects: the names the HTTP listener answers with 301 or 302, owned by template instances.
 
-Revision ID: 0002_web_redirects
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_web_redirects"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
