@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_lint(args: argparse.Namespace) -> int:
     config = None
-    if args.config:
+    if getattr(args, "config", None):  # callers may build the arguments themselves
         try:
             config = load_config(args.config)
         except ConfigError as exc:
