@@ -135,6 +135,19 @@ def owned_extension_rows(prepared: PreparedApply, inherited: Iterable[ExtensionR
     return rows
 
 
+def describe_row(row: dict) -> str:
+    """One row of an instance for people: `name TYPE data`."""
+    if "spf" in row:
+        return f"{row['name']} TXT (SPF terms) {' '.join(row['spf'])}"
+    if "redirect" in row:
+        return f"{row['name']} REDIR{row['code']} {row['redirect']}"
+    if "alias" in row:
+        return f"{row['name']} APEXCNAME (flattened) {row['alias']}"
+    if "extension" in row:
+        return f"{row['name']} {row['extension']} {' '.join(str(v) for _, v in sorted(row['fields'].items()))}"
+    return f"{row['name']} {row['type']} {row['data']}"
+
+
 def _spf_rows(rows: Iterable[dict]) -> list[dict]:
     return [row for row in rows if "spf" in row]
 

@@ -105,7 +105,12 @@ def test_dcgw_apply_writes_the_addresses_and_dcgw_serve_redirects(gateway, serve
     assert other.status_code == 200 and own.status_code == 200  # not redirected: the gateway answers
     assert asked.status_code == 200 and not_asked.status_code == 404
 
-    assert revert_through_api(gateway, "forward").status_code == 204
+    unconfirmed = dcgw("revert", "--config", str(gateway.config.path), "--domain", "example.com",
+                       "--provider", "provider.example", "--service", "forward")
+    assert unconfirmed.returncode != 0 and f"example.com. REDIR301 {TARGET}" in unconfirmed.stderr
+    reverted = dcgw("revert", "--config", str(gateway.config.path), "--domain", "example.com",
+                    "--provider", "provider.example", "--service", "forward", "--yes")
+    assert reverted.returncode == 0, reverted.stderr
     apex = zone_records(gateway)
     assert "A 203.0.113.80" not in apex and "AAAA 2001:db8::80" not in apex
     with httpx.Client(base_url=served, follow_redirects=False) as http:
