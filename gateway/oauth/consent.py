@@ -248,8 +248,9 @@ async def consent_page(request: Request) -> Response:
     except PageError as problem:
         return problem_page(request, problem)
     try:
-        asked = check_request(runtime, request.path_params["provider_id"], request.path_params.get("service_id"),
-                              query, return_to)
+        # Off the event loop: finding the zone asks the backend.
+        asked = await run_in_threadpool(check_request, runtime, request.path_params["provider_id"],
+                                        request.path_params.get("service_id"), query, return_to)
         user = current_user(request)
         if user is None:
             return login_redirect(request)
