@@ -21,6 +21,7 @@ from gateway.instances import apply_instance, revert_instance
 from gateway.render import ApplyContext
 from gateway.state import StateStore
 from gateway.template import parse_template
+from tests.faults import LossyProxy, http_method
 from tests.servers.bind import BindServer
 from tests.servers.pdns import pdns_server
 
@@ -202,3 +203,28 @@ def test_resolver_reads_through_the_configured_server(bind_server, target):
     assert {r.to_text() for r in resolver.addresses(target)} == {"192.0.2.77", "2001:db8::77"}
     assert GatewayExtensions(resolver=resolver).why_unsupported(
         PowerDNSBackend("p", {"api_url": "http://127.0.0.1:1", "api_key": "k"}), "APEXCNAME") is None
+
+
+def test_a_lost_answer_to_an_alias_write_is_settled_from_what_powerdns_holds(pdns, tmp_path):
+    """The extension change travels in the write-ahead intent: the answer lost, the gateway
+    reads the ALIAS back and records the instance; a revert whose answer is lost likewise."""
+    zone = pdns.new_zone("lossy-alias")
+    proxy = LossyProxy(int(pdns.api_url.rsplit(":", 1)[1]), http_method("PATCH"))
+    through = PowerDNSBackend("pdns", pdns.backend_options(api_url=proxy.url, timeout=5))
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    context = ApplyContext(zone.to_text(omit_final_dot=True), params={"target": "edge.example.net"})
+    try:
+        proxy.lose_next_answers(1)
+        result = apply_instance(store, through, parse_template(APEX), context, instance_id=None, actor="user:alice")
+        assert proxy.lost == 1 and result.instance is not None
+        assert store.intents(status=None) == []
+        assert [r["records"][0]["content"] for r in pdns.rrsets(zone) if r["type"] == "ALIAS"] == ["edge.example.net."]
+
+        proxy.lose_next_answers(1)
+        revert_instance(store, through, zone, result.instance, "user:alice")
+        assert proxy.lost == 2 and store.intents(status=None) == [] and store.instances(context.domain) == []
+        assert [r for r in pdns.rrsets(zone) if r["type"] == "ALIAS"] == []
+    finally:
+        proxy.close()
+        through.close()
+        store.close()
