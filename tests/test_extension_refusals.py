@@ -108,6 +108,11 @@ def test_oauth_consent_refuses_before_sign_in_once_redirect_uri_is_verified(gate
     assert answer["error"] == "invalid_request" and answer["state"] == "s2" and "REDIR301" in answer["error_description"]
     assert grouped.headers["location"].startswith("/login")  # nothing unsupported left: sign in
     assert unverified.status_code == 400 and "location" not in unverified.headers
+    with gateway.client() as client:
+        sign_in(client)
+        page = client.get("/v2/domainTemplates/providers/provider.example", params={**consent, "groupId": "web"})
+    assert page.status_code == 200, page.text
+    assert "sites.provider.example" in page.text and "REDIR301" not in page.text
 
 
 def test_templates_lint_reports_what_each_backend_cannot_apply(gateway):
