@@ -50,6 +50,7 @@ class WebRedirect:
     name: dns.name.Name
     target: str
     code: int
+    group: str | None = None  # the template record's groupId
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class FlattenedAlias:
     name: dns.name.Name
     target: dns.name.Name
     ttl: int
+    group: str | None = None
 
 
 class AddressResolver:
@@ -180,12 +182,13 @@ def expand_extensions(rendered: RenderedTemplate, backend: Backend,
         if extension.type in backend.supported_extensions:
             native.append(extension)
         elif extension.type in REDIRECT_TYPES and extensions.redirect_addresses:
-            redirects.append(WebRedirect(extension.name, extension.get("target"), REDIRECT_TYPES[extension.type]))
+            redirects.append(WebRedirect(extension.name, extension.get("target"), REDIRECT_TYPES[extension.type],
+                                         _group(extension)))
             records += _records_at(extension, (dns.rdata.from_text(dns.rdataclass.IN, _address_type(a), a)
                                                for a in extensions.redirect_addresses))
         elif extension.type == APEX_ALIAS and backend.flattens_apex_alias and extensions.resolver is not None:
             target = dns.name.from_text(extension.get("pointsTo"))
-            aliases.append(FlattenedAlias(extension.name, target, extension.get("ttl")))
+            aliases.append(FlattenedAlias(extension.name, target, extension.get("ttl"), _group(extension)))
             records += _records_at(extension, extensions.resolver.addresses(target))
         else:
             native.append(extension)  # refused by the planner, naming the type
@@ -196,6 +199,10 @@ def _records_at(extension: ExtensionRecord, rdatas: Iterable[dns.rdata.Rdata]) -
     # Provenance stays the template's record: groupId and essential apply to what it became.
     return [RenderedRecord(name=extension.name, ttl=extension.get("ttl"), rdata=rdata, source=extension.source)
             for rdata in rdatas]
+
+
+def _group(extension: ExtensionRecord) -> str | None:
+    return extension.source.group_id if extension.source is not None else None
 
 
 def _address_type(address: str) -> str:

@@ -126,13 +126,21 @@ def _redirect_rows(rows: Iterable[dict]) -> list[dict]:
 def owned_extension_rows(prepared: PreparedApply, inherited: Iterable[ExtensionRecord]) -> list[dict]:
     """The redirect, alias and extension rows the instance being applied owns."""
     rendered = prepared.rendered
-    rows = [{"name": r.name.to_text(), "redirect": r.target, "code": r.code} for r in rendered.redirects]
-    rows += [{"name": a.name.to_text(), "alias": a.target.to_text(), "ttl": a.ttl} for a in rendered.aliases]
+    # Each row names its group, so re-applying another group carries it and re-applying its own replaces it.
+    rows = [{"name": r.name.to_text(), "redirect": r.target, "code": r.code, **_group_of(r.group)}
+            for r in rendered.redirects]
+    rows += [{"name": a.name.to_text(), "alias": a.target.to_text(), "ttl": a.ttl, **_group_of(a.group)}
+             for a in rendered.aliases]
     # Like records: what it writes, or took over from the instance it replaces, never one that was there before.
     added = {c.after for c in prepared.plan.extension_changes if c.after is not None} | set(inherited)
-    rows += [{"name": e.name.to_text(), "extension": e.type, "fields": dict(e.fields)}
+    rows += [{"name": e.name.to_text(), "extension": e.type, "fields": dict(e.fields),
+              **_group_of(e.source.group_id if e.source is not None else None)}
              for e in rendered.extensions if e in added]
     return rows
+
+
+def _group_of(group: str | None) -> dict:
+    return {"group": group} if group is not None else {}
 
 
 def describe_row(row: dict) -> str:

@@ -190,3 +190,28 @@ def test_redirect_addresses_are_checked_in_the_config(tmp_path):
     config.write_text("[redirects]\naddresses = []\n")
     with pytest.raises(ConfigError, match="redirects.addresses: must list at least one"):
         load_config(config)
+
+
+def apply_through_sync(gateway, client, service: str, **params) -> None:
+    page = client.get(SYNC_APPLY.format(service=service), params={"domain": "example.com", **params})
+    assert page.status_code == 200, page.text
+    done = client.post("/v2/sync/consent", data=consent_form(page.text))
+    assert done.status_code == 200, done.text
+
+
+def test_groups_add_up_and_a_new_target_replaces_the_old_one(gateway):
+    with gateway.client() as client:
+        sign_in(client)
+        apply_through_sync(gateway, client, "forward", token="t1", groupId="web")
+        apply_through_sync(gateway, client, "forward", target="https://first.example.net/", groupId="redirect")
+        assert client.get("/", headers={"Host": "example.com"}).headers["location"] == "https://first.example.net/"
+        apply_through_sync(gateway, client, "forward", target="https://second.example.net/", groupId="redirect")
+        assert client.get("/", headers={"Host": "example.com"}).headers["location"] == "https://second.example.net/"
+    (instance,) = gateway.app.state.runtime.store.instances("example.com")
+    assert [row["redirect"] for row in instance.records if "redirect" in row] == ["https://second.example.net/"]
+    assert "www 600 IN CNAME sites.provider.example." in gateway.zone_text()  # the web group stays
+
+    assert revert_through_api(gateway, "forward").status_code == 204
+    assert "203.0.113.80" not in gateway.zone_text() and "sites.provider.example" not in gateway.zone_text()
+    with gateway.client() as client:
+        assert client.get("/", headers={"Host": "example.com"}).status_code == 200
