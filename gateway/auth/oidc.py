@@ -27,12 +27,16 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import Any
 
 import httpx
 from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.starlette_client import OAuth
 from joserfc.errors import JoseError
+
+with warnings.catch_warnings():  # authlib announces a future httpx successor at import; nothing to act on
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.starlette_client import OAuth
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -148,6 +152,10 @@ class OidcAuthenticator(Authenticator):
             error = request.query_params.get("error", "")[:100]
             raise SignInFailed(401, "The sign-in was cancelled or refused, so you are not signed in.",
                                f"the provider answered error={error!r}")
+        answered_by = request.query_params.get("iss")
+        if answered_by is not None and answered_by != self.issuer:  # RFC 9207: another provider's answer
+            raise SignInFailed(401, "The sign-in could not be verified, so you are not signed in.",
+                               f"the authorization response came from issuer {answered_by[:200]!r}")
         await self.metadata()
         try:
             token = await self.client.authorize_access_token(request, claims_options=self.claims_options(),
