@@ -32,10 +32,11 @@ from typing import Any
 
 import httpx
 from authlib.common.errors import AuthlibBaseError
+from authlib.deprecate import AuthlibDeprecationWarning
 from joserfc.errors import JoseError
 
 with warnings.catch_warnings():  # authlib announces a future httpx successor at import; nothing to act on
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
     from authlib.integrations.starlette_client import OAuth
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
