@@ -37,7 +37,7 @@ import httpx
 from cachetools import TTLCache
 
 from gateway.config import ConfigError, GatewaySettings
-from gateway.domains import DomainError, zone_text
+from gateway.domains import DomainError, idna_domain
 
 if TYPE_CHECKING:
     from gateway.auth.base import Authenticator, User
@@ -298,10 +298,10 @@ def zone_list(value: object) -> tuple[str, ...]:
     for index, item in enumerate(value):
         if not isinstance(item, str) or "*" in item:
             raise ValueError(f"item {index} ({item!r:.80}) is not a zone name")
-        try:
-            zones.append(zone_text(item))
+        try:  # host-name rules (letters, digits, hyphens; Unicode as IDNA), as the protocol's domain
+            zones.append(idna_domain(item, f"item {index}"))
         except DomainError as exc:
-            raise ValueError(f"item {index}: {exc}") from None
+            raise ValueError(str(exc)) from None
     return tuple(dict.fromkeys(zones))
 
 
