@@ -28,19 +28,19 @@ from tests.log_capture import Collect
 CLIENT_ID, CLIENT_SECRET = "dcgw", "oidc-client-secret"
 
 
-def oidc_gateway(tmp_path: Path, issuer: str, *, zones: str = 'source = "claim"', base_url: str = "https://dc.test",
-                 scopes: tuple[str, ...] = ("openid", "zones"), extra: str = "", **kwargs) -> Gateway:
-    """A gateway whose customers sign in at `issuer`; `zones` is the body of its [auth.zones]."""
-    return build_gateway(tmp_path, users={}, base_url=base_url, extra=extra, sections=f"""
+def oidc_gateway(tmp_path: Path, issuer: str, *, zone_source: str = 'source = "claim"', base_url: str = "https://dc.test",
+                 scopes: tuple[str, ...] = ("openid", "zones"), auth: str = "", **kwargs) -> Gateway:
+    """A gateway whose customers sign in at `issuer`; `zone_source` is the body of its [auth.zones]."""
+    return build_gateway(tmp_path, users={}, base_url=base_url, sections=f"""
 [auth]
 driver = "oidc"
 issuer = "{issuer}"
 client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"
 scopes = {json.dumps(list(scopes))}
-
+{auth}
 [auth.zones]
-{zones}
+{zone_source}
 """, **kwargs)
 
 

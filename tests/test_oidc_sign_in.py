@@ -14,7 +14,6 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
-from gateway.app import create_app
 from gateway.config import ConfigError, load_config
 from gateway.runtime import Runtime
 from tests.gateway_app import csrf_of
@@ -141,10 +140,7 @@ def test_a_well_formed_id_token_signs_in_over_pkce_and_client_authentication(tmp
 
 
 def test_the_username_can_come_from_another_claim(tmp_path, minting):
-    gateway = oidc_gateway(tmp_path, minting.issuer, extra="", zones='source = "claim"')
-    config = gateway.config.path.read_text().replace('scopes =', 'username_claim = "preferred_username"\nscopes =')
-    gateway.config.path.write_text(config)
-    gateway = type(gateway)(create_app(load_config(gateway.config.path)), gateway.config, gateway.zones)
+    gateway = oidc_gateway(tmp_path, minting.issuer, auth='username_claim = "preferred_username"')
     with gateway.client() as client, collected("gateway.auth.oidc") as logs:
         asked = start_sign_in(client, minting)
         minting.id_token = minting.mint(nonce=asked.nonce, preferred_username="alice@example.com")
@@ -154,6 +150,30 @@ def test_the_username_can_come_from_another_claim(tmp_path, minting):
         asked = start_sign_in(client, minting)
         minting.id_token = minting.mint(nonce=asked.nonce)  # names nobody in that claim
         refused(client, finish_sign_in(client, asked), logs, "preferred_username")
+
+
+def test_signing_in_again_revokes_grants_on_zones_the_claim_no_longer_lists(tmp_path, minting):
+    gateway = oidc_gateway(tmp_path, minting.issuer, zones=("example.com", "other.com", "third.com"))
+    store = gateway.app.state.runtime.store
+    store.add_client("provider.example", ["https://app.provider.example/cb"])
+    for domain in ("example.com", "other.com"):
+        store.create_grant("provider.example", "alice", domain, [""], ["hosting"], "https://app.provider.example/cb")
+    with gateway.client() as client:
+        asked = start_sign_in(client, minting)
+        minting.id_token = minting.mint(nonce=asked.nonce, zones=["other.com", "third.com"])
+        assert finish_sign_in(client, asked).status_code == 303
+    assert [grant.domain for grant in store.grants_of("alice")] == ["other.com"]
+
+
+def test_zones_listed_in_the_config_for_users_of_the_provider(tmp_path, minting):
+    gateway = oidc_gateway(tmp_path, minting.issuer, zone_source='source = "config"', scopes=("openid",),
+                           auth='[[auth.users]]\nusername = "alice"\nzones = ["example.com"]\n')
+    with gateway.client() as client:
+        asked = start_sign_in(client, minting)
+        minting.id_token = minting.mint(nonce=asked.nonce, zones=["other.com"])  # not the source: ignored
+        assert finish_sign_in(client, asked).status_code == 303
+        assert client.get(APPLY, params=PARAMS).status_code == 200
+        assert client.get(APPLY, params={**PARAMS, "domain": "other.com"}).status_code == 403
 
 
 def refused(client, answer, logs, reason: str) -> None:

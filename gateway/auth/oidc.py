@@ -38,12 +38,13 @@ from joserfc.errors import JoseError
 with warnings.catch_warnings():  # authlib announces a future httpx successor at import; nothing to act on
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)
     from authlib.integrations.starlette_client import OAuth
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.auth.base import Authenticator, User
-from gateway.auth.zones import ClaimedZones, require_secure_url, secret_text
+from gateway.auth.zones import ClaimedZones, covers, require_secure_url, secret_text
 from gateway.config import AuthSettings, ConfigError, GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,8 @@ class OidcAuthenticator(Authenticator):
         request.session[CLAIMED_KEY] = list(claimed) if claimed is not None else None
         if problem:
             request.session[CLAIM_PROBLEM_KEY] = problem
+        if claimed is not None:
+            await run_in_threadpool(revoke_lost_grants, request.app.state.runtime.store, user.username, claimed)
         log.info("signed in %r through %s", user.username, self.issuer)
         return RedirectResponse(next_path, status_code=303)
 
@@ -243,6 +246,14 @@ class OidcAuthenticator(Authenticator):
         log.warning("OpenID Connect sign-in refused: %s", failed)
         return error_page(request, "Sign-in failed", failed.public, failed.status,
                           detail="Nothing was changed.")
+
+
+def revoke_lost_grants(store, username: str, claimed: tuple[str, ...]) -> None:
+    """A claim is seen only at sign-in, so that is when grants on zones it no longer lists end."""
+    for grant in store.grants_of(username):
+        if not covers(claimed, grant.domain):
+            store.revoke_grant(grant.id, username)
+            log.info("revoked grant %s of %r: the ID token no longer lists %s", grant.id, username, grant.domain)
 
 
 def required_text(options, key: str) -> str:
