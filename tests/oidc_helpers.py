@@ -9,12 +9,11 @@ import hashlib
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +23,7 @@ from joserfc.jwk import RSAKey
 
 from tests.gateway_app import Gateway, build_gateway
 from tests.log_capture import Collect
+from tests.loopback_http import serving
 
 CLIENT_ID, CLIENT_SECRET = "dcgw", "oidc-client-secret"
 
@@ -111,21 +111,15 @@ class MintingProvider:
 
 @contextmanager
 def minting_provider() -> Iterator[MintingProvider]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ProviderHandler)
-    provider = MintingProvider(f"http://127.0.0.1:{server.server_port}", RSAKey.generate_key(2048, {"kid": "test-key"}))
-    server.provider = provider  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    provider = MintingProvider("", RSAKey.generate_key(2048, {"kid": "test-key"}))
+    with serving(ProviderHandler, provider) as port:
+        provider.issuer = f"http://127.0.0.1:{port}"
         yield provider
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class ProviderHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        provider: MintingProvider = self.server.provider  # type: ignore[attr-defined]
+        provider: MintingProvider = self.server.state  # type: ignore[attr-defined]
         if self.path == "/.well-known/openid-configuration":
             self.answer(200, provider.discovery())
         elif self.path == "/jwks":
@@ -134,7 +128,7 @@ class ProviderHandler(BaseHTTPRequestHandler):
             self.answer(404, {"error": "not_found"})
 
     def do_POST(self) -> None:
-        provider: MintingProvider = self.server.provider  # type: ignore[attr-defined]
+        provider: MintingProvider = self.server.state  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
         form = {key: values[0] for key, values in parse_qs(body).items()}
         self.answer(*provider.token_answer(form, self.headers.get("authorization", "")))

@@ -4,7 +4,6 @@ the DNS host's provider and the zones coming from the ID token."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -14,7 +13,8 @@ import pytest
 
 from gateway.state import StateStore
 from tests.oidc_helpers import CLIENT_ID, CLIENT_SECRET, oidc_gateway
-from tests.servers.common import free_port, require_program, stop, wait_for_port
+from tests.browser import headless_chromium
+from tests.servers.common import free_port, stop, wait_for_port
 from tests.servers.oidc import openid_provider, web_client
 
 SERVICE = "/v2/domainTemplates/providers/provider.example/services/hosting"
@@ -44,15 +44,8 @@ def served(tmp_path):
 
 @pytest.fixture
 def browser():
-    chromium = require_program("chromium", "chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                              args=["--no-sandbox"] if os.geteuid() == 0 else [])
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with headless_chromium() as launched:
+        yield launched
 
 
 def loopback_page(browser, returned: list[str]):

@@ -4,12 +4,9 @@ server the test controls), cached for `cache_seconds`; every failure leaves nobo
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
 import pytest
@@ -18,12 +15,13 @@ from starlette.testclient import TestClient
 from gateway.auth import zones
 from gateway.auth.base import User
 from tests.gateway_app import build_gateway, consent_form, sign_in
+from tests.loopback_http import serving
 from tests.oidc_helpers import collected
+from tests.test_app_oauth import REDIRECT, bearer_for
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
 SERVICES = "/v2/domainTemplates/providers/provider.example/services/hosting"
 PARAMS = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
-REDIRECT = "https://app.provider.example/oauth"
 API_PARAMS = {"domain": "example.com", "host": "", "ip": "192.0.2.80", "token": "abc", "force": "1"}
 PANEL_TOKEN = "panel-token-123"
 
@@ -41,7 +39,7 @@ class Panel:
 
 class PanelHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        panel: Panel = self.server.panel  # type: ignore[attr-defined]
+        panel: Panel = self.server.state  # type: ignore[attr-defined]
         prefix = "/api/users/"
         user = unquote(self.path[len(prefix):-len("/zones")]) if self.path.startswith(prefix) else ""
         panel.requests.append((user, self.headers.get("authorization", "")))
@@ -58,25 +56,11 @@ class PanelHandler(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def control_panel() -> Iterator[Panel]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), PanelHandler)
-    server.daemon_threads = True
-    panel = Panel(f"http://127.0.0.1:{server.server_port}/api/users/{{user}}/zones")
-    server.panel = panel  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield panel
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def panel():
-    with control_panel() as running:
-        running.answers = {"alice": ["example.com"], "bob": ["other.com"]}
+    running = Panel("", answers={"alice": ["example.com"], "bob": ["other.com"]})
+    with serving(PanelHandler, running) as port:
+        running.url = f"http://127.0.0.1:{port}/api/users/{{user}}/zones"
         yield running
 
 
@@ -98,14 +82,9 @@ timeout = {timeout}
 
 
 def bearer(gateway, client) -> tuple[dict[str, str], int]:
-    """alice's grant on example.com, as consent would have made it, and its access token."""
-    store = gateway.app.state.runtime.store
-    secret = store.add_client("provider.example", [REDIRECT])
-    code = store.create_grant("provider.example", "alice", "example.com", [""], ["hosting"], REDIRECT)
-    tokens = client.post("/v2/oauth/access_token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-        "client_id": "provider.example", "client_secret": secret}).json()
-    return {"Authorization": f"Bearer {tokens['access_token']}"}, store.grants_of("alice")[0].id
+    """alice's grant on example.com, as consent would have made it: its access token and id."""
+    headers = bearer_for(gateway, client)
+    return headers, gateway.app.state.runtime.store.grants_of("alice")[0].id
 
 
 def test_the_panel_decides_which_zones_a_user_controls(tmp_path, panel, monkeypatch):
