@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +22,7 @@ from joserfc.jwk import RSAKey
 
 from tests.gateway_app import Gateway, build_gateway
 from tests.log_capture import Collect
-from tests.loopback_http import serving
+from tests.loopback_http import JsonHandler, serving
 
 CLIENT_ID, CLIENT_SECRET = "dcgw", "oidc-client-secret"
 
@@ -117,7 +116,7 @@ def minting_provider() -> Iterator[MintingProvider]:
         yield provider
 
 
-class ProviderHandler(BaseHTTPRequestHandler):
+class ProviderHandler(JsonHandler):
     def do_GET(self) -> None:
         provider: MintingProvider = self.server.state  # type: ignore[attr-defined]
         if self.path == "/.well-known/openid-configuration":
@@ -132,17 +131,6 @@ class ProviderHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
         form = {key: values[0] for key, values in parse_qs(body).items()}
         self.answer(*provider.token_answer(form, self.headers.get("authorization", "")))
-
-    def answer(self, status: int, document: dict) -> None:
-        body = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 def sign_in_at_provider(browser: httpx.Client, authorize_url: str, login: str, gateway_url: str) -> str:

@@ -176,6 +176,15 @@ def test_zones_listed_in_the_config_for_users_of_the_provider(tmp_path, minting)
         assert client.get(APPLY, params={**PARAMS, "domain": "other.com"}).status_code == 403
 
 
+def sign_in_and_out(client, minting):
+    """A whole sign-in with a good ID token, then sign-out: what an attacker may have captured."""
+    asked = start_sign_in(client, minting)
+    minting.id_token = minting.mint(nonce=asked.nonce)
+    assert finish_sign_in(client, asked).status_code == 303
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/").text)})
+    return asked
+
+
 def refused(client, answer, logs, reason: str) -> None:
     assert answer.status_code in (400, 401), answer.text
     assert "Sign-in failed" in answer.text and "location" not in answer.headers
@@ -228,10 +237,8 @@ def test_a_replayed_nonce_is_refused(tmp_path, minting):
     """An ID token captured from an earlier sign-in, presented to answer a new one."""
     gateway = oidc_gateway(tmp_path, minting.issuer)
     with gateway.client() as client, collected("gateway.auth.oidc") as logs:
-        first = start_sign_in(client, minting)
-        captured = minting.id_token = minting.mint(nonce=first.nonce)
-        assert finish_sign_in(client, first).status_code == 303
-        client.post("/logout", data={"csrf_token": csrf_of(client.get("/").text)})
+        first = sign_in_and_out(client, minting)
+        captured = minting.id_token
         second = start_sign_in(client, minting)
         assert second.nonce != first.nonce
         minting.id_token = captured
@@ -241,10 +248,7 @@ def test_a_replayed_nonce_is_refused(tmp_path, minting):
 def test_a_callback_cannot_be_replayed_nor_forged(tmp_path, minting):
     gateway = oidc_gateway(tmp_path, minting.issuer)
     with gateway.client() as client, collected("gateway.auth.oidc") as logs:
-        asked = start_sign_in(client, minting)
-        minting.id_token = minting.mint(nonce=asked.nonce)
-        assert finish_sign_in(client, asked).status_code == 303
-        client.post("/logout", data={"csrf_token": csrf_of(client.get("/").text)})
+        asked = sign_in_and_out(client, minting)
         refused(client, finish_sign_in(client, asked), logs, "mismatching_state")
     with gateway.client() as stranger, collected("gateway.auth.oidc") as logs:  # a session that never started it
         refused(stranger, finish_sign_in(stranger, asked), logs, "mismatching_state")

@@ -3,10 +3,8 @@ server the test controls), cached for `cache_seconds`; every failure leaves nobo
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
 import pytest
@@ -15,7 +13,7 @@ from starlette.testclient import TestClient
 from gateway.auth import zones
 from gateway.auth.base import User
 from tests.gateway_app import build_gateway, consent_form, sign_in
-from tests.loopback_http import serving
+from tests.loopback_http import JsonHandler, serving
 from tests.oidc_helpers import collected
 from tests.test_app_oauth import REDIRECT, bearer_for
 
@@ -37,23 +35,14 @@ class Panel:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (user, Authorization header)
 
 
-class PanelHandler(BaseHTTPRequestHandler):
+class PanelHandler(JsonHandler):
     def do_GET(self) -> None:
         panel: Panel = self.server.state  # type: ignore[attr-defined]
         prefix = "/api/users/"
         user = unquote(self.path[len(prefix):-len("/zones")]) if self.path.startswith(prefix) else ""
         panel.requests.append((user, self.headers.get("authorization", "")))
         time.sleep(panel.delay)
-        answer = panel.answers.get(user, [])
-        body = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
-        self.send_response(panel.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.answer(panel.status, panel.answers.get(user, []))
 
 
 @pytest.fixture
