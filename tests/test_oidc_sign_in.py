@@ -272,6 +272,16 @@ def test_a_discovery_document_for_another_issuer_is_refused(tmp_path, minting, m
     assert any("id.attacker.example" in message for message in logs.lines)
 
 
+def test_a_discovery_document_with_plain_http_endpoints_is_refused(tmp_path, minting, monkeypatch):
+    gateway = oidc_gateway(tmp_path, minting.issuer)
+    document = minting.discovery()
+    monkeypatch.setattr(minting, "discovery", lambda: {**document, "token_endpoint": "http://id.example.net/token"})
+    with gateway.client() as client, collected("gateway.auth.oidc") as logs:
+        page = client.get("/login", params={"next": "/"})
+    assert page.status_code == 502 and "location" not in page.headers
+    assert any("token_endpoint" in message and "https" in message for message in logs.lines)
+
+
 def test_an_unreachable_provider_is_a_clear_page(tmp_path):
     gateway = oidc_gateway(tmp_path, "http://127.0.0.1:9")  # discard port: nothing listens
     with gateway.client() as client:

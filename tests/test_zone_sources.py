@@ -202,3 +202,19 @@ def test_the_header_driver_needs_only_the_user_from_the_proxy(tmp_path, panel, m
                           headers={"X-Forwarded-User": "alice", "X-Forwarded-Zones": "other.com"})
         assert other.status_code == 403
     assert all(user == "alice" for user, _ in panel.requests)
+
+
+def test_the_header_driver_with_the_claim_source_believes_the_zones_header_alone(tmp_path):
+    gateway = build_gateway(tmp_path, users={"alice": ["other.com"]}, sections="""
+[auth]
+driver = "header"
+trusted_proxies = ["127.0.0.1"]
+[auth.zones]
+source = "claim"
+""")
+    with TestClient(gateway.app, base_url="https://dc.test", follow_redirects=False,
+                    client=("127.0.0.1", 50000)) as proxy:
+        headers = {"X-Forwarded-User": "alice", "X-Forwarded-Zones": "example.com"}
+        assert proxy.get(APPLY, params=PARAMS, headers=headers).status_code == 200
+        # The config's list for alice is not added: the proxy's assertion is the whole answer.
+        assert proxy.get(APPLY, params={**PARAMS, "domain": "other.com"}, headers=headers).status_code == 403

@@ -50,6 +50,7 @@ from gateway.config import AuthSettings, ConfigError, GatewaySettings
 log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/login/callback"
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "end_session_endpoint")
 KNOWN_OPTIONS = {"issuer", "client_id", "client_secret", "scopes", "username_claim", "timeout", "zones"}
 DEFAULT_TIMEOUT = 10.0
 LEEWAY_SECONDS = 60  # clock skew allowed on exp and iat
@@ -100,11 +101,13 @@ class OidcAuthenticator(Authenticator):
             client_kwargs={"scope": " ".join(dict.fromkeys(scopes)), "code_challenge_method": "S256",
                            "timeout": float(timeout)})
         self.base_url: str | None = None
+        self.gateway = GatewaySettings()
 
     def check_deployment(self, gateway: GatewaySettings) -> None:
         super().check_deployment(gateway)
         require_secure_url(self.issuer, "auth.issuer", gateway)
         self.base_url = gateway.base_url.rstrip("/")
+        self.gateway = gateway
 
     # -- who is signed in -------------------------------------------------------------------
 
@@ -223,6 +226,14 @@ class OidcAuthenticator(Authenticator):
             raise SignInFailed(502, "The sign-in service is misconfigured; try again later.",
                                f"the discovery document names issuer {metadata.get('issuer')!r}, "
                                f"not {self.issuer!r}")
+        for endpoint in ENDPOINTS:  # codes, secrets and keys travel there: https like the issuer
+            if endpoint in metadata:
+                try:
+                    require_secure_url(str(metadata[endpoint]), endpoint, self.gateway)
+                except ConfigError as exc:
+                    cached.pop("_loaded_at", None)
+                    raise SignInFailed(502, "The sign-in service is misconfigured; try again later.",
+                                       f"discovery document: {exc}") from None
         # Only signed ID tokens: never "none", whatever the document lists.
         algorithms = [a for a in metadata.get("id_token_signing_alg_values_supported") or ["RS256"] if a != "none"]
         metadata["id_token_signing_alg_values_supported"] = algorithms or ["RS256"]
