@@ -381,3 +381,15 @@ def test_sign_in_failures_are_logged_without_tokens(tmp_path, minting, caplog):
         minting.id_token = minting.mint(nonce=asked.nonce, aud="another-client")
         finish_sign_in(client, asked)
     assert minting.id_token not in caplog.text and CLIENT_SECRET not in caplog.text
+
+
+def test_a_claim_listing_more_zones_than_a_session_keeps_lets_nobody_control_anything(tmp_path, minting):
+    gateway = oidc_gateway(tmp_path, minting.issuer)
+    with gateway.client() as client:
+        asked = start_sign_in(client, minting)
+        many = ["example.com", *(f"zone{n}.example" for n in range(150))]
+        minting.id_token = minting.mint(nonce=asked.nonce, zones=many)
+        assert finish_sign_in(client, asked).status_code == 303
+        assert signed_in_as(client) == "alice"
+        assert client.get(APPLY, params=PARAMS).status_code == 503
+        assert len(client.cookies.get("dcgw_session", "")) < 4096

@@ -52,6 +52,7 @@ DEFAULT_TIMEOUT = 5.0
 MAX_ANSWER_BYTES = 1 << 20  # a control panel's answer; more is not a zone list
 MAX_ZONES = 100_000
 MAX_CACHED_USERS = 100_000
+MAX_CLAIMED_ZONES = 100  # a claim's zones live in the session cookie, which browsers cap at 4 KB
 UNAVAILABLE = ("Which domains your account controls could not be checked just now, so no domain can be "
                "changed. Try again in a few minutes.")
 
@@ -122,9 +123,13 @@ class ClaimedZones(ZoneSource):
         if self.claim not in claims:
             return None, f"the ID token has no {self.claim!r} claim"
         try:
-            return zone_list(claims[self.claim]), ""
+            zones = zone_list(claims[self.claim])
         except ValueError as exc:
             return None, f"the ID token's {self.claim!r} claim: {exc}"
+        if len(zones) > MAX_CLAIMED_ZONES:
+            return None, (f"the ID token's {self.claim!r} claim lists {len(zones)} zones, more than a sign-in "
+                          f"keeps ({MAX_CLAIMED_ZONES}); use source = \"url\" for such accounts")
+        return zones, ""
 
 
 class UrlZones(ZoneSource):
