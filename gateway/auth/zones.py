@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 ANY_ZONE = "*"
 FILE_PREFIX = "file:"
 SOURCES = ("config", "claim", "url")
+CLAIM_DRIVERS = ("oidc", "header")  # drivers whose sign-in itself names zones
 DEFAULT_CACHE_SECONDS = 60
 DEFAULT_TIMEOUT = 5.0
 MAX_ANSWER_BYTES = 1 << 20  # a control panel's answer; more is not a zone list
@@ -138,13 +139,12 @@ class UrlZones(ZoneSource):
 
     name = "url"
 
-    def __init__(self, url: str, token: str | None, cache_seconds: float, timeout: float,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, url: str, token: str | None, cache_seconds: float, timeout: float) -> None:
         self.url, self.cache_seconds = url, cache_seconds
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.client = httpx.Client(headers=headers, timeout=timeout, follow_redirects=False, transport=transport)
+        self.client = httpx.Client(headers=headers, timeout=timeout, follow_redirects=False)
         self.cache: TTLCache[str, frozenset[str]] | None = (
             TTLCache(MAX_CACHED_USERS, cache_seconds) if cache_seconds > 0 else None)
         self.lock = threading.Lock()
@@ -231,8 +231,7 @@ def covers(zones: Iterable[str], zone: str) -> bool:
 # --- reading [auth.zones] ---------------------------------------------------------------
 
 
-def zone_source(authenticator: Authenticator, options: Mapping[str, Any], *,
-                claim_drivers: tuple[str, ...] = ("oidc", "header")) -> ZoneSource:
+def zone_source(authenticator: Authenticator, options: Mapping[str, Any]) -> ZoneSource:
     """The source `[auth.zones]` names (`config` when the table is absent); `ConfigError` naming the key."""
     table = options.get("zones", {})
     if not isinstance(table, Mapping):
@@ -249,9 +248,9 @@ def zone_source(authenticator: Authenticator, options: Mapping[str, Any], *,
     if source == "config":
         return ConfigZones(authenticator)
     if source == "claim":
-        if authenticator.settings.driver not in claim_drivers:
+        if authenticator.settings.driver not in CLAIM_DRIVERS:
             raise ConfigError(f"auth.zones.source: 'claim' needs a driver whose sign-in names the zones "
-                              f"({' or '.join(claim_drivers)}), not {authenticator.settings.driver!r}")
+                              f"({' or '.join(CLAIM_DRIVERS)}), not {authenticator.settings.driver!r}")
         claim = table.get("claim", "zones")
         if not isinstance(claim, str) or not claim:
             raise ConfigError(f"auth.zones.claim: must be the name of an ID token claim, not {claim!r}")
