@@ -26,3 +26,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), revision)
+
+
+def head_revision() -> str:
+    """The revision a fully migrated database is at."""
+    from alembic.script import ScriptDirectory
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()

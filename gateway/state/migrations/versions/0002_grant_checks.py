@@ -1,0 +1,29 @@
+"""What a grant must check later: PKCE challenges on codes, and the changes the consent page showed.
+
+Revision ID: 0002_grant_checks
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_grant_checks"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("oauth_codes") as codes:
+        codes.add_column(sa.Column("code_challenge", sa.String(128), nullable=True))
+        codes.add_column(sa.Column("code_challenge_method", sa.String(16), nullable=True))
+    with op.batch_alter_table("oauth_grants") as grants:
+        grants.add_column(sa.Column("approved", sa.JSON(), nullable=False, server_default="[]"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("oauth_grants") as grants:
+        grants.drop_column("approved")
+    with op.batch_alter_table("oauth_codes") as codes:
+        codes.drop_column("code_challenge_method")
+        codes.drop_column("code_challenge")
