@@ -443,9 +443,21 @@ def test_overlong_state_is_refused_before_it_reaches_the_session_cookie(gateway,
     assert "set-cookie" not in response.headers
 
 
-def test_missing_variable_is_invalid_request_naming_it(gateway, alice):
-    query = returned_to(alice.get(consent_url(sub=None)))
+def test_a_variable_left_for_the_apply_is_no_refusal(gateway, alice):
+    page = alice.get(consent_url(sub=None, value=None))
+    assert page.status_code == 200, page.headers.get("location")
+    text = html.unescape(page.text)
+    # The TXT value waits for %value%: shown as written, set by the provider when applied.
+    assert "v=%value%" in text and "set by Provider when applied" in text
+    # The CNAME's host is %sub%: it cannot be placed, and its conflicts wait for the apply.
+    assert "%sub%" in text and "cannot be placed yet; conflicts for it are checked at apply time" in text
+
+
+def test_a_given_value_that_is_invalid_is_still_refused(gateway, alice):
+    query = returned_to(alice.get(consent_url(sub="bad name!", value=None)))
     assert query["error"] == "invalid_request" and "%sub%" in query["error_description"]
+    query = returned_to(alice.get(consent_url(sub=None, value="line\nbreak")))
+    assert query["error"] == "invalid_request" and "%value%" in query["error_description"]
 
 
 def test_user_who_does_not_control_the_zone_is_denied(gateway):
