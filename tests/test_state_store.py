@@ -170,6 +170,8 @@ def test_a_verifier_without_a_challenge_is_a_downgrade_and_refused(store, secret
 
 def test_a_chosen_client_secret_authenticates(store):
     assert store.add_client(CLIENT, [REDIRECT], "inconceivable") == "inconceivable"
+    stored = store.client(CLIENT).secret_hash
+    assert stored.startswith("$argon2id$") and secret_hash("inconceivable") != stored
     assert store.authenticate_client(CLIENT, "inconceivable")
     assert not store.authenticate_client(CLIENT, "Inconceivable")
     with pytest.raises(StateError, match="secret: must not be empty"):

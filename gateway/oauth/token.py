@@ -11,6 +11,7 @@ import base64
 import binascii
 from urllib.parse import unquote_plus
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -61,28 +62,32 @@ def token_endpoint(store: StateStore):
             client_id, client_secret, basic = client_credentials(request, params)
         except BadRequest as exc:
             return oauth_error(400, "invalid_request", str(exc))
-        if len(client_id) > MAX_CREDENTIAL or len(client_secret) > MAX_CREDENTIAL \
-                or not store.authenticate_client(client_id, client_secret):
-            store.audit("refuse", f"client:{client_id}"[:255], None, {"reason": "client authentication"})
-            # RFC 6749 5.2: a client that tried Basic is told which scheme to use.
-            challenge = {"WWW-Authenticate": 'Basic realm="oauth"'} if basic else None
-            return oauth_error(401, "invalid_client", "client_id or client_secret is wrong", challenge)
-        grant_type = params.get("grant_type")
-        try:
-            if grant_type == "authorization_code":
-                tokens = store.redeem_code(params.get("code", ""), client_id, params.get("redirect_uri", ""),
-                                           params.get("code_verifier"))
-            elif grant_type == "refresh_token":
-                tokens = store.refresh(params.get("refresh_token", ""), client_id)
-            else:
-                return oauth_error(400, "unsupported_grant_type",
-                                   "grant_type: must be authorization_code or refresh_token")
-        except InvalidGrant as exc:
-            store.audit("refuse", f"client:{client_id}", None, {"reason": str(exc)})
-            return oauth_error(400, "invalid_grant", str(exc))
-        return JSONResponse(token_body(tokens), headers=NO_STORE)
+        # Hashing secrets and the database work stay off the event loop.
+        return await run_in_threadpool(grant_tokens, store, params, client_id, client_secret, basic)
 
     return access_token
+
+
+def grant_tokens(store: StateStore, params, client_id: str, client_secret: str, basic: bool) -> JSONResponse:
+    if len(client_id) > MAX_CREDENTIAL or len(client_secret) > MAX_CREDENTIAL \
+            or not store.authenticate_client(client_id, client_secret):
+        store.audit("refuse", f"client:{client_id}"[:255], None, {"reason": "client authentication"})
+        # RFC 6749 5.2: a client that tried Basic is told which scheme to use.
+        challenge = {"WWW-Authenticate": 'Basic realm="oauth"'} if basic else None
+        return oauth_error(401, "invalid_client", "client_id or client_secret is wrong", challenge)
+    grant_type = params.get("grant_type")
+    try:
+        if grant_type == "authorization_code":
+            tokens = store.redeem_code(params.get("code", ""), client_id, params.get("redirect_uri", ""),
+                                       params.get("code_verifier"))
+        elif grant_type == "refresh_token":
+            tokens = store.refresh(params.get("refresh_token", ""), client_id)
+        else:
+            return oauth_error(400, "unsupported_grant_type", "grant_type: must be authorization_code or refresh_token")
+    except InvalidGrant as exc:
+        store.audit("refuse", f"client:{client_id}", None, {"reason": str(exc)})
+        return oauth_error(400, "invalid_grant", str(exc))
+    return JSONResponse(token_body(tokens), headers=NO_STORE)
 
 
 def token_body(tokens: IssuedTokens) -> dict:

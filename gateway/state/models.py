@@ -20,7 +20,7 @@ class OAuthClient(Base):
 
     # The client id is the template providerId.
     client_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    secret_hash: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(255))  # SHA-256 hex, or argon2id for a chosen secret
     redirect_uris: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -15,7 +15,7 @@ from gateway.observability import audit_log
 from gateway.state import migrate
 from gateway.state.models import AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token
 from gateway.state.pkce import verifier_problem
-from gateway.state.secrets import new_secret, secret_hash, secret_matches
+from gateway.state.secrets import chosen_secret_hash, new_secret, secret_hash, secret_matches
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -101,8 +101,12 @@ class StateStore:
                 raise StateError(f"redirect_uri: {uri!r} must be an absolute http(s) URL")
         if secret is not None and not secret:
             raise StateError("secret: must not be empty")
-        secret = secret if secret is not None else new_secret()
-        client = OAuthClient(client_id=client_id, secret_hash=secret_hash(secret),
+        if secret is None:
+            secret = new_secret()
+            stored = secret_hash(secret)
+        else:
+            stored = chosen_secret_hash(secret)  # perhaps guessable: a slow hash at rest
+        client = OAuthClient(client_id=client_id, secret_hash=stored,
                              redirect_uris=list(redirect_uris), created_at=self.clock())
         try:
             with self.sessions.begin() as session:
