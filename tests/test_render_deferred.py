@@ -5,9 +5,11 @@ import dns.name
 import dns.rdatatype
 import pytest
 
-from gateway.plan import plan_changes
+from gateway.plan import PlanError, UnsupportedRecordType, plan_changes
 from gateway.render import ApplyContext, RenderError, render_template
+from gateway.template import load_templates
 from gateway.zonedata import zone_rrsets
+from tests.corpus import corpus_dir
 from tests.engine_helpers import make_template, make_zone
 
 ZONE = dns.name.from_text("example.com")
@@ -75,3 +77,27 @@ def test_pending_records_find_their_conflicts_by_name_and_type():
     assert sorted(r.rdata.to_text() for r in plan.delete) == [
         '"v=spf1 a -all"', '"v=spf1 mx -all"', "192.0.2.1", "5 old.example.net."]
     assert plan.add == []
+
+
+def test_no_corpus_template_is_refused_at_consent_for_want_of_variables():
+    directory = corpus_dir()
+    if directory is None:
+        pytest.skip("the public template corpus is not here")
+    templates, _ = load_templates([directory])
+    zone = make_zone('@ 300 IN TXT "v=spf1 include:existing.example ~all"\nwww 300 IN CNAME old.example.net.\n'
+                     "@ 300 IN MX 10 mx.old.example.\n")
+    planned = 0
+    for template in templates.values():
+        context = ApplyContext("example.com", host="shop" if template.host_required else "")
+        rendered = render_template(template, context, defer_missing=True)  # never a RenderError
+        assert len(rendered.records) + len(rendered.spf) + len(rendered.extensions) + len(rendered.pending) \
+            == len(template.records), template.source
+        try:
+            plan_changes(rendered, zone_rrsets(zone), zone.origin)
+            planned += 1
+        except UnsupportedRecordType:
+            continue
+        except PlanError:
+            # Only groups meant to be applied one at a time (two CNAMEs at www) cannot all coexist.
+            assert template.group_ids, template.source
+    assert planned > 1000

@@ -11,7 +11,6 @@ from sqlalchemy import inspect, text
 
 from gateway.state import InvalidGrant, StateError, StateStore
 from gateway.state import migrate
-from gateway.state.migrate import head_revision
 from gateway.state.pkce import s256
 from gateway.state.secrets import secret_hash
 from tests.state_helpers import database_url  # noqa: F401  (fixture)
@@ -232,7 +231,7 @@ def test_migrations_run_from_the_package_and_downgrade_cleanly(database_url):  #
     store = StateStore.open(database_url)
     assert [c.client_id for c in store.clients()] == [CLIENT]
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == migrate.head()
     migrate.downgrade(store.engine, "base")
     assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
     store.close()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -28,7 +29,8 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(alembic_config(connection), revision)
 
 
-def head_revision() -> str:
-    """The revision a fully migrated database is at."""
-    from alembic.script import ScriptDirectory
-    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+def head() -> str:
+    """The revision `upgrade` brings a database to."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()

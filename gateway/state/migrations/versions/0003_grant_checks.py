@@ -1,15 +1,15 @@
 """What a grant must check later: PKCE challenges on codes, the changes the consent page showed;
 room for argon2 hashes of client secrets an operator chose.
 
-Revision ID: 0002_grant_checks
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_grant_checks"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
