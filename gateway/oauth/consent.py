@@ -343,16 +343,17 @@ async def consent_answer(request: Request) -> Response:
         return return_to.error(Refused("access_denied", "user_cancel"))
     if decision != "allow":
         return problem_page(request, PageError(400, "No decision", "decision: must be allow or deny"))
-    return allow(request, user, shown, return_to, json.loads(approved))
+    return await allow(request, user, shown, return_to, json.loads(approved))
 
 
-def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo,
+async def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo,
           approved: list[dict[str, Any]]) -> Response:
     # Zones may have been taken away since the page was shown.
     if not user.controls(shown["zone"]):
         return return_to.error(Refused("access_denied", f"domain: the signed-in user does not control {shown['zone']}"))
     try:
-        code = request.app.state.runtime.store.create_grant(
+        code = await run_in_threadpool(
+            request.app.state.runtime.store.create_grant,
             return_to.client_id, user.username, shown["fields"]["domain"], shown["hosts"], shown["services"],
             return_to.redirect_uri, approved=approved, code_challenge=shown.get("code_challenge"),
             code_challenge_method=shown.get("code_challenge_method"))
