@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway import oauth
+from gateway.auth import zones
 from gateway.auth.routes import login_routes
 from gateway.auth.session import current_user
 from gateway.config import Config
@@ -74,7 +75,15 @@ async def unexpected(request: Request, exc: Exception) -> Response:
 
 
 def home(request: Request) -> Response:
-    return render_page(request, "home.html", {"user": current_user(request)})
+    # A plain function: Starlette runs it in its thread pool, where asking the zone source may wait.
+    user = current_user(request)
+    managed, unchecked = (), ""
+    if user is not None:
+        try:
+            managed = tuple(sorted(zones.zones_of(request.app.state.runtime.authenticator, user)))
+        except zones.ZonesUnavailable:
+            unchecked = zones.UNAVAILABLE
+    return render_page(request, "home.html", {"user": user, "managed": managed, "zones_unchecked": unchecked})
 
 
 def own_hosts(config: Config) -> frozenset[str]:
@@ -108,6 +117,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
                       ttl_policy=runtime.ttl_policy, metrics=runtime.metrics, extensions=runtime.extensions),
         *login_routes(),
+        *runtime.authenticator.routes(),
         *observability_routes(runtime.metrics, {"database": database_check}),
         allowed_route(runtime.store),
         Route("/brand.css", brand_css, name="brand_css"),

@@ -36,16 +36,19 @@ class PreparedApply:
 
 
 def prepare_apply(backend: Backend, template: Template, context: ApplyContext,
-                  extensions: GatewayExtensions = NO_EXTENSIONS) -> PreparedApply:
+                  extensions: GatewayExtensions = NO_EXTENSIONS, *, defer_missing: bool = False) -> PreparedApply:
     """Render, read what the template touches, and plan. Raises RenderError, PlanError
-    (UnsupportedRecordType before anything is read), ZoneNotHosted or BackendError; writes nothing."""
+    (UnsupportedRecordType before anything is read), ZoneNotHosted or BackendError; writes
+    nothing. `defer_missing` plans what consent can know before the variables come (see
+    render_template)."""
     problem = refusal(template, backend, extensions, context.group_ids)
     if problem:
         raise UnsupportedRecordType(problem)
     zone = backend.find_zone(context.domain_name)
     if zone is None:
         raise ZoneNotHosted(f"backend {backend.name!r} does not host a zone for {context.domain}")
-    rendered = expand_extensions(render_template(template, context), backend, extensions)
+    rendered = expand_extensions(render_template(template, context, defer_missing=defer_missing), backend,
+                                 extensions)
     scope = read_scope(rendered, zone)
     if backend.supported_extensions:
         current, current_extensions = backend.read_with_extensions(zone, scope.names, scope.subtrees,
