@@ -114,7 +114,7 @@ class GatewayExtensions:
                 return None
             return f"{rtype}: web redirects are not enabled on this gateway (its config has no [redirects])"
         if rtype == APEX_ALIAS:
-            if backend.flattens_apex_alias:
+            if backend.flattens_apex_alias and self.resolver is not None:
                 return None
             hint = ' (set apex_alias = "flatten" in its [[backends]] table)' \
                 if "apex_alias" in (backend.known_options or ()) else ""
