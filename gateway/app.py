@@ -67,7 +67,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
               methods=["GET"]),
         *sync_routes(),
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
-                      ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
+                      **runtime.config.apply_policies(), metrics=runtime.metrics),
         *login_routes(),
         *observability_routes(runtime.metrics, {"database": database_check}),
         Route("/brand.css", brand_css, name="brand_css"),

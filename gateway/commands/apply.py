@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     router: BackendRouter | None = None
     try:
         config = load_config(args.config)
-        template, context = context_from_args(args, ttl_policy=config.ttl.policy())
+        template, context = context_from_args(args, **config.apply_policies())
         router = BackendRouter.from_config(config)
         prepared = _prepare(router, template, context)
         return _confirm_and_apply(prepared, args)

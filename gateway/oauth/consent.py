@@ -173,7 +173,7 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     for template in templates:
         for host in hosts:
             try:
-                render_template(template, ApplyContext(domain, host, variables, ttl_policy=runtime.ttl_policy))
+                render_template(template, ApplyContext(domain, host, variables, **runtime.config.apply_policies()))
             except RenderError as exc:
                 where = f"{template.service_id} at {host or 'the apex'}"
                 raise Refused("invalid_request", f"{where}: {exc}") from None
@@ -213,7 +213,7 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
     shown = []
     for template in asked.templates:
         for host in asked.hosts:
-            context = ApplyContext(asked.domain, host, dict(asked.variables), ttl_policy=runtime.ttl_policy)
+            context = ApplyContext(asked.domain, host, dict(asked.variables), **runtime.config.apply_policies())
             try:
                 plan = plan_instance(runtime.store, backend, template, context, instance_id=None)
             except (RenderError, PlanError, ZoneNotHosted) as exc:
