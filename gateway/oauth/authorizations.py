@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.auth.routes import expired_form_page, login_redirect
+from gateway.forms import FormRefused, read_form
 from gateway.oauth.consent import PageError, problem_page
 from gateway.state import StateError
 from gateway.template import Template
@@ -36,7 +37,10 @@ async def authorizations_page(request: Request) -> Response:
 
 
 async def revoke(request: Request) -> Response:
-    form = await request.form()
+    try:
+        form = await read_form(request)
+    except FormRefused as refused:
+        return refused.page(request)
     if not csrf_ok(request, form.get(CSRF_FIELD)):
         return expired_form_page(request)
     user = current_user(request)

@@ -31,6 +31,7 @@ from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
 from gateway.domains import DomainError, idna_domain, idna_host
+from gateway.forms import FormRefused, read_form
 from gateway.instances import plan_instance
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back
@@ -261,7 +262,10 @@ async def consent_page(request: Request) -> Response:
 
 async def consent_answer(request: Request) -> Response:
     """POST: Allow issues a code for exactly what the page showed; Deny tells the client so."""
-    form = await request.form()
+    try:
+        form = await read_form(request)
+    except FormRefused as refused:
+        return refused.page(request)
     if not csrf_ok(request, form.get(CSRF_FIELD)):
         return expired_form_page(request)
     user = current_user(request)

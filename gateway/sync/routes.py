@@ -21,6 +21,7 @@ from gateway.apply import ZoneNotHosted
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
+from gateway.forms import FormRefused, read_form
 from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back
@@ -53,7 +54,10 @@ def apply_page(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    try:
+        form = dict((await read_form(request)).items())
+    except FormRefused as refused:
+        return refused.page(request)
     return await run_in_threadpool(_confirm, request, form)
 
 
