@@ -60,8 +60,14 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 async def read_form(request: Request, max_fields: int = MAX_FORM_FIELDS) -> FormData:
     """The urlencoded form of `request`, at most MAX_BODY_BYTES and `max_fields` fields."""
     kind = content_type(request)
+    if kind == "":  # a bare POST (no body, no type) is an empty form; any body needs the type
+        try:
+            await read_body(request, limit=0)
+        except BodyTooLarge:
+            raise FormRefused(415, f"body: send {FORM_TYPE}, not a body without a content type") from None
+        return FormData()
     if kind != FORM_TYPE:
-        raise FormRefused(415, f"body: send {FORM_TYPE}, not {kind or 'a body without a content type'}")
+        raise FormRefused(415, f"body: send {FORM_TYPE}, not {kind}")
     try:
         body = await read_body(request)
     except BodyTooLarge as exc:

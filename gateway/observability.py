@@ -8,8 +8,9 @@ secrets, request signatures, passwords) are replaced by `[redacted]` before a li
 written, whichever logger wrote it.
 
 Metrics live in a `Metrics` object with its own `CollectorRegistry`, so two apps in one
-process (tests, benchmarks) never share counters. `/metrics` is meant for a scraper on
-the internal network: put it behind the proxy's access rules when the gateway is public.
+process (tests, benchmarks) never share counters. `/metrics` is for a scraper: the app
+serves it only to a bearer of `[metrics] token`, or on the separate `metrics.listen` address
+(`metrics_app`), so a public gateway does not show its traffic to anyone who asks.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import logging
 import logging.config
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TextIO
@@ -348,8 +350,10 @@ async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | Non
 
 
 def observability_routes(metrics: Metrics, checks: Mapping[str, HealthCheck] | None = None,
-                         timeout: float = CHECK_TIMEOUT_SECONDS) -> list[Route]:
-    """`GET /healthz` and `GET /metrics`.
+                         timeout: float = CHECK_TIMEOUT_SECONDS, *, serve_metrics: bool = True,
+                         metrics_token: str | None = None) -> list[Route]:
+    """`GET /healthz`, and `GET /metrics` when `serve_metrics` (only to a bearer of
+    `metrics_token` when one is given).
 
     `/healthz` runs every check (sync or async callables; raising means failing) and
     answers 200 `{"status": "ok"}`, or 503 naming each failing check:
@@ -365,10 +369,19 @@ def observability_routes(metrics: Metrics, checks: Mapping[str, HealthCheck] | N
                                 headers={"Cache-Control": "no-store"})
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
+    health = [Route("/healthz", healthz, methods=["GET"], name="healthz")]
+    return health + (metrics_routes(metrics, metrics_token) if serve_metrics else [])
+
+
+def metrics_routes(metrics: Metrics, token: str | None = None) -> list[Route]:
+    """`GET /metrics`; with `token`, only for `Authorization: Bearer <token>` (else 401)."""
+
     async def metrics_endpoint(request: Request) -> Response:
+        if token is not None:
+            scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(presented.strip().encode(), token.encode()):
+                return JSONResponse({"error": "metrics: present the [metrics] token as a bearer token"}, 401,
+                                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    return [
-        Route("/healthz", healthz, methods=["GET"], name="healthz"),
-        Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics_endpoint"),
-    ]
+    return [Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics_endpoint")]

@@ -265,7 +265,7 @@ class _Renderer:
             return value
         if value is None:
             raise RenderError("is required", record, field_name)
-        whole = WHOLE_VARIABLE.match(value)
+        whole = WHOLE_VARIABLE.fullmatch(value)
         text = self.variable(whole.group(1), record, field_name) if whole else value
         if not re.fullmatch(r"\s*\d{1,5}\s*", text) or int(text) > 65535:
             raise VariableError(f"value {text!r} must be an integer between 0 and 65535", record, field_name)
@@ -274,7 +274,7 @@ class _Renderer:
     def ttl(self, record: TemplateRecord) -> int:
         value = record.ttl
         if isinstance(value, str):
-            whole = WHOLE_VARIABLE.match(value)
+            whole = WHOLE_VARIABLE.fullmatch(value)
             text = self.variable(whole.group(1), record, "ttl") if whole else value
             if re.fullmatch(r"\s*\d{1,10}\s*", text):
                 value = int(text)

@@ -17,6 +17,8 @@ from gateway.app import create_app
 from gateway.config import Config, load_config
 
 PASSWORD = "correct horse battery staple"
+METRICS_TOKEN = "test-metrics-token"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # /metrics is served to its bearer only
 # Cheap parameters keep the tests fast; the gateway verifies any argon2 PHC string.
 HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
@@ -84,6 +86,9 @@ control_panel_url = "https://panel.dns.test/domains/%domain%"
 {extra}
 [database]
 url = "sqlite:///state.sqlite"
+
+[metrics]
+token = "{METRICS_TOKEN}"
 
 {user_tables}
 [[backends]]

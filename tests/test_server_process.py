@@ -10,7 +10,7 @@ import sys
 import httpx
 import pytest
 
-from tests.gateway_app import PASSWORD, build_gateway, consent_form, csrf_of
+from tests.gateway_app import METRICS_AUTH, PASSWORD, build_gateway, consent_form, csrf_of
 from tests.servers.common import free_port, require_program, stop, wait_for_port
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
@@ -36,7 +36,7 @@ def test_health_and_metrics(served):
     _, url, _ = served
     assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
     httpx.get(f"{url}/v2/example.com/settings")
-    metrics = httpx.get(f"{url}/metrics").text
+    metrics = httpx.get(f"{url}/metrics", headers=METRICS_AUTH).text
     assert 'route="/v2/{domain}/settings"' in metrics
 
 

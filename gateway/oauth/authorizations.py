@@ -22,6 +22,8 @@ from gateway.state import StateError
 from gateway.template import Template
 from gateway.ui import render_page
 
+REVOKED_NOTICE = "revoked"  # session key: the grant id the next /authorizations page reports once
+
 
 async def authorizations_page(request: Request) -> Response:
     user = current_user(request)
@@ -30,7 +32,8 @@ async def authorizations_page(request: Request) -> Response:
     runtime = request.app.state.runtime
     grants = runtime.store.grants_of(user.username)
     return render_page(request, "authorizations.html", {
-        "user": user, "grants": grants, "revoked": request.query_params.get("revoked"),
+        # Only what revoke() put in the session, once: a link cannot make this page say anything.
+        "user": user, "grants": grants, "revoked": request.session.pop(REVOKED_NOTICE, None),
         "provider_names": {g.client_id: provider_name(runtime.templates, g.client_id) for g in grants},
         "service_names": {g.id: [service_name(runtime.templates, g.client_id, s) for s in g.services] for g in grants},
     })
@@ -52,8 +55,8 @@ async def revoke(request: Request) -> Response:
         request.app.state.runtime.store.revoke_grant(grant_id, user.username)
     except StateError as exc:
         return problem_page(request, PageError(404, "Authorization not found", str(exc)))
-    url = request.url_for("authorizations").include_query_params(revoked=grant_id)
-    return RedirectResponse(str(url), 303, headers={"Cache-Control": "no-store"})
+    request.session[REVOKED_NOTICE] = grant_id
+    return RedirectResponse(str(request.url_for("authorizations")), 303, headers={"Cache-Control": "no-store"})
 
 
 def provider_name(templates: Mapping[tuple[str, str], Template], client_id: str) -> str:

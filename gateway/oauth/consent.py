@@ -257,7 +257,7 @@ async def consent_page(request: Request) -> Response:
         "user": user, "asked": asked, "previews": shown, "nonce": nonce, "fields": asked.shown(),
         "action": CONSENT_PATH, "provider_name": asked.templates[0].provider_name,
         "warn_phishing": any(t.warn_phishing for t in asked.templates),
-    })
+    }, return_to=return_to.redirect_uri)
 
 
 async def consent_answer(request: Request) -> Response:

@@ -155,7 +155,7 @@ def consent_page(request: Request, sync: SyncRequest, plan: InstancePlan, user: 
         **shown_changes(plan),
         "warnings": [*plan.prepared.rendered.warnings, *plan.prepared.plan.warnings],
         "confirm_url": request.url_for("sync_consent").path,
-    })
+    }, return_to=sync.redirect_uri)
 
 
 def finish(request: Request, sync: SyncRequest, params: dict[str, str], heading: str, message: str) -> Response:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
+
+from gateway.redirects import AUTHORITY
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -16,8 +19,11 @@ pages = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 def render_page(request: Request, name: str, context: dict[str, Any] | None = None,
-                status_code: int = 200) -> HTMLResponse:
-    """Render `templates/NAME` with the brand and the CSRF token every form needs."""
+                status_code: int = 200, *, return_to: str | None = None) -> HTMLResponse:
+    """Render `templates/NAME` with the brand and the CSRF token every form needs.
+
+    The page's forms may post to this site only; `return_to`, a return address already
+    verified, is where the answer to a form may redirect the browser next."""
     from gateway.auth.session import csrf_token  # the session layer sits above the pages
 
     runtime = request.app.state.runtime
@@ -25,9 +31,20 @@ def render_page(request: Request, name: str, context: dict[str, Any] | None = No
     headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; "
                                           "img-src https: 'self'; "
-                                          "form-action 'self' https: http:; frame-ancestors 'none'",
-               "Referrer-Policy": "no-referrer"}
+                                          f"form-action {form_action(return_to)}; frame-ancestors 'none'",
+               "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
     return pages.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
+
+
+def form_action(return_to: str | None) -> str:
+    """The CSP form-action sources: 'self', and the origin of `return_to` when it is a plain
+    http(s) URL (browsers check the redirect that follows a form post against this list)."""
+    if not return_to:
+        return "'self'"
+    parts = urlsplit(return_to)
+    if parts.scheme not in ("https", "http") or not AUTHORITY.fullmatch(parts.netloc):
+        return "'self'"
+    return f"'self' {parts.scheme}://{parts.netloc}"
 
 
 def error_page(request: Request, heading: str, message: str, status_code: int, detail: str = "") -> HTMLResponse:
