@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -25,7 +26,8 @@ from gateway.ui import render_page
 REVOKED_NOTICE = "revoked"  # session key: the grant id the next /authorizations page reports once
 
 
-async def authorizations_page(request: Request) -> Response:
+def authorizations_page(request: Request) -> Response:
+    # A plain function: Starlette runs it in the thread pool, where the state store may block.
     user = current_user(request)
     if user is None:
         return login_redirect(request)
@@ -52,7 +54,7 @@ async def revoke(request: Request) -> Response:
     grant_id = request.path_params["grant_id"]
     try:
         # The store refuses another user's grant exactly like a missing one, so ids reveal nothing.
-        request.app.state.runtime.store.revoke_grant(grant_id, user.username)
+        await run_in_threadpool(request.app.state.runtime.store.revoke_grant, grant_id, user.username)
     except StateError as exc:
         return problem_page(request, PageError(404, "Authorization not found", str(exc)))
     request.session[REVOKED_NOTICE] = grant_id

@@ -7,12 +7,18 @@ Until client_id and redirect_uri are known to be registered, every problem is an
 redirecting to an unchecked URI would make the gateway an open redirector. After that,
 problems go back to the client as OAuth errors on its redirect_uri.
 
-What the user consents to is kept in the signed session, keyed by a nonce the page carries;
-the hidden fields of the form are only compared with it, never trusted.
+What the user consents to travels in the page's form; the signed session keeps only its
+digest, keyed by a nonce the page carries (browsers cap the cookie at 4 KB, and twenty hosts
+do not fit in it). The form is trusted only when it matches that digest.
+
+A consent URL is answered before anyone signs in, so its work is bounded (MAX_HOSTS hosts,
+MAX_SCOPE templates) and runs off the event loop, like every database and backend call.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -43,7 +49,9 @@ from gateway.ui import error_page, render_page
 
 CONSENT_PATH = "/v2/oauth/consent"
 PENDING = "oauth_consent"  # session key: {nonce: what the page showed}
-MAX_STATE = 400  # characters of `state` kept in that cookie
+MAX_STATE = 400  # characters of `state` carried back to the client
+MAX_HOSTS = 20  # each host is rendered and planned for every template in scope
+MAX_SCOPE = 20
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
                           "providerName", "serviceName"})
@@ -191,6 +199,8 @@ def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: st
     names = list(dict.fromkeys(names))
     if not names:
         raise Refused("invalid_scope", "scope: name at least one serviceId")
+    if len(names) > MAX_SCOPE:
+        raise Refused("invalid_request", f"scope: {len(names)} templates, more than the {MAX_SCOPE} one request may name")
     unknown = [name for name in names if (provider_id, name) not in catalog]
     if unknown:
         raise Refused("invalid_scope", f"scope: {', '.join(unknown)} is not a template of {provider_id} here")
@@ -199,8 +209,11 @@ def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: st
 
 def host_list(text: str) -> tuple[str, ...]:
     """The comma separated `host` parameter; an empty entry (or none at all) is the apex."""
+    entries = text.split(",", MAX_HOSTS)  # counted before any entry is parsed
+    if len(entries) > MAX_HOSTS:
+        raise Refused("invalid_request", f"host: more than the {MAX_HOSTS} hosts one request may name")
     try:
-        return tuple(dict.fromkeys(idna_host(entry) for entry in text.split(",")))
+        return tuple(dict.fromkeys(idna_host(entry) for entry in entries))
     except DomainError as exc:
         raise Refused("invalid_request", str(exc)) from None
 
@@ -232,7 +245,12 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
 
 
 async def consent_page(request: Request) -> Response:
-    """GET: check the request, make sure who is asking controls the zone, show what would change."""
+    """GET: check the request, make sure who is asking controls the zone, show what would change.
+    Everything runs in the thread pool: rendering, planning and the state store all take time."""
+    return await run_in_threadpool(show_consent, request)
+
+
+def show_consent(request: Request) -> Response:
     runtime = request.app.state.runtime
     query = request.query_params
     try:
@@ -249,12 +267,14 @@ async def consent_page(request: Request) -> Response:
             runtime.store.audit("refuse", f"user:{user.username}", asked.domain,
                                 {"reason": "zone not controlled", "client_id": return_to.client_id})
             raise Refused("access_denied", f"domain: the signed-in user does not control {asked.zone_text}")
-        shown = await run_in_threadpool(previews, runtime, asked)
+        shown = previews(runtime, asked)
     except Refused as refused:
         return return_to.error(refused)
-    nonce = remember(request, asked, user)
+    request_shown = shown_request(asked)
+    nonce = remember(request, request_shown, user)
     return render_page(request, "oauth_consent.html", {
         "user": user, "asked": asked, "previews": shown, "nonce": nonce, "fields": asked.shown(),
+        "request_shown": request_shown,
         "action": CONSENT_PATH, "provider_name": asked.templates[0].provider_name,
         "warn_phishing": any(t.warn_phishing for t in asked.templates),
     }, return_to=return_to.redirect_uri)
@@ -266,17 +286,26 @@ async def consent_answer(request: Request) -> Response:
         form = await read_form(request)
     except FormRefused as refused:
         return refused.page(request)
+    return await run_in_threadpool(answer_consent, request, form)
+
+
+def answer_consent(request: Request, form: Mapping[str, Any]) -> Response:
     if not csrf_ok(request, form.get(CSRF_FIELD)):
         return expired_form_page(request)
     user = current_user(request)
     if user is None:
         return problem_page(request, PageError(401, "Not signed in", "sign in, then start again from the service"))
-    shown = take_page(request, PENDING, form.get("consent"), now())
-    if shown is None:
+    pending = take_page(request, PENDING, form.get("consent"), now())
+    if pending is None:
         return problem_page(request, PageError(400, "Request expired", "consent: this request is unknown, expired "
                                                                      "or already answered; start again"))
-    if shown["user"] != user.username:
+    if pending["user"] != user.username:
         return problem_page(request, PageError(403, "Different user", "consent: shown to another user"))
+    shown_text = form.get("request")
+    if not isinstance(shown_text, str) or _digest(shown_text) != pending["digest"]:
+        return problem_page(request, PageError(400, "Request changed", "request: differs from what was shown; "
+                                                                     "nothing was authorized"))
+    shown = json.loads(shown_text)
     for name, value in shown["fields"].items():
         if form.get(name) != value:
             return problem_page(request, PageError(400, "Request changed", f"{name}: differs from what was shown; "
@@ -305,13 +334,22 @@ def allow(request: Request, user: User, shown: dict[str, Any], return_to: Return
     return return_to.redirect(code=code)
 
 
-def remember(request: Request, asked: ConsentRequest, user: User) -> str:
-    """Keep what the page shows in the signed session; the page carries only the nonce."""
-    return remember_page(request, PENDING, {
-        "user": user.username, "client_id": asked.return_to.client_id,
-        "redirect_uri": asked.return_to.redirect_uri, "state": asked.return_to.state, "zone": asked.zone_text,
-        "hosts": list(asked.hosts), "services": list(asked.services), "fields": asked.shown(),
-    }, now())
+def shown_request(asked: ConsentRequest) -> str:
+    """What the page asks the user to allow, as the JSON text its form carries back."""
+    return json.dumps({
+        "client_id": asked.return_to.client_id, "redirect_uri": asked.return_to.redirect_uri,
+        "state": asked.return_to.state, "zone": asked.zone_text, "hosts": list(asked.hosts),
+        "services": list(asked.services), "fields": asked.shown(),
+    }, separators=(",", ":"), sort_keys=True)
+
+
+def remember(request: Request, request_shown: str, user: User) -> str:
+    """Keep the digest of what the page shows in the signed session; the page carries the nonce."""
+    return remember_page(request, PENDING, {"user": user.username, "digest": _digest(request_shown)}, now())
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def problem_page(request: Request, problem: PageError) -> Response:
