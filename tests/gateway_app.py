@@ -60,7 +60,8 @@ class Gateway:
 
 def build_gateway(tmp_path: Path, templates: list[dict] | None = None, *, zones=("example.com", "other.com"),
                   users: dict[str, list[str]] | None = None, extra: str = "",
-                  base_url: str = "https://dc.test", sections: str = "") -> Gateway:
+                  base_url: str = "https://dc.test", sections: str = "",
+                  metrics: str = f'token = "{METRICS_TOKEN}"') -> Gateway:
     template_dir = tmp_path / "templates"
     template_dir.mkdir()
     for template in templates if templates is not None else [HOSTING]:
@@ -88,7 +89,7 @@ control_panel_url = "https://panel.dns.test/domains/%domain%"
 url = "sqlite:///state.sqlite"
 
 [metrics]
-token = "{METRICS_TOKEN}"
+{metrics}
 
 {user_tables}
 [[backends]]
