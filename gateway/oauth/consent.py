@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 import dns.exception
 import dns.name
 from starlette.concurrency import run_in_threadpool
@@ -52,6 +53,10 @@ PENDING = "oauth_consent"  # session key: {nonce: what the page showed}
 MAX_STATE = 400  # characters of `state` carried back to the client
 MAX_HOSTS = 20  # each host is rendered and planned for every template in scope
 MAX_SCOPE = 20
+# Consent pages checked at once. One URL may cost 400 renders before anyone signs in; threads
+# beyond this wait on the event loop (holding no thread), so a flood of them cannot starve the
+# other requests of CPU and of the thread pool.
+CONSENT_WORKERS = anyio.CapacityLimiter(1)
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
                           "providerName", "serviceName"})
@@ -156,6 +161,7 @@ def trusted_return(runtime: Any, query: Mapping[str, str]) -> ReturnTo:
 def check_request(runtime: Any, provider_id: str, service_id: str | None, query: Mapping[str, str],
                   return_to: ReturnTo) -> ConsentRequest:
     """Everything that needs no signed-in user; `Refused` with the OAuth error code otherwise."""
+    check_bounds(query, service_id)
     if return_to.client_id != provider_id:
         raise Refused("unauthorized_client", f"client_id: {return_to.client_id!r} may only ask for the "
                                              f"templates of provider {return_to.client_id!r}, not {provider_id!r}")
@@ -193,27 +199,38 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
 def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: str, service_id: str | None,
                     scope: str) -> tuple[Template, ...]:
     """The templates named by `scope` (space or + separated) and the path's serviceId, in order."""
-    names = [s for s in re.split(r"[\s+]+", scope) if s]
-    if service_id is not None:
-        names.append(service_id)
-    names = list(dict.fromkeys(names))
+    names = scope_names(scope, service_id)
     if not names:
         raise Refused("invalid_scope", "scope: name at least one serviceId")
-    if len(names) > MAX_SCOPE:
-        raise Refused("invalid_request", f"scope: {len(names)} templates, more than the {MAX_SCOPE} one request may name")
     unknown = [name for name in names if (provider_id, name) not in catalog]
     if unknown:
         raise Refused("invalid_scope", f"scope: {', '.join(unknown)} is not a template of {provider_id} here")
     return tuple(catalog[(provider_id, name)] for name in names)
 
 
+def check_bounds(query: Mapping[str, str], service_id: str | None) -> None:
+    """At most MAX_HOSTS hosts and MAX_SCOPE templates: each host is rendered and planned for
+    each template, before anyone signs in. Counting only, so it is cheap anywhere."""
+    if query.get("host", "").count(",") >= MAX_HOSTS:
+        raise Refused("invalid_request", f"host: more than the {MAX_HOSTS} hosts one request may name")
+    names = scope_names(query.get("scope", ""), service_id)
+    if len(names) > MAX_SCOPE:
+        raise Refused("invalid_request", f"scope: {len(names)} templates, more than the {MAX_SCOPE} "
+                                         "one request may name")
+
+
+def scope_names(scope: str, service_id: str | None) -> list[str]:
+    """The serviceIds of `scope` (space or + separated) and of the path, once each, in order."""
+    names = [s for s in re.split(r"[\s+]+", scope) if s]
+    if service_id is not None:
+        names.append(service_id)
+    return list(dict.fromkeys(names))
+
+
 def host_list(text: str) -> tuple[str, ...]:
     """The comma separated `host` parameter; an empty entry (or none at all) is the apex."""
-    entries = text.split(",", MAX_HOSTS)  # counted before any entry is parsed
-    if len(entries) > MAX_HOSTS:
-        raise Refused("invalid_request", f"host: more than the {MAX_HOSTS} hosts one request may name")
     try:
-        return tuple(dict.fromkeys(idna_host(entry) for entry in entries))
+        return tuple(dict.fromkeys(idna_host(entry) for entry in text.split(",")))
     except DomainError as exc:
         raise Refused("invalid_request", str(exc)) from None
 
@@ -246,17 +263,23 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
 
 async def consent_page(request: Request) -> Response:
     """GET: check the request, make sure who is asking controls the zone, show what would change.
-    Everything runs in the thread pool: rendering, planning and the state store all take time."""
-    return await run_in_threadpool(show_consent, request)
-
-
-def show_consent(request: Request) -> Response:
+    Rendering, planning and the state store run in worker threads; only counting is done here."""
     runtime = request.app.state.runtime
     query = request.query_params
     try:
-        return_to = trusted_return(runtime, query)
+        return_to = await run_in_threadpool(trusted_return, runtime, query)
     except PageError as problem:
         return problem_page(request, problem)
+    try:
+        check_bounds(query, request.path_params.get("service_id"))  # refused at once, never queued
+    except Refused as refused:
+        return return_to.error(refused)
+    return await anyio.to_thread.run_sync(show_consent, request, return_to, limiter=CONSENT_WORKERS)
+
+
+def show_consent(request: Request, return_to: ReturnTo) -> Response:
+    runtime = request.app.state.runtime
+    query = request.query_params
     try:
         asked = check_request(runtime, request.path_params["provider_id"], request.path_params.get("service_id"),
                               query, return_to)
