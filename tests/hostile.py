@@ -4,14 +4,12 @@ before signing in: shared by tests/test_hostile_server.py and bench/hostile_cons
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.gateway_app import Gateway, build_gateway
-from tests.servers.common import free_port, stop, wait_for_port
+from tests.gateway_app import Gateway, build_gateway, dcgw_serve
+from tests.servers.common import free_port
 
 PROVIDER, REDIRECT = "provider.example", "https://provider.example/cb"
 SCOPE = [f"s{i}" for i in range(20)]  # as many templates as one consent request may name
@@ -44,12 +42,5 @@ def served_gateway(directory: Path, metrics: str = "") -> Iterator[tuple[Gateway
     gateway = build_gateway(directory, TEMPLATES, base_url=f"http://127.0.0.1:{port}", metrics=metrics)
     gateway.app.state.runtime.store.add_client(PROVIDER, [REDIRECT])
     gateway.app.state.runtime.close()  # the server process opens its own
-    log = directory / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
-                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process, timeout=30, log=log)
-        yield gateway, f"http://127.0.0.1:{port}", log
-    finally:
-        stop(process)
+    with dcgw_serve(gateway, port) as (url, log):
+        yield gateway, url, log

@@ -447,3 +447,42 @@ def test_percent_encoded_secret_names_are_redacted_in_queries_and_bodies(restore
     assert not any(secret in text for secret in SECRETS), text
     assert "state=kept" in text and "kept-too" in text
     assert "client%5Fsecret=[redacted]" in text and "c%6Fde=[redacted]" in text and "c%256Fde%3D[redacted]" in text
+
+
+# --- the config keys -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ("[limits]\nmax_txt_bytes = 0\n", "limits.max_txt_bytes: must be between 1 and 65535 bytes, not 0"),
+    ("[limits]\nmax_txt_bytes = 70000\n", "limits.max_txt_bytes: must be between 1 and 65535"),
+    ("[safety]\nmax_deletes = -1\n", "safety.max_deletes: must be 0 or more records, not -1"),
+    ("[safety]\nprotected_names = [\"a..b\"]\n", "safety.protected_names[0]: 'a..b' is not a DNS name"),
+    ("[safety]\nprotected_names = \"_dmarc\"\n", "safety.protected_names: must be an array"),
+    ("[metrics]\nlisten = \"9100\"\n", "metrics.listen: must be host:port"),
+    ("[metrics]\ntoken = \"env:DCGW_NO_SUCH_VARIABLE\"\n", "environment variable DCGW_NO_SUCH_VARIABLE is not set"),
+    ("[metrics]\nport = 1\n", "metrics.port: unknown key"),
+])
+def test_the_new_config_keys_are_checked(tmp_path, text, message):
+    from gateway.config import ConfigError, load_config
+
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_the_new_config_keys_and_their_defaults(tmp_path, monkeypatch):
+    from gateway.config import load_config
+
+    monkeypatch.setenv("DCGW_METRICS_TOKEN", "from-the-environment")
+    path = tmp_path / "gateway.toml"
+    path.write_text('[limits]\nmax_txt_bytes = 2048\n[safety]\nprotected_names = ["_dmarc", "mail.example.com."]\n'
+                    'max_deletes = 3\n[metrics]\ntoken = "env:DCGW_METRICS_TOKEN"\nlisten = "[::1]:9100"\n')
+    config = load_config(path)
+    assert config.limits.max_txt_bytes == 2048 and config.safety.max_deletes == 3
+    assert config.metrics.token == "from-the-environment" and config.metrics.listen == ("::1", 9100)
+    assert {n.to_text() for n in config.safety.protected_in(ZONE)} == {
+        "_domainconnect.example.com.", "_dmarc.example.com.", "mail.example.com."}
+    (tmp_path / "empty.toml").write_text("")
+    defaults = load_config(tmp_path / "empty.toml")
+    assert defaults.limits.max_txt_bytes == 4096 and defaults.safety.max_deletes == 25
+    assert defaults.metrics.token is None and defaults.metrics.listen is None

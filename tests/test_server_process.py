@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from tests.gateway_app import METRICS_AUTH, PASSWORD, build_gateway, consent_form, csrf_of
-from tests.servers.common import free_port, require_program, stop, wait_for_port
+from tests.gateway_app import METRICS_AUTH, PASSWORD, build_gateway, consent_form, csrf_of, dcgw_serve
+from tests.servers.common import free_port, require_program
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
 PARAMS = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
@@ -21,15 +19,8 @@ PARAMS = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
 def served(tmp_path):
     port = free_port()
     gateway = build_gateway(tmp_path, base_url=f"http://127.0.0.1:{port}")
-    log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
-                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process, timeout=30, log=log)
-        yield gateway, f"http://127.0.0.1:{port}", log
-    finally:
-        stop(process)
+    with dcgw_serve(gateway, port) as (url, log):
+        yield gateway, url, log
 
 
 def test_health_and_metrics(served):
