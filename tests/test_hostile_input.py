@@ -300,7 +300,7 @@ def test_a_name_from_the_caller_is_fully_matched_and_never_a_wildcard(gateway, a
     assert gateway.zone_text() == before
 
 
-@pytest.mark.parametrize("host", ["*", "a*b", "*.www"])
+@pytest.mark.parametrize("host", ["*", "a*b", "*.www", "www\n", "www\r\n"])
 def test_a_wildcard_host_gets_no_grant_and_writes_nothing(gateway, alice, secret, host):
     before = gateway.zone_text()
     consent = alice.get(CONSENT, params=consent_query(host=host))
