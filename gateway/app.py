@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway import oauth
+from gateway.auth import zones
 from gateway.auth.routes import login_routes
 from gateway.auth.session import current_user
 from gateway.config import Config
@@ -73,7 +74,15 @@ async def unexpected(request: Request, exc: Exception) -> Response:
 
 
 def home(request: Request) -> Response:
-    return render_page(request, "home.html", {"user": current_user(request)})
+    # A plain function: Starlette runs it in its thread pool, where asking the zone source may wait.
+    user = current_user(request)
+    managed, unchecked = (), ""
+    if user is not None:
+        try:
+            managed = tuple(sorted(zones.zones_of(request.app.state.runtime.authenticator, user)))
+        except zones.ZonesUnavailable:
+            unchecked = zones.UNAVAILABLE
+    return render_page(request, "home.html", {"user": user, "managed": managed, "zones_unchecked": unchecked})
 
 
 def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
@@ -101,6 +110,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
                       **runtime.config.apply_policies(), metrics=runtime.metrics),
         *login_routes(),
+        *runtime.authenticator.routes(),
         # /metrics here only for a bearer of [metrics] token; `dcgw serve` serves metrics.listen.
         *observability_routes(runtime.metrics, {"database": database_check},
                               serve_metrics=config.metrics.token is not None, metrics_token=config.metrics.token),

@@ -40,6 +40,7 @@ class Runtime:
         """Load everything `config` names; `ConfigError` on the first problem, before serving anything."""
         templates = load_catalog(config.gateway.templates)
         authenticator = load_authenticator(config.auth)
+        authenticator.check_deployment(config.gateway)
         router = BackendRouter.from_config(config)
         store = StateStore.open(config.database.url, timeout=config.database.timeout)
         return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics())
@@ -57,6 +58,7 @@ class Runtime:
     def close(self) -> None:
         self.router.close()
         self.store.close()
+        self.authenticator.close()
 
 
 def load_catalog(directory: Path | None) -> TemplateCatalog:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backends.base import BackendError, ZoneChanged
+from gateway.auth import zones
 from gateway.auth.base import Authenticator
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import InstanceResult, apply_instance, record_dicts, revert_instance
@@ -83,12 +84,13 @@ def hosting_zone(router: BackendRouter, domain: str):
 
 def still_controls(authenticator: Authenticator, grant: Grant) -> bool:
     """Whether the user who consented still controls the zone: a token must not outlive the
-    user's hold on it. Users signed in by a proxy are unknown between visits unless listed in
-    the config, so for them only a revoked grant ends access."""
-    user = authenticator.user_named(grant.user)
-    if user is None:
-        return not authenticator.uses_login_form
-    return user.controls(grant.domain)
+    user's hold on it (gateway.auth.zones decides; `Refused` 503 when it cannot tell, and the
+    grant stays, so a control panel outage neither widens access nor ends it)."""
+    try:
+        return zones.still_controls(authenticator, grant.user, grant.domain)
+    except zones.ZonesUnavailable:
+        raise Refused(503, "temporarily_unavailable", "the domains of the user who authorized this could not "
+                                                      "be checked; try again later") from None
 
 
 def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
@@ -110,7 +112,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         if template is None:
             raise Refused(404, "template_not_found", f"template {provider_id}/{service_id}: not found")
         found = await run_in_threadpool(hosting_zone, router, domain)
-        if not still_controls(authenticator, grant):
+        if not await run_in_threadpool(still_controls, authenticator, grant):
             await run_in_threadpool(store.revoke_grant, grant.id, grant.user)
             raise Refused(403, "access_denied", "the user who authorized this no longer controls the domain; "
                                                 "the authorization is revoked")

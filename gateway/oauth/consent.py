@@ -34,6 +34,7 @@ from starlette.responses import RedirectResponse, Response
 
 from backends.base import Backend, BackendError
 from gateway.apply import ZoneNotHosted
+from gateway.auth import zones
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
@@ -286,7 +287,7 @@ def show_consent(request: Request, return_to: ReturnTo) -> Response:
         user = current_user(request)
         if user is None:
             return login_redirect(request)
-        if not user.controls(asked.zone_text):
+        if not user_controls(runtime, user, asked.zone_text):
             runtime.store.audit("refuse", f"user:{user.username}", asked.domain,
                                 {"reason": "zone not controlled", "client_id": return_to.client_id})
             raise Refused("access_denied", f"domain: the signed-in user does not control {asked.zone_text}")
@@ -346,7 +347,11 @@ def answer_consent(request: Request, form: Mapping[str, Any]) -> Response:
 
 def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo) -> Response:
     # Zones may have been taken away since the page was shown.
-    if not user.controls(shown["zone"]):
+    try:
+        allowed = user_controls(request.app.state.runtime, user, shown["zone"])
+    except Refused as refused:
+        return return_to.error(refused)
+    if not allowed:
         return return_to.error(Refused("access_denied", f"domain: the signed-in user does not control {shown['zone']}"))
     try:
         code = request.app.state.runtime.store.create_grant(
@@ -355,6 +360,15 @@ def allow(request: Request, user: User, shown: dict[str, Any], return_to: Return
     except StateError as exc:  # the client was removed or its redirect_uri changed meanwhile
         return problem_page(request, PageError(400, "Service provider changed", str(exc)))
     return return_to.redirect(code=code)
+
+
+def user_controls(runtime, user: User, zone: str) -> bool:
+    """The one zone check, called in a worker thread (it may ask the control panel); `Refused`
+    when it failed."""
+    try:
+        return zones.controls(runtime.authenticator, user, zone)
+    except zones.ZonesUnavailable:
+        raise Refused("temporarily_unavailable", zones.UNAVAILABLE) from None
 
 
 def shown_request(asked: ConsentRequest) -> str:
