@@ -31,20 +31,25 @@ def render_page(request: Request, name: str, context: dict[str, Any] | None = No
     headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; "
                                           "img-src https: 'self'; "
-                                          f"form-action {form_action(return_to)}; frame-ancestors 'none'",
+                                          f"form-action {form_action(return_to, runtime)}; frame-ancestors 'none'",
                "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
     return pages.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
 
 
-def form_action(return_to: str | None) -> str:
-    """The CSP form-action sources: 'self', and the origin of `return_to` when it is a plain
-    http(s) URL (browsers check the redirect that follows a form post against this list)."""
-    if not return_to:
-        return "'self'"
-    parts = urlsplit(return_to)
+def form_action(return_to: str | None, runtime: Any) -> str:
+    """The CSP form-action sources: 'self', the origin of `return_to`, and the sign-in driver's
+    (an OpenID Provider's logout). Browsers check the redirect that follows a form post too."""
+    targets = [return_to, *getattr(runtime.authenticator, "form_targets", ())]
+    origins = dict.fromkeys(origin for origin in map(origin_of, targets) if origin)
+    return " ".join(["'self'", *origins])
+
+
+def origin_of(url: str | None) -> str | None:
+    """`scheme://host[:port]` of a plain http(s) URL, else None (nothing else enters a CSP)."""
+    parts = urlsplit(url or "")
     if parts.scheme not in ("https", "http") or not AUTHORITY.fullmatch(parts.netloc):
-        return "'self'"
-    return f"'self' {parts.scheme}://{parts.netloc}"
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def error_page(request: Request, heading: str, message: str, status_code: int, detail: str = "", *,
