@@ -11,6 +11,13 @@ What the user consents to travels in the page's form; the signed session keeps o
 digest, keyed by a nonce the page carries (browsers cap the cookie at 4 KB, and twenty hosts
 do not fit in it). The form is trusted only when it matches that digest.
 
+Variables come at apply time (spec "OAuth Flow: Getting an Authorization Code"), so the page
+shows what it can: a value needing a variable not given is shown as the template writes it,
+and a record whose host needs one is shown unplaced. Conflicts are found for every record
+whose name and type are known; the existing records the page says would be replaced or
+removed are remembered with the grant, and an API apply that removes only those is what the
+user allowed (see gateway.oauth.approvals).
+
 A consent URL is answered before anyone signs in, so its work is bounded (MAX_HOSTS hosts,
 MAX_SCOPE templates) and runs off the event loop, like every database and backend call.
 """
@@ -41,10 +48,13 @@ from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_pag
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.forms import FormRefused, read_form
 from gateway.instances import plan_instance
+from gateway.oauth.approvals import approval_of
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back
-from gateway.render import ApplyContext, RenderError, render_template
+from gateway.records import relative_text
+from gateway.render import ApplyContext, PendingRecord, RenderError, render_template
 from gateway.state import StateError
+from gateway.state.pkce import PkceError, checked_challenge
 from gateway.template import Template
 from gateway.ui import error_page, render_page
 
@@ -60,7 +70,8 @@ MAX_SCOPE = 20
 CONSENT_WORKERS = anyio.CapacityLimiter(1)
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
-                          "providerName", "serviceName"})
+                          "providerName", "serviceName", "code_challenge", "code_challenge_method"})
+APPROVED_FIELD = "approved"  # the form carries what the page showed would go; the session only its hash
 
 
 class PageError(Exception):
@@ -106,8 +117,12 @@ class ConsentRequest:
     backend: Backend
     hosts: tuple[str, ...]  # "" is the apex
     variables: Mapping[str, str]
-    provider_note: str = ""  # providerName / serviceName: shown beside the template's names, never instead
+    # providerName / serviceName: shown beside the template's names, never instead, and only
+    # for templates that share them (sharedProviderName / sharedServiceName, spec "Provider Name").
+    provider_note: str = ""
     service_note: str = ""
+    code_challenge: str | None = None  # PKCE (RFC 7636), checked when the code is redeemed
+    code_challenge_method: str | None = None
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -129,10 +144,12 @@ class Preview:
     template: Template
     host: str
     add: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)  # records waiting for apply-time variables
     remove: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)  # "provider/service" of applied templates it breaks
     warnings: list[str] = field(default_factory=list)
+    approval: dict[str, Any] = field(default_factory=dict)  # what the grant remembers (approvals.approval_of)
 
 
 def now() -> float:
@@ -185,16 +202,23 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     # Grants are for a zone as a whole (the spec's "root domain"); hosts name what lies below.
     if backend is None:
         raise Refused("invalid_request", f"domain: {domain} is not a zone hosted here")
+    try:
+        challenge, method = checked_challenge(query.get("code_challenge"), query.get("code_challenge_method"))
+    except PkceError as exc:
+        raise Refused("invalid_request", str(exc)) from None
     variables = {key: value for key, value in query.items() if key not in REQUEST_KEYS}
     for template in templates:
         for host in hosts:
-            try:
-                render_template(template, ApplyContext(domain, host, variables, **runtime.config.apply_policies()))
+            try:  # a value given must be valid now; one not given yet comes with the apply
+                render_template(template, ApplyContext(domain, host, variables, **runtime.config.apply_policies()),
+                                defer_missing=True)
             except RenderError as exc:
                 where = f"{template.service_id} at {host or 'the apex'}"
                 raise Refused("invalid_request", f"{where}: {exc}") from None
+    shared_provider = all(t.shared_provider_name for t in templates)
     return ConsentRequest(return_to, provider_id, templates, domain, zone, backend, hosts, variables,
-                          query.get("providerName", ""), query.get("serviceName", ""))
+                          query.get("providerName", "").strip() if shared_provider else "",
+                          query.get("serviceName", "").strip(), challenge, method)
 
 
 def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: str, service_id: str | None,
@@ -247,16 +271,42 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
         for host in asked.hosts:
             context = ApplyContext(asked.domain, host, dict(asked.variables), **runtime.config.apply_policies())
             try:
-                plan = plan_instance(runtime.store, backend, template, context, instance_id=None)
+                plan = plan_instance(runtime.store, backend, template, context, instance_id=None, defer_missing=True)
             except (RenderError, PlanError, ZoneNotHosted) as exc:
                 raise Refused("invalid_request", f"{template.service_id} at {host or 'the apex'}: {exc}") from None
             except BackendError:
                 raise Refused("server_error", "the DNS backend could not be read; try again later") from None
             shown.append(Preview(template, host, add=[r.to_json(zone) for r in plan.records_added()],
+                                 pending=pending_rows(plan.prepared.rendered.pending, zone, template.provider_name),
                                  remove=[r.to_json(zone) for r in plan.records_removed()],
                                  conflicts=[c.reason for c in plan.conflicts], disabled=plan.disabled,
-                                 warnings=list(plan.prepared.plan.warnings)))
+                                 warnings=list(plan.prepared.plan.warnings), approval=approval_of(plan)))
     return shown
+
+
+def pending_rows(pending: list[PendingRecord], zone: dns.name.Name, provider: str) -> list[dict[str, Any]]:
+    """Rows of the records table for records waiting for apply-time variables."""
+    rows = []
+    for record in pending:
+        placed = record.name is not None
+        rows.append({
+            "name": relative_text(record.name, zone) if placed else record.host_as_written(),
+            "type": record.source.type, "ttl": record.ttl if record.ttl is not None else record.source.ttl,
+            "data": record.value_as_written(),
+            "note": f"set by {provider} when applied" if placed else
+                    f"the host is set by {provider} when applied, so this record cannot be placed yet; "
+                    "conflicts for it are checked at apply time",
+        })
+    return rows
+
+
+def approvals_text(shown: list[Preview]) -> str:
+    """What the grant will remember, as the form carries it (canonical JSON)."""
+    return json.dumps([p.approval for p in shown], sort_keys=True, separators=(",", ":"))
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --- handlers ----------------------------------------------------------------------------
@@ -294,11 +344,12 @@ def show_consent(request: Request, return_to: ReturnTo) -> Response:
         shown = previews(runtime, asked)
     except Refused as refused:
         return return_to.error(refused)
-    request_shown = shown_request(asked)
+    approved = approvals_text(shown)
+    request_shown = shown_request(asked, approved)
     nonce = remember(request, request_shown, user)
     return render_page(request, "oauth_consent.html", {
         "user": user, "asked": asked, "previews": shown, "nonce": nonce, "fields": asked.shown(),
-        "request_shown": request_shown,
+        "approved": approved, "approved_field": APPROVED_FIELD, "request_shown": request_shown,
         "action": CONSENT_PATH, "provider_name": asked.templates[0].provider_name,
         "warn_phishing": any(t.warn_phishing for t in asked.templates),
     }, return_to=return_to.redirect_uri)
@@ -326,7 +377,7 @@ def answer_consent(request: Request, form: Mapping[str, Any]) -> Response:
     if pending["user"] != user.username:
         return problem_page(request, PageError(403, "Different user", "consent: shown to another user"))
     shown_text = form.get("request")
-    if not isinstance(shown_text, str) or _digest(shown_text) != pending["digest"]:
+    if not isinstance(shown_text, str) or text_hash(shown_text) != pending["digest"]:
         return problem_page(request, PageError(400, "Request changed", "request: differs from what was shown; "
                                                                      "nothing was authorized"))
     shown = json.loads(shown_text)
@@ -334,6 +385,10 @@ def answer_consent(request: Request, form: Mapping[str, Any]) -> Response:
         if form.get(name) != value:
             return problem_page(request, PageError(400, "Request changed", f"{name}: differs from what was shown; "
                                                                          "nothing was authorized"))
+    approved = form.get(APPROVED_FIELD)
+    if not isinstance(approved, str) or text_hash(approved) != shown["approved"]:
+        return problem_page(request, PageError(400, "Request changed", f"{APPROVED_FIELD}: differs from what "
+                                                                     "was shown; nothing was authorized"))
     return_to = ReturnTo(shown["client_id"], shown["redirect_uri"], shown["state"])
     decision = form.get("decision")
     if decision == "deny":
@@ -342,10 +397,11 @@ def answer_consent(request: Request, form: Mapping[str, Any]) -> Response:
         return return_to.error(Refused("access_denied", "user_cancel"))
     if decision != "allow":
         return problem_page(request, PageError(400, "No decision", "decision: must be allow or deny"))
-    return allow(request, user, shown, return_to)
+    return allow(request, user, shown, return_to, json.loads(approved))
 
 
-def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo) -> Response:
+def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo,
+          approved: list[dict[str, Any]]) -> Response:
     # Zones may have been taken away since the page was shown.
     try:
         allowed = user_controls(request.app.state.runtime, user, shown["zone"])
@@ -356,7 +412,8 @@ def allow(request: Request, user: User, shown: dict[str, Any], return_to: Return
     try:
         code = request.app.state.runtime.store.create_grant(
             return_to.client_id, user.username, shown["fields"]["domain"], shown["hosts"], shown["services"],
-            return_to.redirect_uri)
+            return_to.redirect_uri, approved=approved, code_challenge=shown.get("code_challenge"),
+            code_challenge_method=shown.get("code_challenge_method"))
     except StateError as exc:  # the client was removed or its redirect_uri changed meanwhile
         return problem_page(request, PageError(400, "Service provider changed", str(exc)))
     return return_to.redirect(code=code)
@@ -371,22 +428,19 @@ def user_controls(runtime, user: User, zone: str) -> bool:
         raise Refused("temporarily_unavailable", zones.UNAVAILABLE) from None
 
 
-def shown_request(asked: ConsentRequest) -> str:
+def shown_request(asked: ConsentRequest, approved: str) -> str:
     """What the page asks the user to allow, as the JSON text its form carries back."""
     return json.dumps({
         "client_id": asked.return_to.client_id, "redirect_uri": asked.return_to.redirect_uri,
         "state": asked.return_to.state, "zone": asked.zone_text, "hosts": list(asked.hosts),
-        "services": list(asked.services), "fields": asked.shown(),
+        "services": list(asked.services), "fields": asked.shown(), "approved": text_hash(approved),
+        "code_challenge": asked.code_challenge, "code_challenge_method": asked.code_challenge_method,
     }, separators=(",", ":"), sort_keys=True)
 
 
 def remember(request: Request, request_shown: str, user: User) -> str:
-    """Keep the digest of what the page shows in the signed session; the page carries the nonce."""
-    return remember_page(request, PENDING, {"user": user.username, "digest": _digest(request_shown)}, now())
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    """Keep the hash of what the page shows in the signed session; the page carries the nonce."""
+    return remember_page(request, PENDING, {"user": user.username, "digest": text_hash(request_shown)}, now())
 
 
 def problem_page(request: Request, problem: PageError) -> Response:
