@@ -48,8 +48,9 @@ def test_healthz_stays_responsive_while_hostile_consent_urls_arrive(served):
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
-    # Loose on purpose: the review saw 11 s with the rendering on the event loop.
-    assert max(latencies) < 1.0, latencies
+    # Loose on purpose (a shared machine stalls now and then): the review saw 11 s, and with the
+    # rendering on the event loop half the answers took over 3 s here.
+    assert sorted(latencies)[int(len(latencies) * 0.9)] < 1.0, latencies
     refused = [a for a in answers if a[0] == TOO_MANY_HOSTS]
     checked = [a for a in answers if a[0] == LARGEST_ACCEPTED]
     assert refused and all(status == 303 and "error=invalid_request" in location and "more+than+the+20+hosts"
