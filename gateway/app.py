@@ -34,6 +34,7 @@ from gateway.intents import StateUnavailable
 from gateway.oauth.consent import consent_page
 from gateway.observability import RequestMetricsMiddleware, observability_routes
 from gateway.runtime import Runtime
+from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.sync.routes import sync_routes
 from gateway.ui import STATIC_DIR, brand_css, error_page, render_page
 from gateway.web_redirects import WebRedirects, allowed_route, redirect_name
@@ -115,10 +116,13 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
               methods=["GET"]),
         *sync_routes(),
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
-                      ttl_policy=runtime.ttl_policy, metrics=runtime.metrics, extensions=runtime.extensions),
+                      **runtime.config.apply_policies(), metrics=runtime.metrics,
+                      extensions=runtime.extensions),
         *login_routes(),
         *runtime.authenticator.routes(),
-        *observability_routes(runtime.metrics, {"database": database_check}),
+        # /metrics here only for a bearer of [metrics] token; `dcgw serve` serves metrics.listen.
+        *observability_routes(runtime.metrics, {"database": database_check},
+                              serve_metrics=config.metrics.token is not None, metrics_token=config.metrics.token),
         allowed_route(runtime.store),
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -126,6 +130,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     secure_cookies = config.gateway.base_url.startswith("https://")
     middleware = [
         Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
+        Middleware(SecurityHeadersMiddleware),
         # Host-based, ahead of every route: a redirected name is never the gateway itself.
         Middleware(WebRedirects, store=runtime.store, own_hosts=own_hosts(config)),
         Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
