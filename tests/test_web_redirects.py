@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway_app import build_gateway, consent_form, sign_in
-from tests.servers.common import free_port, stop, wait_for_port
+from tests.gateway_app import build_gateway, consent_form, dcgw_serve, sign_in
+from tests.servers.common import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDRESSES = ["203.0.113.80", "2001:db8::80"]
@@ -68,19 +68,10 @@ def dcgw(*argv: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def served(gateway, tmp_path):
+def served(gateway):
     """`dcgw serve` on the same config (and so the same state database) as `gateway`."""
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config",
-                                    str(gateway.config.path), "--port", str(port)],
-                                   stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process, timeout=30, log=log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with dcgw_serve(gateway, free_port()) as (url, _log):
+        yield url
 
 
 def test_dcgw_apply_writes_the_addresses_and_dcgw_serve_redirects(gateway, served, tmp_path):
