@@ -172,11 +172,12 @@ def _check_coherent(records: list[RenderedRecord]) -> None:
     for record in records:
         by_name[record.name].append(record)
     for name, group in by_name.items():
-        cnames = [r for r in group if r.rdtype == T.CNAME]
+        # Alternative groups often repeat one CNAME; applied together they are one record.
+        cnames = {rdata_identity(r.rdata) for r in group if r.rdtype == T.CNAME}
         if len(cnames) > 1:
             raise PlanError(f"the template puts {len(cnames)} CNAME records at {name.to_text()}; "
                             "a name holds at most one")
-        if cnames and len(group) > 1:
+        if cnames and any(r.rdtype != T.CNAME for r in group):
             others = sorted({dns.rdatatype.to_text(r.rdtype) for r in group if r.rdtype != T.CNAME})
             raise PlanError(f"the template puts a CNAME beside {', '.join(others)} at {name.to_text()}; "
                             "a CNAME cannot coexist with other records")

@@ -1,5 +1,6 @@
 """Planning: the spec's merge examples, each conflict rule on its own, SPF merging, re-apply."""
 
+import dns.rdatatype
 import pytest
 
 from gateway.plan import PlanError, UnsupportedRecordType, apply_changes_to_rrsets, plan_changes, read_scope
@@ -165,6 +166,22 @@ def test_records_of_one_template_never_delete_each_other():
 ])
 def test_template_whose_records_cannot_coexist_is_an_error(records, words):
     with pytest.raises(PlanError, match=words):
+        plan(records)
+
+
+def test_one_cname_repeated_in_alternative_groups_is_one_record():
+    records = [{"groupId": group, "type": "CNAME", "host": "www", "pointsTo": "a.example.net", "ttl": ttl}
+               for group, ttl in (("g1", 600), ("g2", 300))]
+    p = plan(records, "www 60 IN A 192.0.2.9\n")
+    assert lines(p.add) == {"www 300 CNAME a.example.net."}
+    assert [c.record.rdtype for c in p.conflicts] == [dns.rdatatype.A]
+
+
+def test_repeated_cname_beside_other_data_stays_an_error():
+    records = [{"groupId": group, "type": "CNAME", "host": "www", "pointsTo": "a.example.net", "ttl": 60}
+               for group in ("g1", "g2")] + [{"groupId": "g2", "type": "A", "host": "www", "pointsTo": "192.0.2.1",
+                                               "ttl": 60}]
+    with pytest.raises(PlanError, match="CNAME beside A at www.example.com."):
         plan(records)
 
 
