@@ -133,3 +133,11 @@ def test_cname_that_cannot_coexist_stays_refused_with_every_group(name):
     with pytest.raises(PlanError) as error:
         plan_changes(render_template(template, context), zone_rrsets(zone), zone.origin)
     assert CNAME_THAT_CANNOT_COEXIST[name] in str(error.value)
+
+
+def test_every_corpus_plan_is_byte_for_byte_the_golden_one():
+    from tests.plan_golden import corpus_plans, read_golden
+    plans, golden = corpus_plans(CORPUS), read_golden()
+    assert set(plans) == set(golden)
+    differing = [label for label in golden if plans[label] != golden[label]]
+    assert differing == [], f"{len(differing)} plans differ, first {differing[0]}:\n{plans[differing[0]]}"
