@@ -69,7 +69,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
                       ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
         *login_routes(),
-        *observability_routes(runtime.metrics, {"database": database_check}),
+        *observability_routes(runtime.metrics, {"database": database_check}),  # checked by /readyz only
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

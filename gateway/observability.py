@@ -1,4 +1,4 @@
-"""Operations: JSON logs without secrets, Prometheus metrics, and `/healthz` and `/metrics`.
+"""Operations: JSON logs without secrets, Prometheus metrics, `/healthz`, `/readyz` and `/metrics`.
 
 Logs: `configure_logging()` applies a logging config and returns it as a dict. Pass that
 dict to uvicorn (`uvicorn.run(app, log_config=configure_logging())`) so that uvicorn,
@@ -293,11 +293,13 @@ class RequestMetricsMiddleware:
             self.metrics.observe_request(route, scope["method"], status, elapsed)
 
 
-# -- /healthz and /metrics -----------------------------------------------------------------------
+# -- /healthz, /readyz and /metrics -------------------------------------------------------------------
 
 HealthCheck = Callable[[], Any | Awaitable[Any]]
 CHECK_TIMEOUT_SECONDS = 5.0
 health_log = logging.getLogger("gateway.health")
+_LIVE_BODY = b'{"status":"ok"}'
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | None:
@@ -321,26 +323,31 @@ async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | Non
 
 def observability_routes(metrics: Metrics, checks: Mapping[str, HealthCheck] | None = None,
                          timeout: float = CHECK_TIMEOUT_SECONDS) -> list[Route]:
-    """`GET /healthz` and `GET /metrics`.
+    """`GET /healthz`, `GET /readyz` and `GET /metrics`.
 
-    `/healthz` runs every check (sync or async callables; raising means failing) and
-    answers 200 `{"status": "ok"}`, or 503 naming each failing check:
+    `/healthz` is liveness: the process answers, touching neither the database nor a
+    backend, so a probe polling it costs nothing and a slow database never gets the
+    gateway restarted. `/readyz` runs every check (sync or async callables; raising means
+    failing) and answers 200 `{"status": "ok"}`, or 503 naming each failing check:
     `{"status": "failing", "failing": {"database": "failed (OperationalError)"}}`."""
     named_checks = dict(checks or {})
 
     async def healthz(request: Request) -> Response:
+        return Response(_LIVE_BODY, media_type="application/json", headers=_NO_STORE)
+
+    async def readyz(request: Request) -> Response:
         names = list(named_checks)
         results = await asyncio.gather(*(_run_check(n, named_checks[n], timeout) for n in names))
         failing = {name: why for name, why in zip(names, results) if why is not None}
         if failing:
-            return JSONResponse({"status": "failing", "failing": failing}, status_code=503,
-                                headers={"Cache-Control": "no-store"})
-        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+            return JSONResponse({"status": "failing", "failing": failing}, status_code=503, headers=_NO_STORE)
+        return Response(_LIVE_BODY, media_type="application/json", headers=_NO_STORE)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return [
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/readyz", readyz, methods=["GET"], name="readyz"),
         Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics_endpoint"),
     ]
