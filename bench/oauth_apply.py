@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends.powerdns import PowerDNSBackend  # noqa: E402
 from backends.testing import conformance_template  # noqa: E402
+from gateway.auth.local import LocalAuthenticator  # noqa: E402
+from gateway.config import AuthSettings, AuthUser  # noqa: E402
 from gateway.oauth import routes  # noqa: E402
 from gateway.registry import BackendRouter  # noqa: E402
 from gateway.state import StateStore  # noqa: E402
@@ -94,8 +96,11 @@ class Gateway:
         self.tokens = [self.store.redeem_code(
             self.store.create_grant(PROVIDER, "bench", self.domain, [host], [SERVICE], REDIRECT),
             PROVIDER, REDIRECT).access_token for host in self.hosts]
+        # The user who consented, still in control of the zone (each apply checks).
+        authenticator = LocalAuthenticator(AuthSettings(users=(
+            AuthUser("bench", "$argon2id$v=19$m=65536,t=3,p=4$YmVuY2gtc2FsdA$YmVuY2gtaGFzaA", (self.domain,)),)))
         app = Starlette(routes=routes(self.store, BackendRouter([(self.backend, [self.domain])]),
-                                      {(PROVIDER, SERVICE): TEMPLATE}))
+                                      {(PROVIDER, SERVICE): TEMPLATE}, authenticator=authenticator))
         port = free_port()
         self.uvicorn = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                      access_log=False))

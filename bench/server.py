@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import html
 import os
 import re
 import statistics
@@ -222,8 +223,9 @@ def memory_backend_class():
 HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([\w-]+)" value="([^"]*)"')
 
 
-def hidden_fields(html: str) -> dict[str, str]:
-    return dict(HIDDEN_INPUT.findall(html))
+def hidden_fields(page: str) -> dict[str, str]:
+    # Values are HTML-escaped in the page (`&amp;` in a query string); a browser posts them unescaped.
+    return {name: html.unescape(value) for name, value in HIDDEN_INPUT.findall(page)}
 
 
 async def _sync_apply_times(config_path: Path, applies: int) -> tuple[list[float], list[float]]:
