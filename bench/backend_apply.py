@@ -136,10 +136,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("backends", nargs="*", choices=[[], *BENCHES], metavar="BACKEND",
                         help=f"backends to measure (default: all of {', '.join(BENCHES)})")
     parser.add_argument("-n", "--applies", type=int, default=50, help="applies per zone size (default 50)")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: check that the benchmark runs (figures mean nothing)")
     args = parser.parse_args(argv)
+    sizes = (10,) if args.quick else SIZES
+    if args.quick:
+        args.applies = 2
     print(f"{'backend':<10}  {'records':>8}  {'applies':>7}  {'median apply':>12}  {'round trips/apply':>17}")
     for name in args.backends or BENCHES:
-        for figures in BENCHES[name](SIZES, args.applies):
+        for figures in BENCHES[name](sizes, args.applies):
             print(f"{name:<10}  {figures.zone_records:>8}  {figures.applies:>7}  "
                   f"{figures.median_seconds * 1000:>9.1f} ms  {figures.round_trips:>17.0f}", flush=True)
 
