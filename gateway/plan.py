@@ -116,54 +116,95 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     # Callers pass the RRsets in `read_scope`; anything else they pass is ignored, so the
     # work below follows the template even when a caller hands over a whole zone.
     scope = read_scope(rendered, zone)
-    existing: dict[RRsetKey, dns.rrset.RRset] = {}
-    by_name: dict[dns.name.Name, list[Record]] = defaultdict(list)
+    keys = _Keys(zone)
+    in_scope = {keys.name(name) for name in scope.names}
+    subtrees = [keys.name(top) for top in scope.subtrees]
+    existing: dict[_RRsetKey, dns.rrset.RRset] = {}
+    by_name: dict[_NameKey, list[Record]] = {}
     for rrset in current:
-        if rrset.rdtype in UNTOUCHABLE or not _in_scope(rrset.name, scope):
+        if rrset.rdtype in UNTOUCHABLE:
             continue
-        existing[(rrset.name, rrset.rdtype)] = rrset
-        by_name[rrset.name].extend(records_of([rrset]))
+        name_key = keys.name(rrset.name)
+        if name_key not in in_scope and not any(name_key[:len(top)] == top for top in subtrees):
+            continue
+        existing[(name_key, rrset.rdtype)] = rrset
+        by_name.setdefault(name_key, []).extend(records_of([rrset]))
 
     plan = Plan(zone=zone, warnings=list(rendered.warnings))
     desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [
         (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix) for r in rendered.records]
-    removals: dict[tuple[RRsetKey, object], tuple[Record, str | None]] = {}
+    removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]] = {}
 
-    for spf_record, replaced, problem in _merge_spf(rendered, existing, plan):
+    for spf_record, replaced, problem in _merge_spf(rendered, existing, plan, keys):
         desired.append((spf_record, TxtConflictMode.NONE, None))
         for old in replaced:
-            removals[((old.name, old.rdtype), rdata_identity(old.rdata))] = (old, problem)
+            removals[keys.record(old)] = (old, problem)
 
-    wanted = {((r.name, r.rdtype), rdata_identity(r.rdata)) for r, _, _ in desired}
+    wanted = {keys.record(r) for r, _, _ in desired}
     for record, mode, prefix in desired:
-        for old in _candidates(record, by_name, zone):
-            key = ((old.name, old.rdtype), rdata_identity(old.rdata))
+        for old in _candidates(record, by_name, keys):
+            key = keys.record(old)
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(record, mode, prefix, old, zone)
+            reason = _conflict(record, mode, prefix, old, keys)
             if reason:
                 removals[key] = (old, reason)
 
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
-    _build_changes(plan, existing, [r for r, _, _ in desired], removals)
+    _build_changes(plan, existing, [r for r, _, _ in desired], removals, keys)
     return plan
+
+
+# Names compared as dnspython compares them, without its per-call cost: a name's key is its
+# labels lowercased, root first, so keys are equal when names are and sort in canonical order
+# (RFC 4034 6.1), and "a is at or below b" is "b's key is a prefix of a's".
+_NameKey = tuple[bytes, ...]
+_RRsetKey = tuple[_NameKey, T]
+
+
+class _Keys:
+    """Canonical keys of one planning pass, each computed once: names, and record identities."""
+
+    def __init__(self, zone: dns.name.Name) -> None:
+        self.zone = zone
+        self.zone_key = self.name(zone)
+        self._identities: dict[int, tuple[dns.rdata.Rdata, object]] = {}
+
+    @staticmethod
+    def name(name: dns.name.Name) -> _NameKey:
+        return tuple([label.lower() for label in reversed(name.labels)])
+
+    def identity(self, rdata: dns.rdata.Rdata) -> object:
+        # Keyed by id, holding the rdata so that its id is not reused during the pass.
+        found = self._identities.get(id(rdata))
+        if found is None:
+            found = self._identities[id(rdata)] = (rdata, rdata_identity(rdata))
+        return found[1]
+
+    def record(self, record: Record) -> tuple[_RRsetKey, object]:
+        return (self.name(record.name), record.rdata.rdtype), self.identity(record.rdata)
+
+    def inside_zone(self, name_key: _NameKey) -> bool:
+        """`name != zone and name.is_subdomain(zone)`."""
+        return len(name_key) > len(self.zone_key) and name_key[:len(self.zone_key)] == self.zone_key
 
 
 def _in_scope(name: dns.name.Name, scope: ReadScope) -> bool:
     return name in scope.names or any(name.is_subdomain(top) for top in scope.subtrees)
 
 
-def _candidates(record: Record, by_name: dict[dns.name.Name, list[Record]], zone: dns.name.Name) -> list[Record]:
+def _candidates(record: Record, by_name: dict[_NameKey, list[Record]], keys: _Keys) -> list[Record]:
     """Existing records that could conflict with `record`: at its name, delegations above it,
     and for a new delegation everything below it."""
-    found = list(by_name.get(record.name, ()))
-    name = record.name
-    while name != zone and name.is_subdomain(zone):
-        name = name.parent()
+    own = keys.name(record.name)
+    found = list(by_name.get(own, ()))
+    name = own
+    while keys.inside_zone(name):
+        name = name[:-1]
         found += [r for r in by_name.get(name, ()) if r.rdtype == T.NS]
     if record.rdtype == T.NS:
         found += [r for owner, records in by_name.items()
-                  if owner != record.name and owner.is_subdomain(record.name) for r in records]
+                  if owner != own and owner[:len(own)] == own for r in records]
     return found
 
 
@@ -183,13 +224,13 @@ def _check_coherent(records: list[RenderedRecord]) -> None:
                             "a CNAME cannot coexist with other records")
 
 
-def _merge_spf(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.rrset.RRset], plan: Plan):
+def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset], plan: Plan, keys: _Keys):
     """Yield (merged SPF record, existing SPF records it replaces, conflict reason or None)."""
-    rules_by_name: dict[dns.name.Name, list] = defaultdict(list)
+    rules_by_name: dict[_NameKey, tuple[dns.name.Name, list]] = {}
     for spf in rendered.spf:
-        rules_by_name[spf.name].append(spf)
-    for name, group in rules_by_name.items():
-        txt = existing.get((name, T.TXT))
+        rules_by_name.setdefault(keys.name(spf.name), (spf.name, []))[1].append(spf)
+    for name_key, (name, group) in rules_by_name.items():
+        txt = existing.get((name_key, T.TXT))
         current = [r for r in records_of([txt])] if txt is not None else []
         spf_records = [r for r in current if is_spf(txt_text(r.rdata))]
         ttls = [s.ttl for s in group if s.ttl is not None]
@@ -211,70 +252,82 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.rrset.RR
         yield RenderedRecord(name=name, ttl=ttl, rdata=rdata, source=source), spf_records, problem
 
 
-def _conflict(new: Record, mode: TxtConflictMode, prefix: str | None, old: Record,
-              zone: dns.name.Name) -> str | None:
+def _conflict(new: Record, mode: TxtConflictMode, prefix: str | None, old: Record, keys: _Keys) -> str | None:
     """Why `old` must go when `new` is written, or None when they coexist."""
-    new_type, old_type = dns.rdatatype.to_text(new.rdtype), dns.rdatatype.to_text(old.rdtype)
-    at = relative_text(old.name, zone)
-    if old.name == new.name:
+    zone = keys.zone
+    new_key, old_key = keys.name(new.name), keys.name(old.name)
+    new_type = lambda: dns.rdatatype.to_text(new.rdtype)  # noqa: E731 (only named in a reason)
+    at = lambda: relative_text(old.name, zone)  # noqa: E731
+    if old_key == new_key:
         if old.rdtype == T.CNAME:
-            return f"the existing CNAME at {at} conflicts with the new {new_type} record"
+            return f"the existing CNAME at {at()} conflicts with the new {new_type()} record"
         if new.rdtype == T.CNAME:
-            return f"the new CNAME at {at} conflicts with every other record there"
+            return f"the new CNAME at {at()} conflicts with every other record there"
         if new.rdtype == T.NS:
-            return f"the new delegation (NS) at {at} replaces every record at and below it"
-        if old.rdtype == T.NS and old.name != zone:
-            return f"{at} is delegated (NS); the new {new_type} record replaces the delegation"
+            return f"the new delegation (NS) at {at()} replaces every record at and below it"
+        if old.rdtype == T.NS and old_key != keys.zone_key:
+            return f"{at()} is delegated (NS); the new {new_type()} record replaces the delegation"
         if new.rdtype in (T.MX, T.SRV) and old.rdtype == new.rdtype:
-            return f"the new {new_type} record replaces the {old_type} records at {at}"
+            return f"the new {new_type()} record replaces the {dns.rdatatype.to_text(old.rdtype)} records at {at()}"
         if new.rdtype in ADDRESS_TYPES and old.rdtype in ADDRESS_TYPES:
-            return f"the new {new_type} record replaces the A and AAAA records at {at}"
+            return f"the new {new_type()} record replaces the A and AAAA records at {at()}"
         if new.rdtype == T.TXT and old.rdtype == T.TXT:
             if mode is TxtConflictMode.ALL:
-                return f"the new TXT record replaces all TXT records at {at}"
+                return f"the new TXT record replaces all TXT records at {at()}"
             if mode is TxtConflictMode.PREFIX and prefix is not None and txt_text(old.rdata).startswith(prefix):
-                return f"the new TXT record replaces TXT records starting with {prefix!r} at {at}"
+                return f"the new TXT record replaces TXT records starting with {prefix!r} at {at()}"
         return None
-    if new.rdtype == T.NS and old.name.is_subdomain(new.name):
+    if new.rdtype == T.NS and old_key[:len(new_key)] == new_key:
         return f"the new delegation (NS) at {relative_text(new.name, zone)} replaces everything below it"
-    if old.rdtype == T.NS and old.name != zone and new.name.is_subdomain(old.name):
-        return f"{at} is delegated (NS); the new {new_type} record below it replaces the delegation"
+    if old.rdtype == T.NS and old_key != keys.zone_key and new_key[:len(old_key)] == old_key:
+        return f"{at()} is delegated (NS); the new {new_type()} record below it replaces the delegation"
     return None
 
 
-def _build_changes(plan: Plan, existing: dict[RRsetKey, dns.rrset.RRset], desired: list[Record],
-                   removals: dict[tuple[RRsetKey, object], tuple[Record, str | None]]) -> None:
-    wanted_by_key: dict[RRsetKey, list[Record]] = defaultdict(list)
+def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[Record],
+                   removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]], keys: _Keys) -> None:
+    # Each RRset is named as its first wanted record names it, else as its first removed record.
+    names: dict[_RRsetKey, dns.name.Name] = {}
+    wanted_by_key: dict[_RRsetKey, list[Record]] = {}
     for record in desired:
-        wanted_by_key[(record.name, record.rdtype)].append(record)
-    removed_by_key: dict[RRsetKey, set[object]] = defaultdict(set)
-    for (key, identity), _ in removals.items():
+        key = (keys.name(record.name), record.rdtype)
+        names.setdefault(key, record.name)
+        wanted_by_key.setdefault(key, []).append(record)
+    removed_by_key: dict[_RRsetKey, set[object]] = defaultdict(set)
+    for (key, identity), (old, _) in removals.items():
+        names.setdefault(key, old.name)
         removed_by_key[key].add(identity)
 
-    for key in sorted(set(wanted_by_key) | set(removed_by_key), key=_key_order):
-        name, rdtype = key
+    for key in sorted(names, key=lambda k: (k[0], int(k[1]))):
+        name, rdtype = names[key], key[1]
         before = existing.get(key)
-        kept = [r for r in (records_of([before]) if before is not None else [])
-                if rdata_identity(r.rdata) not in removed_by_key[key]]
+        before_records = records_of([before]) if before is not None else []
+        kept = [r for r in before_records if keys.identity(r.rdata) not in removed_by_key[key]]
         wanted = wanted_by_key.get(key, [])
-        identities = {rdata_identity(r.rdata) for r in kept}
+        identities = {keys.identity(r.rdata) for r in kept}
         rdatas = [r.rdata for r in kept]
         for record in wanted:
-            identity = rdata_identity(record.rdata)
+            identity = keys.identity(record.rdata)
             if identity not in identities:
                 identities.add(identity)
                 rdatas.append(record.rdata)
         ttl = min(r.ttl for r in wanted) if wanted else (before.ttl if before is not None else 0)
         after = make_rrset(name, ttl, rdatas)
-        if same_rrset(before, after):
+        if _same_rrset(before, after, keys):
             continue
         plan.changes.append(RRsetChange(name, rdtype, before, after))
-        before_records = set(_ttl_identity(r) for r in records_of([before])) if before is not None else set()
-        after_records = set(_ttl_identity(r) for r in records_of([after])) if after is not None else set()
-        plan.delete += [r for r in records_of([before] if before is not None else [])
-                        if _ttl_identity(r) not in after_records]
-        plan.add += [r for r in records_of([after] if after is not None else [])
-                     if _ttl_identity(r) not in before_records]
+        after_records = records_of([after]) if after is not None else []
+        before_set = {(r.ttl, keys.identity(r.rdata)) for r in before_records}
+        after_set = {(r.ttl, keys.identity(r.rdata)) for r in after_records}
+        plan.delete += [r for r in before_records if (r.ttl, keys.identity(r.rdata)) not in after_set]
+        plan.add += [r for r in after_records if (r.ttl, keys.identity(r.rdata)) not in before_set]
+
+
+def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:
+    """`same_rrset`, with the pass's identities."""
+    if a is None or b is None:
+        return a is None and b is None
+    return a.ttl == b.ttl and {keys.identity(r) for r in a} == {keys.identity(r) for r in b}
 
 
 def _ttl_identity(record: Record) -> tuple[int, object]:

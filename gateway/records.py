@@ -102,10 +102,16 @@ def make_rrset(name: dns.name.Name, ttl: int, rdatas: Iterable[dns.rdata.Rdata])
 
 def rdata_identity(rdata: dns.rdata.Rdata) -> object:
     """What makes two records the same record: TXT by its joined text, however it is split
-    into strings (backends split long values differently); others by canonical rdata."""
+    into strings (backends split long values differently); others by canonical rdata.
+
+    A plain tuple, equal exactly when the rdata are (`Rdata.__eq__`: class, type, canonical
+    wire form, and whether it holds relative names): cheap to hash again, unlike an Rdata."""
     if rdata.rdtype == dns.rdatatype.TXT:
         return (dns.rdatatype.TXT, b"".join(rdata.strings))  # type: ignore[attr-defined]
-    return rdata
+    try:
+        return (rdata.rdclass, rdata.rdtype, rdata.to_digestable())
+    except dns.name.NeedAbsoluteNameOrOrigin:
+        return (rdata.rdclass, rdata.rdtype, None, rdata.to_digestable(dns.name.root))
 
 
 def same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None) -> bool:
