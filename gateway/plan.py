@@ -20,7 +20,7 @@ import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from gateway.records import (
-    Record, RenderedRecord, make_rrset, rdata_identity, records_of, relative_text, same_rrset,
+    Record, RenderedRecord, make_rrset, name_key, rdata_identity, records_of, relative_text, same_rrset,
 )
 from gateway.render import RenderedTemplate, split_txt, txt_text
 from gateway.spf import SpfMergeError, is_spf, merge_spf
@@ -91,17 +91,27 @@ class Plan:
 def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     """The names whose RRsets decide the plan: owners, their ancestors inside the zone
     (an NS there is a delegation), and the subtrees under NS records."""
-    owners = {r.name for r in rendered.records} | {s.name for s in rendered.spf}
-    owners |= {e.name for e in rendered.extensions}
-    names: set[dns.name.Name] = set()
+    scope = rendered.scopes.get(zone)
+    if scope is None:
+        scope = rendered.scopes[zone] = _read_scope(rendered, zone)
+    return scope
+
+
+def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
+    zone_key = name_key(zone)
+    names: dict[_NameKey, dns.name.Name] = {}
+    owners = [r.name for r in rendered.records] + [s.name for s in rendered.spf] + [e.name for e in rendered.extensions]
     for owner in owners:
-        names.add(owner)
-        name = owner
-        while name != zone and name.is_subdomain(zone):
-            names.add(name)
-            name = name.parent()
+        key = name_key(owner)
+        if key in names:
+            continue
+        names[key] = owner
+        if len(key) > len(zone_key) and key[:len(zone_key)] == zone_key:
+            for depth in range(1, len(key) - len(zone_key)):
+                if key[:-depth] not in names:
+                    names[key[:-depth]] = dns.name.Name(owner.labels[depth:])
     subtrees = {r.name for r in rendered.records if r.rdtype == T.NS}
-    return ReadScope(frozenset(names), frozenset(subtrees))
+    return ReadScope(frozenset(names.values()), frozenset(subtrees))
 
 
 def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset], zone: dns.name.Name,
@@ -111,12 +121,12 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     if unsupported:
         raise UnsupportedRecordType(
             f"the template uses {', '.join(unsupported)}, an extension this backend does not support")
-    _check_coherent(rendered.records)
+    keys = _Keys(zone)
+    _check_coherent(rendered.records, keys)
 
     # Callers pass the RRsets in `read_scope`; anything else they pass is ignored, so the
     # work below follows the template even when a caller hands over a whole zone.
     scope = read_scope(rendered, zone)
-    keys = _Keys(zone)
     in_scope = {keys.name(name) for name in scope.names}
     subtrees = [keys.name(top) for top in scope.subtrees]
     existing: dict[_RRsetKey, dns.rrset.RRset] = {}
@@ -155,9 +165,7 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     return plan
 
 
-# Names compared as dnspython compares them, without its per-call cost: a name's key is its
-# labels lowercased, root first, so keys are equal when names are and sort in canonical order
-# (RFC 4034 6.1), and "a is at or below b" is "b's key is a prefix of a's".
+# Names compared as dnspython compares them, without its per-call cost (`name_key`).
 _NameKey = tuple[bytes, ...]
 _RRsetKey = tuple[_NameKey, T]
 
@@ -166,16 +174,19 @@ class _Keys:
     """Canonical keys of one planning pass, each computed once: names, and record identities."""
 
     def __init__(self, zone: dns.name.Name) -> None:
+        # Keyed by id, each holding its object so that no id is reused during the pass.
+        self._names: dict[int, tuple[dns.name.Name, _NameKey]] = {}
+        self._identities: dict[int, tuple[dns.rdata.Rdata, object]] = {}
         self.zone = zone
         self.zone_key = self.name(zone)
-        self._identities: dict[int, tuple[dns.rdata.Rdata, object]] = {}
 
-    @staticmethod
-    def name(name: dns.name.Name) -> _NameKey:
-        return tuple([label.lower() for label in reversed(name.labels)])
+    def name(self, name: dns.name.Name) -> _NameKey:
+        found = self._names.get(id(name))
+        if found is None:
+            found = self._names[id(name)] = (name, name_key(name))
+        return found[1]
 
     def identity(self, rdata: dns.rdata.Rdata) -> object:
-        # Keyed by id, holding the rdata so that its id is not reused during the pass.
         found = self._identities.get(id(rdata))
         if found is None:
             found = self._identities[id(rdata)] = (rdata, rdata_identity(rdata))
@@ -208,11 +219,12 @@ def _candidates(record: Record, by_name: dict[_NameKey, list[Record]], keys: _Ke
     return found
 
 
-def _check_coherent(records: list[RenderedRecord]) -> None:
-    by_name: dict[dns.name.Name, list[RenderedRecord]] = defaultdict(list)
+def _check_coherent(records: list[RenderedRecord], keys: _Keys) -> None:
+    by_name: dict[_NameKey, list[RenderedRecord]] = {}
     for record in records:
-        by_name[record.name].append(record)
-    for name, group in by_name.items():
+        by_name.setdefault(keys.name(record.name), []).append(record)
+    for group in by_name.values():
+        name = group[0].name
         # Alternative groups often repeat one CNAME; applied together they are one record.
         cnames = {rdata_identity(r.rdata) for r in group if r.rdtype == T.CNAME}
         if len(cnames) > 1:

@@ -15,6 +15,10 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.NS
+import dns.rdtypes.IN.SRV
 import dns.rrset
 
 from gateway.template import TemplateRecord
@@ -108,10 +112,30 @@ def rdata_identity(rdata: dns.rdata.Rdata) -> object:
     wire form, and whether it holds relative names): cheap to hash again, unlike an Rdata."""
     if rdata.rdtype == dns.rdatatype.TXT:
         return (dns.rdatatype.TXT, b"".join(rdata.strings))  # type: ignore[attr-defined]
+    kind = type(rdata)
+    # The canonical wire form of these is their numbers and their names lowercased: the
+    # name's labels say the same without encoding it (the engine's most common types).
+    if kind in _TARGET_TYPES:
+        return (rdata.rdclass, rdata.rdtype, name_key(rdata.target))  # type: ignore[attr-defined]
+    if kind is dns.rdtypes.ANY.MX.MX:
+        return (rdata.rdclass, rdata.rdtype, rdata.preference, name_key(rdata.exchange))  # type: ignore[attr-defined]
+    if kind is dns.rdtypes.IN.SRV.SRV:
+        return (rdata.rdclass, rdata.rdtype, rdata.priority, rdata.weight, rdata.port,  # type: ignore[attr-defined]
+                name_key(rdata.target))  # type: ignore[attr-defined]
     try:
         return (rdata.rdclass, rdata.rdtype, rdata.to_digestable())
     except dns.name.NeedAbsoluteNameOrOrigin:
         return (rdata.rdclass, rdata.rdtype, None, rdata.to_digestable(dns.name.root))
+
+
+_TARGET_TYPES = (dns.rdtypes.ANY.CNAME.CNAME, dns.rdtypes.ANY.NS.NS)
+
+
+def name_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """A name as a plain tuple: its labels lowercased, root first. Keys are equal exactly when
+    the names are, sort in dnspython's (RFC 4034 canonical) order, and a name is at or below
+    another when the other's key is a prefix of its key."""
+    return tuple([label.lower() for label in reversed(name.labels)])
 
 
 def same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None) -> bool:

@@ -112,6 +112,8 @@ class RenderedTemplate:
     spf: list[SpfRules]
     extensions: list[ExtensionRecord]
     warnings: list[str]
+    # read_scope's answer per zone, worked out once: rendered records are not changed afterwards.
+    scopes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def render_template(template: Template, context: ApplyContext) -> RenderedTemplate:

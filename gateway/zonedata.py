@@ -40,6 +40,9 @@ def rrsets_in_scope(zone: dns.zone.Zone, names: Collection[dns.name.Name],
 
 
 def _rrset(name: dns.name.Name, rdataset) -> dns.rrset.RRset:
-    rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
-    rrset.update(rdataset)
+    rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype, rdataset.covers)
+    rrset.ttl = rdataset.ttl
+    # The rdataset's own items: copying the dict reuses their hashes, where adding each
+    # rdata again would hash its canonical wire form.
+    rrset.items = dict(rdataset.items)
     return rrset
