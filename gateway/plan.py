@@ -310,29 +310,37 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
         names.setdefault(key, old.name)
         removed_by_key[key].add(identity)
 
+    identity = keys.identity
     for key in sorted(names, key=lambda k: (k[0], int(k[1]))):
         name, rdtype = names[key], key[1]
         before = existing.get(key)
-        before_records = records_of([before]) if before is not None else []
-        kept = [r for r in before_records if keys.identity(r.rdata) not in removed_by_key[key]]
+        before_rdatas = list(before) if before is not None else []
+        removed = removed_by_key.get(key, ())
+        rdatas = [rdata for rdata in before_rdatas if identity(rdata) not in removed]
+        identities = {identity(rdata) for rdata in rdatas}
         wanted = wanted_by_key.get(key, [])
-        identities = {keys.identity(r.rdata) for r in kept}
-        rdatas = [r.rdata for r in kept]
         for record in wanted:
-            identity = keys.identity(record.rdata)
-            if identity not in identities:
-                identities.add(identity)
+            wanted_identity = identity(record.rdata)
+            if wanted_identity not in identities:
+                identities.add(wanted_identity)
                 rdatas.append(record.rdata)
         ttl = min(r.ttl for r in wanted) if wanted else (before.ttl if before is not None else 0)
+        if before is not None and len(rdatas) == len(before_rdatas) and ttl == before.ttl \
+                and identities == {identity(rdata) for rdata in before_rdatas}:
+            continue  # what `after` would be is `before`
         after = make_rrset(name, ttl, rdatas)
         if _same_rrset(before, after, keys):
             continue
         plan.changes.append(RRsetChange(name, rdtype, before, after))
-        after_records = records_of([after]) if after is not None else []
-        before_set = {(r.ttl, keys.identity(r.rdata)) for r in before_records}
-        after_set = {(r.ttl, keys.identity(r.rdata)) for r in after_records}
-        plan.delete += [r for r in before_records if (r.ttl, keys.identity(r.rdata)) not in after_set]
-        plan.add += [r for r in after_records if (r.ttl, keys.identity(r.rdata)) not in before_set]
+        # A record is its RRset's name, TTL and one rdata (`records_of`).
+        before_set = {(before.ttl, identity(rdata)) for rdata in before_rdatas} if before is not None else set()
+        after_set = {(after.ttl, identity(rdata)) for rdata in after} if after is not None else set()
+        if before is not None:
+            plan.delete += [Record(before.name, before.ttl, rdata) for rdata in before_rdatas
+                            if (before.ttl, identity(rdata)) not in after_set]
+        if after is not None:
+            plan.add += [Record(after.name, after.ttl, rdata) for rdata in after
+                         if (after.ttl, identity(rdata)) not in before_set]
 
 
 def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:

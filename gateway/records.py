@@ -15,9 +15,12 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdataset
 import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.ANY.MX
 import dns.rdtypes.ANY.NS
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
 import dns.rdtypes.IN.SRV
 import dns.rrset
 
@@ -97,10 +100,15 @@ def make_rrset(name: dns.name.Name, ttl: int, rdatas: Iterable[dns.rdata.Rdata])
     rdatas = list(rdatas)
     if not rdatas:
         return None
-    rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdatas[0].rdtype)
-    for rdata in rdatas:
-        rrset.add(rdata, ttl)
-    rrset.update_ttl(ttl)
+    rdtype = rdatas[0].rdtype
+    if any(rdata.rdtype != rdtype or rdata.rdclass != dns.rdataclass.IN for rdata in rdatas):
+        raise dns.rdataset.IncompatibleTypes
+    if dns.rdatatype.is_singleton(rdtype):
+        rdatas = rdatas[-1:]  # as RRset.add keeps it: the last one
+    rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
+    rrset.ttl = ttl
+    # What adding them one by one makes (the first of equal rdatas, in order), hashing each once.
+    rrset.items = dict.fromkeys(rdatas)
     return rrset
 
 
@@ -115,6 +123,8 @@ def rdata_identity(rdata: dns.rdata.Rdata) -> object:
     kind = type(rdata)
     # The canonical wire form of these is their numbers and their names lowercased: the
     # name's labels say the same without encoding it (the engine's most common types).
+    if kind in _ADDRESS_TYPES:  # dnspython keeps the canonical text of an address
+        return (rdata.rdclass, rdata.rdtype, rdata.address)  # type: ignore[attr-defined]
     if kind in _TARGET_TYPES:
         return (rdata.rdclass, rdata.rdtype, name_key(rdata.target))  # type: ignore[attr-defined]
     if kind is dns.rdtypes.ANY.MX.MX:
@@ -129,6 +139,7 @@ def rdata_identity(rdata: dns.rdata.Rdata) -> object:
 
 
 _TARGET_TYPES = (dns.rdtypes.ANY.CNAME.CNAME, dns.rdtypes.ANY.NS.NS)
+_ADDRESS_TYPES = (dns.rdtypes.IN.A.A, dns.rdtypes.IN.AAAA.AAAA)
 
 
 def name_key(name: dns.name.Name) -> tuple[bytes, ...]:

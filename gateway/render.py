@@ -7,6 +7,7 @@ a variable can change a value, never the shape of a record, its type or its zone
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,7 +86,7 @@ class ApplyContext:
 
     @property
     def domain_name(self) -> dns.name.Name:
-        return dns.name.from_text(self.domain)
+        return name_from_text(self.domain)
 
     @property
     def fqdn(self) -> str:
@@ -93,7 +94,18 @@ class ApplyContext:
 
     @property
     def fqdn_name(self) -> dns.name.Name:
-        return dns.name.from_text(self.fqdn)
+        return name_from_text(self.fqdn)
+
+
+def name_from_text(text: str, origin: dns.name.Name | None = dns.name.root) -> dns.name.Name:
+    """`dns.name.from_text`, remembered: names are immutable values, and the same few (the
+    domain, its hosts, the targets of a template) are parsed again on every apply."""
+    return _parse_name(text, origin.labels if origin is not None else None)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_name(text: str, origin_labels: tuple[bytes, ...] | None) -> dns.name.Name:
+    return dns.name.from_text(text, origin=dns.name.Name(origin_labels) if origin_labels is not None else None)
 
 
 def group_ids(values: Iterable[str]) -> frozenset[str] | None:
@@ -226,10 +238,7 @@ class _Renderer:
         if not _NAME_VALUE.match(text) or ".." in text:
             raise RenderError(f"{text!r} is not a valid DNS name", record, field_name)
         try:
-            if origin is not None:
-                name = dns.name.from_text(text, origin=origin)
-            else:
-                name = dns.name.from_text(text)
+            name = name_from_text(text, origin if origin is not None else dns.name.root)
         except dns.exception.DNSException as exc:
             raise RenderError(f"{text!r} is not a valid DNS name: {exc}", record, field_name) from None
         for position, label in enumerate(name.labels):
