@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import dns.name
 import dns.rrset
 
-from gateway.plan import RRsetChange
+from gateway.plan import ReadScope, RRsetChange
 from gateway.records import same_rrset
 
 __all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "RRsetChange", "ZoneChanged",
@@ -92,6 +92,11 @@ class Backend(abc.ABC):
 
         Reads only those names: the cost of an apply must follow the template, not the zone.
         """
+
+    def read_for_plan(self, zone: dns.name.Name, scope: ReadScope) -> list[dns.rrset.RRset]:
+        """What the planner needs to see: `read` of the scope's names and subtrees. A backend
+        that asks for each record type on its own may ask only for `scope.types` at a name."""
+        return self.read(zone, scope.names, scope.subtrees)
 
     @abc.abstractmethod
     def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:

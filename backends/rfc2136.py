@@ -9,9 +9,11 @@
     tsig_secret = "env:DCGW_TSIG_SECRET"
 
 Reads ask the primary over TCP for the RRsets at each touched name, one query per
-(name, type) for every record type dnspython knows, all pipelined on one connection:
-one round trip per read, and no ANY query, which RFC 8482 lets servers answer
-partially. Only a template with NS records reads a subtree (everything below the new
+(name, type), all pipelined on one connection: one round trip per read, and no ANY
+query, which RFC 8482 lets servers answer partially. A read for a plan asks only for the
+types the planner can act on at each name (those written, A beside AAAA, TXT for SPF,
+CNAME and NS), and for every type dnspython knows where a new CNAME or NS conflicts
+with anything; other reads ask for every type. Only a template with NS records reads a subtree (everything below the new
 delegation), and that takes a zone transfer (AXFR), so the key must be allowed to
 transfer the zone.
 
@@ -52,7 +54,7 @@ import dns.xfr
 import dns.zone
 
 from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
-from gateway.plan import UNTOUCHABLE
+from gateway.plan import UNTOUCHABLE, ReadScope
 from gateway.zonedata import rrsets_in_scope
 
 T = dns.rdatatype.RdataType
@@ -66,6 +68,7 @@ _OBSOLETE = frozenset({T.NONE, T.MD, T.MF, T.SIG, T.NXT})
 #: record of any type a template can write is seen, minus SOA and DNSSEC material.
 READ_TYPES: tuple[T, ...] = tuple(t for t in T if not dns.rdatatype.is_metatype(t)
                                   and t not in UNTOUCHABLE and t not in _OBSOLETE)
+_READ_TYPE_SET = frozenset(READ_TYPES)
 # Types allowed beside a CNAME (RFC 2181 10.1, RFC 4035): DNSSEC material only.
 _CNAME_COMPANIONS = frozenset(UNTOUCHABLE - {T.SOA}) | {T.CNAME}
 _ZONE_CHANGED_RCODES = frozenset({dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN})
@@ -155,8 +158,18 @@ class RFC2136Backend(Backend):
 
     def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
              subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
+        return self._read(zone, names, subtrees, {})
+
+    def read_for_plan(self, zone: dns.name.Name, scope: ReadScope) -> list[dns.rrset.RRset]:
+        # Each type is one query: ask only for those the planner can act on at each name
+        # (every type where a new CNAME or NS conflicts with anything).
+        return self._read(zone, scope.names, scope.subtrees, scope.types)
+
+    def _read(self, zone: dns.name.Name, names: Collection[dns.name.Name], subtrees: Collection[dns.name.Name],
+              types: Mapping[dns.name.Name, frozenset[T]]) -> list[dns.rrset.RRset]:
         wanted = sorted(n for n in set(names) if n.is_subdomain(zone))
-        queries = [self._query(name, rdtype) for name in wanted for rdtype in READ_TYPES]
+        queries = [self._query(name, rdtype) for name in wanted
+                   for rdtype in (READ_TYPES if name not in types else sorted(types[name] & _READ_TYPE_SET))]
         found: dict[tuple[dns.name.Name, T], dns.rrset.RRset] = {}
         for query, response in zip(queries, self._exchange(queries, zone) if queries else []):
             rrset = self._answer(zone, query, response)

@@ -39,7 +39,7 @@ def prepare_apply(backend: Backend, template: Template, context: ApplyContext) -
         raise ZoneNotHosted(f"backend {backend.name!r} does not host a zone for {context.domain}")
     rendered = render_template(template, context)
     scope = read_scope(rendered, zone)
-    current = backend.read(zone, scope.names, scope.subtrees)
+    current = backend.read_for_plan(zone, scope)
     plan = plan_changes(rendered, current, zone, backend.supported_extensions)
     return PreparedApply(backend, zone, rendered, plan, current)
 

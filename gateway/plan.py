@@ -9,7 +9,7 @@ deletions and conflicts for a person or a 409 body.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import dns.name
@@ -62,10 +62,14 @@ class Conflict:
 
 @dataclass(frozen=True)
 class ReadScope:
-    """What a planner must see: RRsets at `names`, and everything below `subtrees`."""
+    """What a planner must see: RRsets at `names`, and everything below `subtrees`.
+
+    `types` narrows a name to the record types the planner can act on there (a name it does
+    not list: every type), for backends that ask for each type on its own."""
 
     names: frozenset[dns.name.Name]
     subtrees: frozenset[dns.name.Name]
+    types: Mapping[dns.name.Name, frozenset[T]] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,18 +104,33 @@ def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
 def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     zone_key = name_key(zone)
     names: dict[_NameKey, dns.name.Name] = {}
-    owners = [r.name for r in rendered.records] + [s.name for s in rendered.spf] + [e.name for e in rendered.extensions]
-    for owner in owners:
+    # What the planner acts on at each name (`_conflict`, `_merge_spf`, `_build_changes`):
+    # the types written there, A beside AAAA, TXT for SPF, and CNAME and NS everywhere; a new
+    # CNAME or NS (or an extension) conflicts with anything, so there every type (None).
+    types: dict[_NameKey, set[T] | None] = {}
+    owners = [(r.name, _types_acted_on(r.rdtype)) for r in rendered.records]
+    owners += [(s.name, {T.TXT, T.CNAME, T.NS}) for s in rendered.spf]
+    owners += [(e.name, None) for e in rendered.extensions]
+    for owner, acted_on in owners:
         key = name_key(owner)
-        if key in names:
-            continue
-        names[key] = owner
+        names.setdefault(key, owner)
+        known = types.get(key, set())
+        types[key] = None if known is None or acted_on is None else known | acted_on
+    for key, owner in list(names.items()):
         if len(key) > len(zone_key) and key[:len(zone_key)] == zone_key:
             for depth in range(1, len(key) - len(zone_key)):
                 if key[:-depth] not in names:
                     names[key[:-depth]] = dns.name.Name(owner.labels[depth:])
+                    types[key[:-depth]] = {T.NS}  # above a record, only a delegation matters
     subtrees = {r.name for r in rendered.records if r.rdtype == T.NS}
-    return ReadScope(frozenset(names.values()), frozenset(subtrees))
+    narrowed = {names[key]: frozenset(found) for key, found in types.items() if found is not None}
+    return ReadScope(frozenset(names.values()), frozenset(subtrees), narrowed)
+
+
+def _types_acted_on(rdtype: T) -> set[T] | None:
+    if rdtype in (T.CNAME, T.NS):
+        return None
+    return {rdtype, T.CNAME, T.NS} | (set(ADDRESS_TYPES) if rdtype in ADDRESS_TYPES else set())
 
 
 def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset], zone: dns.name.Name,
@@ -128,17 +147,19 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     # work below follows the template even when a caller hands over a whole zone.
     scope = read_scope(rendered, zone)
     in_scope = {keys.name(name) for name in scope.names}
+    narrowed = {keys.name(name): found for name, found in scope.types.items()}
     subtrees = [keys.name(top) for top in scope.subtrees]
     existing: dict[_RRsetKey, dns.rrset.RRset] = {}
     by_name: dict[_NameKey, list[Record]] = {}
     for rrset in current:
         if rrset.rdtype in UNTOUCHABLE:
             continue
-        name_key = keys.name(rrset.name)
-        if name_key not in in_scope and not any(name_key[:len(top)] == top for top in subtrees):
-            continue
-        existing[(name_key, rrset.rdtype)] = rrset
-        by_name.setdefault(name_key, []).extend(records_of([rrset]))
+        owner = keys.name(rrset.name)
+        below = any(owner[:len(top)] == top for top in subtrees)
+        if not below and (owner not in in_scope or rrset.rdtype not in narrowed.get(owner, (rrset.rdtype,))):
+            continue  # outside the scope, or a type nothing here acts on
+        existing[(owner, rrset.rdtype)] = rrset
+        by_name.setdefault(owner, []).extend(records_of([rrset]))
 
     plan = Plan(zone=zone, warnings=list(rendered.warnings))
     desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [

@@ -179,6 +179,33 @@ def test_read_cost_follows_the_names_not_a_10k_zone(bind_server, bind_zone):
     assert (backend.round_trips, backend.messages) == (1, len(names) * len(READ_TYPES))
 
 
+def test_a_plan_reads_only_the_types_it_can_act_on_in_one_exchange(bind_server, bind_zone):
+    bind_server.update(bind_zone, "www", 300, "CAA", '0 issue "ca.example"')
+    bind_server.update(bind_zone, "www", 300, "AAAA", "2001:db8::9")
+    backend = backend_for(bind_server)
+    template = conformance_template([{"type": "A", "host": "www", "pointsTo": "192.0.2.7", "ttl": 300}])
+
+    prepared = prepare_apply(backend, template, ApplyContext(bind_zone.to_text(omit_final_dot=True)))
+
+    # A, AAAA (an A replaces both), CNAME and NS (conflicts), pipelined; never CAA.
+    assert (backend.round_trips, backend.messages) == (2, 1 + 4)  # the SOA lookup, then the read
+    assert {r.rdtype for r in prepared.current} == {T.AAAA}
+    assert [(r.rdtype, c.reason) for c in prepared.plan.conflicts for r in [c.record]] == [
+        (T.AAAA, "the new A record replaces the A and AAAA records at www")]
+
+
+def test_a_plan_writing_a_cname_still_reads_every_type(bind_server, bind_zone):
+    bind_server.update(bind_zone, "www", 300, "CAA", '0 issue "ca.example"')
+    backend = backend_for(bind_server)
+    template = conformance_template([{"type": "CNAME", "host": "www", "pointsTo": "target.example.net",
+                                      "ttl": 300}])
+
+    prepared = prepare_apply(backend, template, ApplyContext(bind_zone.to_text(omit_final_dot=True)))
+
+    assert backend.messages == 1 + len(READ_TYPES)
+    assert [c.record.rdtype for c in prepared.plan.conflicts] == [T.CAA]
+
+
 def test_reads_work_without_a_key(bind_server, bind_zone):
     bind_server.update(bind_zone, "www", 300, "A", "192.0.2.1")
     unsigned = RFC2136Backend("bind", {"server": bind_server.host, "port": bind_server.port, "timeout": 10})
