@@ -12,7 +12,8 @@ options of its `[[backends]]` table (secrets already resolved).
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+import contextlib
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import dns.name
@@ -92,6 +93,13 @@ class Backend(abc.ABC):
 
         Reads only those names: the cost of an apply must follow the template, not the zone.
         """
+
+    @contextlib.contextmanager
+    def holding(self, zone: dns.name.Name) -> Iterator[None]:
+        """One read-plan-apply of `zone`, done in this block by this thread. A backend whose
+        applies lock the zone may hold the lock across the block instead, so that what it
+        reads in the block is what the apply writes over, with no re-read. Default: nothing."""
+        yield
 
     def read_for_plan(self, zone: dns.name.Name, scope: ReadScope) -> list[dns.rrset.RRset]:
         """What the planner needs to see: `read` of the scope's names and subtrees. A backend

@@ -26,7 +26,11 @@ An apply is one PATCH, which PowerDNS applies all or nothing. The API has no
 conditional write, so an apply holds a per-zone lock (per process, and with `lock_dir`
 across gateway processes on one host), re-reads exactly the changed names, compares
 them with what the plan read, and only then sends the PATCH. Another API client can
-still write in the one round trip between that re-read and the PATCH.
+still write in the one round trip between that re-read and the PATCH. A caller that
+plans and writes at once (the OAuth API) holds the zone for both (`holding`): its read
+is then the search, under the lock, and the apply sends only the PATCH, two requests in
+all. Zones found by `find_zone` are remembered until a request naming one answers 404
+or 422.
 
 What the plan does not change is never sent, so other RRsets keep their records,
 comments and disabled records. A changed RRset keeps its comments (a REPLACE without
@@ -38,9 +42,10 @@ no template can write them, and PowerDNS itself rejects a write that conflicts w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +68,7 @@ from gateway.records import make_rrset, same_rrset
 
 OPTIONS = frozenset({"api_url", "api_key", "server_id", "timeout", "lock_timeout", "lock_dir", "search_limit"})
 MAX_MESSAGE = 500  # characters of a server's error body quoted in an error
+ZONE_CACHE_SIZE = 10_000  # zones remembered by find_zone
 
 # One lock per zone of one server for every backend instance in the process: two
 # instances configured against the same server must not interleave their applies.
@@ -110,6 +116,9 @@ class PowerDNSBackend(Backend):
         self.http = httpx.Client(base_url=f"{self.api_url}/api/v1/servers/{quote(self.server_id, safe='')}",
                                  headers={"X-API-Key": api_key, "Accept": "application/json"},
                                  timeout=timeout, transport=transport)
+        self._hosted: OrderedDict[dns.name.Name, bool] = OrderedDict()
+        self._hosted_guard = threading.Lock()
+        self._local = threading.local()  # the zone this thread holds (`holding`), and what it read
 
     def _positive(self, key: str, default: float) -> float:
         value = self.option(key, default, (int, float))
@@ -124,20 +133,49 @@ class PowerDNSBackend(Backend):
 
     def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
         # One filtered lookup per label: the cost follows the name, not the number of zones.
+        # Zones found are remembered (a request naming one that answers 404 or 422 forgets
+        # it); names that are not zones are asked again, so a new zone is found at once.
         name = domain
         while name != dns.name.root:
+            if self._remembered(name):
+                return name
             if self._json("GET", "/zones", None, params={"zone": name.to_text()}):
+                self._remember_zone(name)
                 return name
             name = name.parent()
         return None
+
+    def _remembered(self, zone: dns.name.Name) -> bool:
+        with self._hosted_guard:
+            if zone not in self._hosted:
+                return False
+            self._hosted.move_to_end(zone)
+            return True
+
+    def _remember_zone(self, zone: dns.name.Name) -> None:
+        with self._hosted_guard:
+            self._hosted[zone] = True
+            while len(self._hosted) > ZONE_CACHE_SIZE:
+                self._hosted.popitem(last=False)
+
+    def _forget_zone(self, zone: dns.name.Name) -> None:
+        with self._hosted_guard:
+            self._hosted.pop(zone, None)
 
     # -- reading ----------------------------------------------------------------------------
 
     def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
              subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
         records: list[_Record] = []
+        held = self._held(zone)
         for name in sorted(set(names)):
-            records += self._records_at(zone, name)
+            if held is None:
+                records += self._records_at(zone, name)
+            else:
+                # Under the zone lock: the search (disabled records too) is what the apply
+                # needs to keep them, so it is the one read of this name.
+                held[name] = self._search(zone, name)
+                records += held[name]
         for top in sorted(set(subtrees)):
             records += [r for r in self._search(zone, top, subtree=True) if r.name not in names]
         return _rrsets((r for r in records if not r.disabled), self._where(zone))
@@ -178,8 +216,9 @@ class PowerDNSBackend(Backend):
         for change in changes:
             if not change.name.is_subdomain(zone):
                 raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: {change.name} is outside the zone")
-        with self._zone_lock(zone):
-            current = self._current(zone, {change.name for change in changes})
+        held = self._held(zone)
+        with self._zone_lock(zone) if held is None else contextlib.nullcontext():
+            current = self._current(zone, {change.name for change in changes}, held or {})
             for change in changes:
                 enabled = [r for r in current[change.name, change.rdtype] if not r.disabled]
                 if not same_rrset(_rrset_of(enabled, self._where(zone)), change.before):
@@ -190,15 +229,38 @@ class PowerDNSBackend(Backend):
             # entries that take served records away go first, so a CNAME can replace an A and back.
             ordered = sorted(changes, key=lambda change: change.after is not None)
             rrsets = [_patch_rrset(zone, change, current[change.name, change.rdtype]) for change in ordered]
+            if held is not None:
+                held.clear()  # written over: a second apply in the block reads afresh
             self._call("PATCH", _zone_path(zone), zone, json={"rrsets": rrsets})
 
-    def _current(self, zone: dns.name.Name,
-                 names: Iterable[dns.name.Name]) -> dict[tuple[dns.name.Name, dns.rdatatype.RdataType], list[_Record]]:
+    def _current(self, zone: dns.name.Name, names: Iterable[dns.name.Name],
+                 held: Mapping[dns.name.Name, list[_Record]]) -> dict[tuple[dns.name.Name, dns.rdatatype.RdataType],
+                                                                        list[_Record]]:
+        """Every record at `names` (disabled ones too): as read under the lock, else searched now."""
         by_rrset: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], list[_Record]] = defaultdict(list)
         for name in sorted(set(names)):
-            for record in self._search(zone, name):
+            for record in held[name] if name in held else self._search(zone, name):
                 by_rrset[record.name, record.rdtype].append(record)
         return by_rrset
+
+    @contextmanager
+    def holding(self, zone: dns.name.Name) -> Iterator[None]:
+        """Hold the zone lock for the whole block: its reads are the apply's re-read."""
+        if self._held(zone) is not None:
+            yield  # already held by this thread
+            return
+        with self._zone_lock(zone):
+            self._local.zone, self._local.records = zone, {}
+            try:
+                yield
+            finally:
+                self._local.zone = self._local.records = None
+
+    def _held(self, zone: dns.name.Name) -> dict[dns.name.Name, list[_Record]] | None:
+        """What this thread read of `zone` while holding it, or None when it does not hold it."""
+        if getattr(self._local, "zone", None) == zone:
+            return self._local.records
+        return None
 
     @contextmanager
     def _zone_lock(self, zone: dns.name.Name) -> Iterator[None]:
@@ -248,6 +310,8 @@ class PowerDNSBackend(Backend):
                                f"{method} {path}: {exc or type(exc).__name__}") from None
         if response.is_success:
             return response
+        if response.status_code in (404, 422) and zone is not None:
+            self._forget_zone(zone)  # perhaps deleted, or never there: look it up again next time
         message = _server_message(response)
         if response.status_code == 401:
             raise BackendError(f"{self._where(zone)}: the PowerDNS API at {self.api_url} refused the API key "

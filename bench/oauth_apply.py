@@ -148,7 +148,7 @@ class Gateway:
                    "records": [{"content": address(sequence), "disabled": False}]},
                   {"name": name, "type": "TXT", "ttl": 600, "changetype": "REPLACE",
                    "records": [{"content": f'"bench {sequence}"', "disabled": False}]}]
-        for _ in range(20):
+        for _ in range(200):
             response = self.pdns.patch(f"/zones/{self.zone}", json={"rrsets": rrsets})
             if response.status_code != 500:
                 break

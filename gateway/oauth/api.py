@@ -173,8 +173,10 @@ def apply_with_retries(store: StateStore, backend, template: Template, context: 
     read and planned again (conflicts included) before giving up."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
-            return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                  force=force)
+            # Nobody waits between plan and write here: the backend may hold the zone throughout.
+            with backend.holding(context.domain_name):
+                return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
+                                      force=force)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
