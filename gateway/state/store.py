@@ -66,6 +66,10 @@ def open_engine(url: str) -> Engine:
             cursor = connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=10000")
+            if url not in ("sqlite://", "sqlite:///:memory:"):
+                # A write-ahead log: a commit is one append and one fsync of it, where the
+                # default rollback journal writes, syncs and deletes a file per commit.
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
     return engine
 
