@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from gateway import oauth
 from gateway.auth.routes import login_routes
@@ -43,6 +44,22 @@ async def template_or_consent(request: Request) -> Response:
     return template_version(request)
 
 
+class PageSessions(SessionMiddleware):
+    """The signed session cookie, for every path but those no person browses to: probes,
+    metrics and settings discovery never read a session, and are asked most often."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path in SESSIONLESS_PATHS or (path.startswith("/v2/") and path.endswith("/settings")
+                                        and path.count("/") == 3):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+SESSIONLESS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def home(request: Request) -> Response:
     return render_page(request, "home.html", {"user": current_user(request)})
 
@@ -61,22 +78,23 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
             connection.execute(text("SELECT 1"))
 
     routes = [
-        Route("/", home, methods=["GET"], name="home"),
+        # Probes and discovery first: they are asked most, and routing tries routes in order.
+        *observability_routes(runtime.metrics, {"database": database_check}),  # checked by /readyz only
         Route("/v2/{domain}/settings", settings, methods=["GET"]),
+        Route("/", home, methods=["GET"], name="home"),
         Route("/v2/domainTemplates/providers/{provider_id}/services/{service_id}", template_or_consent,
               methods=["GET"]),
         *sync_routes(),
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
                       ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
         *login_routes(),
-        *observability_routes(runtime.metrics, {"database": database_check}),  # checked by /readyz only
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     secure_cookies = config.gateway.base_url.startswith("https://")
     middleware = [
         Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
-        Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
+        Middleware(PageSessions, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

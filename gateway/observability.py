@@ -289,8 +289,17 @@ class RequestMetricsMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             routes = getattr(scope.get("app"), "routes", None) or getattr(scope.get("router"), "routes", ())
-            route = route_template(routes, request_scope) or UNMATCHED_ROUTE
+            route = _routed_template(routes, scope) or route_template(routes, request_scope) or UNMATCHED_ROUTE
             self.metrics.observe_request(route, scope["method"], status, elapsed)
+
+
+def _routed_template(routes: Iterable[BaseRoute], scope: Scope) -> str | None:
+    """The template of the route the router chose (it leaves it in `scope["route"]`) when that is
+    a plain route of the top level; None otherwise (a mount's route needs its prefix: match again)."""
+    chosen = scope.get("route")
+    if isinstance(chosen, Route) and any(route is chosen for route in routes):
+        return chosen.path_format
+    return None
 
 
 # -- /healthz, /readyz and /metrics -------------------------------------------------------------------
