@@ -268,6 +268,28 @@ def test_read_scope_is_the_touched_names_their_ancestors_and_ns_subtrees():
     assert [n.to_text() for n in scope.subtrees] == ["d.example.com."]
 
 
+def test_read_scope_names_the_types_the_planner_acts_on():
+    rendered = render([{"type": "A", "host": "a.b", "pointsTo": "192.0.2.1", "ttl": 60},
+                       {"type": "TXT", "host": "a.b", "data": "x", "ttl": 60},
+                       {"type": "SPFM", "host": "@", "spfRules": "include:x.example"},
+                       {"type": "CNAME", "host": "www", "pointsTo": "x.example.net", "ttl": 60}])
+    types = {n.to_text(): sorted(dns.rdatatype.to_text(t) for t in found)
+             for n, found in read_scope(rendered, make_zone().origin).types.items()}
+    assert types == {"a.b.example.com.": ["A", "AAAA", "CNAME", "NS", "TXT"],
+                     "b.example.com.": ["NS"],  # above a record only a delegation matters
+                     "example.com.": ["CNAME", "NS", "TXT"]}  # www: a new CNAME, so every type
+
+
+def test_types_the_scope_leaves_out_change_nothing():
+    zone_text = ("www 300 IN CAA 0 issue \"ca.example\"\nwww 300 IN AAAA 2001:db8::1\n"
+                 "www 300 IN MX 10 mx.example.net.\n")
+    p = plan([{"type": "A", "host": "www", "pointsTo": "192.0.2.1", "ttl": 60}], zone_text)
+    assert [(c.record.rdtype, c.reason) for c in p.conflicts] == [
+        (dns.rdatatype.AAAA, "the new A record replaces the A and AAAA records at www")]
+    assert [(c.name.to_text(), dns.rdatatype.to_text(c.rdtype)) for c in p.changes] == [
+        ("www.example.com.", "A"), ("www.example.com.", "AAAA")]
+
+
 def test_records_outside_the_scope_are_ignored():
     p = plan([{"type": "A", "host": "www", "pointsTo": "192.0.2.1", "ttl": 60}],
              "other 300 IN CNAME x.example.net.\nwww2 300 IN A 192.0.2.2\n")
