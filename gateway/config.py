@@ -125,9 +125,11 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """`[database]`: SQLAlchemy URL of the state store."""
+    """`[database]`: SQLAlchemy URL of the state store, and how long a connect, statement or
+    lock wait may take (seconds) before the request fails instead of waiting."""
 
     url: str = "sqlite:///dcgw.sqlite"
+    timeout: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -326,12 +328,14 @@ class _Loader:
             if not isinstance(raw, dict):
                 raise self.fail(section, f"must be a table ([[auth.users]]), not {_kind(raw)}")
             self.check_keys(raw, section, {"username", "password_hash", "zones"})
-            for key in ("username", "password_hash"):
+            # Users of an OpenID Provider have no password here; the table only lists their zones.
+            required = ("username",) if driver == "oidc" else ("username", "password_hash")
+            for key in required:
                 if not isinstance(raw.get(key), str) or not raw[key]:
                     raise self.fail(f"{section}.{key}", "is required (a non-empty string)")
             zones = tuple(_zone_text(z, lambda m: self.fail(f"{section}.zones", m))
                           for z in self.strings(raw, section, "zones", ()))
-            users.append(AuthUser(raw["username"], raw["password_hash"], zones))
+            users.append(AuthUser(raw["username"], raw.get("password_hash", ""), zones))
         names = [u.username for u in users]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate:
@@ -340,16 +344,19 @@ class _Loader:
         return AuthSettings(driver=driver, users=tuple(users), options=MappingProxyType(options))
 
     def database(self, table: dict[str, Any]) -> DatabaseSettings:
-        self.check_keys(table, "database", {"url"})
+        self.check_keys(table, "database", {"url", "timeout"})
+        timeout = float(self.get(table, "database", "timeout", (int, float), 5.0))
+        if not 0 < timeout <= 300:
+            raise self.fail("database.timeout", f"must be between 0 and 300 seconds, not {timeout:g}")
         url = self.resolve_env(self.get(table, "database", "url", str, None), "database.url")
         if url is None:
-            return DatabaseSettings(url=f"sqlite:///{self.base / 'dcgw.sqlite'}")
+            return DatabaseSettings(url=f"sqlite:///{self.base / 'dcgw.sqlite'}", timeout=timeout)
         if "://" not in url:
             raise self.fail("database.url", f"must be a database URL such as 'sqlite:///dcgw.sqlite', not {url!r}")
         # sqlite:///relative/path is relative to the config file, not to wherever dcgw runs.
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
             url = f"sqlite:///{self.path_value(url[len('sqlite:///'):])}"
-        return DatabaseSettings(url=url)
+        return DatabaseSettings(url=url, timeout=timeout)
 
     def backends(self, raw_backends: Any) -> tuple[BackendConfig, ...]:
         if not isinstance(raw_backends, list):

@@ -11,6 +11,7 @@ from pathlib import Path
 from gateway.auth import Authenticator, load_authenticator
 from gateway.config import Config, ConfigError
 from gateway.discovery import SettingsCache
+from gateway.intents import settle_all
 from gateway.observability import Metrics
 from gateway.registry import BackendRouter
 from gateway.render import TtlPolicy
@@ -39,17 +40,25 @@ class Runtime:
         """Load everything `config` names; `ConfigError` on the first problem, before serving anything."""
         templates = load_catalog(config.gateway.templates)
         authenticator = load_authenticator(config.auth)
+        authenticator.check_deployment(config.gateway)
         router = BackendRouter.from_config(config)
-        store = StateStore.open(config.database.url)
+        store = StateStore.open(config.database.url, timeout=config.database.timeout)
         return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics())
 
     @property
     def ttl_policy(self) -> TtlPolicy:
         return self.config.ttl.policy()
 
+    def settle_pending(self) -> None:
+        """Settle the writes a crashed or cut-off gateway process left pending."""
+        left = settle_all(self.store, {b.name: b for b in self.router.backends})
+        if left:
+            log.warning("%d zone(s) still have pending writes; they are settled before their next apply", left)
+
     def close(self) -> None:
         self.router.close()
         self.store.close()
+        self.authenticator.close()
 
 
 def load_catalog(directory: Path | None) -> TemplateCatalog:

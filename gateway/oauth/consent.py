@@ -27,6 +27,7 @@ from starlette.responses import RedirectResponse, Response
 
 from backends.base import Backend, BackendError
 from gateway.apply import ZoneNotHosted
+from gateway.auth import zones
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
@@ -244,7 +245,7 @@ async def consent_page(request: Request) -> Response:
         user = current_user(request)
         if user is None:
             return login_redirect(request)
-        if not user.controls(asked.zone_text):
+        if not await user_controls(runtime, user, asked.zone_text):
             runtime.store.audit("refuse", f"user:{user.username}", asked.domain,
                                 {"reason": "zone not controlled", "client_id": return_to.client_id})
             raise Refused("access_denied", f"domain: the signed-in user does not control {asked.zone_text}")
@@ -285,12 +286,16 @@ async def consent_answer(request: Request) -> Response:
         return return_to.error(Refused("access_denied", "user_cancel"))
     if decision != "allow":
         return problem_page(request, PageError(400, "No decision", "decision: must be allow or deny"))
-    return allow(request, user, shown, return_to)
+    return await allow(request, user, shown, return_to)
 
 
-def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo) -> Response:
+async def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo) -> Response:
     # Zones may have been taken away since the page was shown.
-    if not user.controls(shown["zone"]):
+    try:
+        allowed = await user_controls(request.app.state.runtime, user, shown["zone"])
+    except Refused as refused:
+        return return_to.error(refused)
+    if not allowed:
         return return_to.error(Refused("access_denied", f"domain: the signed-in user does not control {shown['zone']}"))
     try:
         code = request.app.state.runtime.store.create_grant(
@@ -299,6 +304,14 @@ def allow(request: Request, user: User, shown: dict[str, Any], return_to: Return
     except StateError as exc:  # the client was removed or its redirect_uri changed meanwhile
         return problem_page(request, PageError(400, "Service provider changed", str(exc)))
     return return_to.redirect(code=code)
+
+
+async def user_controls(runtime, user: User, zone: str) -> bool:
+    """The one zone check, off the event loop (it may ask the control panel); `Refused` when it failed."""
+    try:
+        return await run_in_threadpool(zones.controls, runtime.authenticator, user, zone)
+    except zones.ZonesUnavailable:
+        raise Refused("temporarily_unavailable", zones.UNAVAILABLE) from None
 
 
 def remember(request: Request, asked: ConsentRequest, user: User) -> str:
