@@ -79,10 +79,6 @@ def open_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
             cursor = connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
-            if url not in ("sqlite://", "sqlite:///:memory:"):
-                # A write-ahead log: a commit is one append and one fsync of it, where the
-                # default rollback journal writes, syncs and deletes a file per commit.
-                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
         return engine
     connect_args = {}
