@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -43,6 +45,34 @@ class ReloadFailed(BackendError):
 
 class ConfigError(ValueError):
     """A backend option is missing or invalid; the message names the option."""
+
+
+class RememberedZones:
+    """Zones a backend found on its server, kept so that the next lookup of the same zone asks
+    nothing; bounded (least recently used go first) and safe to share between threads. A
+    backend forgets a zone when the server answers as if it no longer had it."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._zones: OrderedDict[dns.name.Name, None] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def __contains__(self, zone: dns.name.Name) -> bool:
+        with self._guard:
+            if zone not in self._zones:
+                return False
+            self._zones.move_to_end(zone)
+            return True
+
+    def remember(self, zone: dns.name.Name) -> None:
+        with self._guard:
+            self._zones[zone] = None
+            while len(self._zones) > self.size:
+                self._zones.popitem(last=False)
+
+    def forget(self, zone: dns.name.Name) -> None:
+        with self._guard:
+            self._zones.pop(zone, None)
 
 
 class Backend(abc.ABC):

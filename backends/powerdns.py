@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,12 +63,11 @@ import dns.tokenizer
 import filelock
 import httpx
 
-from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
+from backends.base import Backend, BackendError, ConfigError, RememberedZones, RRsetChange, ZoneChanged
 from gateway.records import make_rrset, same_rrset
 
 OPTIONS = frozenset({"api_url", "api_key", "server_id", "timeout", "lock_timeout", "lock_dir", "search_limit"})
 MAX_MESSAGE = 500  # characters of a server's error body quoted in an error
-ZONE_CACHE_SIZE = 10_000  # zones remembered by find_zone
 
 # One lock per zone of one server for every backend instance in the process: two
 # instances configured against the same server must not interleave their applies.
@@ -116,8 +115,7 @@ class PowerDNSBackend(Backend):
         self.http = httpx.Client(base_url=f"{self.api_url}/api/v1/servers/{quote(self.server_id, safe='')}",
                                  headers={"X-API-Key": api_key, "Accept": "application/json"},
                                  timeout=timeout, transport=transport)
-        self._hosted: OrderedDict[dns.name.Name, bool] = OrderedDict()
-        self._hosted_guard = threading.Lock()
+        self.found_zones = RememberedZones()
         self._local = threading.local()  # the zone this thread holds (`holding`), and what it read
 
     def _positive(self, key: str, default: float) -> float:
@@ -137,30 +135,13 @@ class PowerDNSBackend(Backend):
         # it); names that are not zones are asked again, so a new zone is found at once.
         name = domain
         while name != dns.name.root:
-            if self._remembered(name):
+            if name in self.found_zones:
                 return name
             if self._json("GET", "/zones", None, params={"zone": name.to_text()}):
-                self._remember_zone(name)
+                self.found_zones.remember(name)
                 return name
             name = name.parent()
         return None
-
-    def _remembered(self, zone: dns.name.Name) -> bool:
-        with self._hosted_guard:
-            if zone not in self._hosted:
-                return False
-            self._hosted.move_to_end(zone)
-            return True
-
-    def _remember_zone(self, zone: dns.name.Name) -> None:
-        with self._hosted_guard:
-            self._hosted[zone] = True
-            while len(self._hosted) > ZONE_CACHE_SIZE:
-                self._hosted.popitem(last=False)
-
-    def _forget_zone(self, zone: dns.name.Name) -> None:
-        with self._hosted_guard:
-            self._hosted.pop(zone, None)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -311,7 +292,7 @@ class PowerDNSBackend(Backend):
         if response.is_success:
             return response
         if response.status_code in (404, 422) and zone is not None:
-            self._forget_zone(zone)  # perhaps deleted, or never there: look it up again next time
+            self.found_zones.forget(zone)  # perhaps deleted, or never there: look it up again next time
         message = _server_message(response)
         if response.status_code == 401:
             raise BackendError(f"{self._where(zone)}: the PowerDNS API at {self.api_url} refused the API key "

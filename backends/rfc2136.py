@@ -17,6 +17,9 @@ with anything; other reads ask for every type. Only a template with NS records r
 delegation), and that takes a zone transfer (AXFR), so the key must be allowed to
 transfer the zone.
 
+Zones found by `find_zone` are remembered until a query or UPDATE for one fails, so an
+apply to a zone looked up before is two round trips: the read and the UPDATE.
+
 Each apply is one UPDATE message. Its prerequisites pin every RRset the plan read
 ("exists with exactly these values" or "does not exist"), and the absence of the
 CNAME or other data that RFC 2136 servers would otherwise silently refuse to add
@@ -53,7 +56,7 @@ import dns.update
 import dns.xfr
 import dns.zone
 
-from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
+from backends.base import Backend, BackendError, ConfigError, RememberedZones, RRsetChange, ZoneChanged
 from gateway.plan import UNTOUCHABLE, ReadScope
 from gateway.zonedata import rrsets_in_scope
 
@@ -99,6 +102,7 @@ class RFC2136Backend(Backend):
         self.round_trips = 0
         #: DNS messages sent.
         self.messages = 0
+        self.found_zones = RememberedZones()
         self._counter_lock = threading.Lock()
 
     # -- options --------------------------------------------------------------------------
@@ -142,7 +146,11 @@ class RFC2136Backend(Backend):
 
     def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
         """The zone the server is authoritative for that holds `domain`, from one SOA query:
-        the SOA comes back in the answer at a zone apex, else in the authority section."""
+        the SOA comes back in the answer at a zone apex, else in the authority section.
+        A zone found is remembered: asked for again (a domain that is a zone itself, as in
+        every Domain Connect apply), it costs no query until the server fails one for it."""
+        if domain in self.found_zones:
+            return domain
         response = self._exchange([self._query(domain, T.SOA)], zone=None)[0]
         rcode = response.rcode()
         if rcode == dns.rcode.REFUSED or not response.flags & dns.flags.AA:
@@ -151,6 +159,7 @@ class RFC2136Backend(Backend):
             raise self._error(None, f"the SOA query for {domain} failed with {dns.rcode.to_text(rcode)}")
         for rrset in (*response.answer, *response.authority):
             if rrset.rdtype == T.SOA and domain.is_subdomain(rrset.name):
+                self.found_zones.remember(rrset.name)
                 return rrset.name
         return None
 
@@ -316,6 +325,8 @@ class RFC2136Backend(Backend):
             self.messages += messages
 
     def _error(self, zone: dns.name.Name | None, message: str) -> BackendError:
+        if zone is not None:
+            self.found_zones.forget(zone)  # perhaps no longer served here: look it up again next time
         where = f" zone {zone}:" if zone is not None else ""
         return BackendError(f"backend {self.name!r} ({self.server} port {self.port}):{where} {message}")
 
