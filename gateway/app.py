@@ -118,9 +118,9 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
             connection.execute(text("SELECT 1"))
 
     routes = [
-        # Probes and discovery first: they are asked most, and routing tries routes in order.
-        *observability_routes(runtime.metrics, {"database": database_check}),  # checked by /readyz only
+        # Discovery and probes first: they are asked most, and routing tries routes in order.
         Route("/v2/{domain}/settings", settings, methods=["GET"]),
+        *observability_routes(runtime.metrics, {"database": database_check}),  # checked by /readyz only
         Route("/", home, methods=["GET"], name="home"),
         Route("/v2/domainTemplates/providers/{provider_id}/services/{service_id}", template_or_consent,
               methods=["GET"]),
