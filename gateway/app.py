@@ -34,6 +34,7 @@ from gateway.intents import StateUnavailable
 from gateway.oauth.consent import consent_page
 from gateway.observability import RequestMetricsMiddleware, observability_routes
 from gateway.runtime import Runtime
+from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.sync.routes import sync_routes
 from gateway.ui import STATIC_DIR, brand_css, error_page, render_page
 
@@ -120,13 +121,16 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     routes = [
         # Discovery and probes first: they are asked most, and routing tries routes in order.
         Route("/v2/{domain}/settings", settings, methods=["GET"]),
-        *observability_routes(runtime.metrics, {"database": database_check}),  # checked by /readyz only
+        # /readyz runs the database check; /metrics here only for a bearer of [metrics] token
+        # (`dcgw serve` serves metrics.listen).
+        *observability_routes(runtime.metrics, {"database": database_check},
+                              serve_metrics=config.metrics.token is not None, metrics_token=config.metrics.token),
         Route("/", home, methods=["GET"], name="home"),
         Route("/v2/domainTemplates/providers/{provider_id}/services/{service_id}", template_or_consent,
               methods=["GET"]),
         *sync_routes(),
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
-                      ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
+                      **runtime.config.apply_policies(), metrics=runtime.metrics),
         *login_routes(),
         *runtime.authenticator.routes(),
         Route("/brand.css", brand_css, name="brand_css"),
@@ -135,6 +139,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     secure_cookies = config.gateway.base_url.startswith("https://")
     middleware = [
         Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
+        Middleware(SecurityHeadersMiddleware),
         Middleware(PageSessions, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
     ]

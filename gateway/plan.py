@@ -23,7 +23,8 @@ from gateway.records import (
     Record, RenderedRecord, make_rrset, name_key, rdata_identity, records_of, relative_text, same_rrset,
 )
 from gateway.render import RenderedTemplate, split_txt, txt_text
-from gateway.spf import SpfMergeError, is_spf, merge_spf
+from gateway.safety import UnsafeChange, check_changes
+from gateway.spf import SpfMergeError, SpfRulesError, is_spf, merge_spf
 from gateway.template import TxtConflictMode
 
 T = dns.rdatatype.RdataType
@@ -111,6 +112,8 @@ def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     owners = [(r.name, _types_acted_on(r.rdtype)) for r in rendered.records]
     owners += [(s.name, {T.TXT, T.CNAME, T.NS}) for s in rendered.spf]
     owners += [(e.name, None) for e in rendered.extensions]
+    # Records whose values come at apply: their names and types are known now.
+    owners += [(p.name, _pending_types(p)) for p in rendered.pending if p.name is not None]
     for owner, acted_on in owners:
         key = name_key(owner)
         names.setdefault(key, owner)
@@ -122,9 +125,15 @@ def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
                 if key[:-depth] not in names:
                     names[key[:-depth]] = dns.name.Name(owner.labels[depth:])
                     types[key[:-depth]] = {T.NS}  # above a record, only a delegation matters
-    subtrees = {r.name for r in rendered.records if r.rdtype == T.NS}
+    subtrees = {r.name for r in [*rendered.records, *rendered.pending] if r.name is not None and r.rdtype == T.NS}
     narrowed = {names[key]: frozenset(found) for key, found in types.items() if found is not None}
     return ReadScope(frozenset(names.values()), frozenset(subtrees), narrowed)
+
+
+def _pending_types(pending) -> set[T] | None:
+    if pending.source.type == "SPFM":
+        return {T.TXT, T.CNAME, T.NS}
+    return None if pending.rdtype is None else _types_acted_on(pending.rdtype)
 
 
 def _types_acted_on(rdtype: T) -> set[T] | None:
@@ -181,9 +190,54 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
             if reason:
                 removals[key] = (old, reason)
 
+    _pending_conflicts(rendered, existing, by_name, keys, wanted, removals)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     _build_changes(plan, existing, [r for r, _, _ in desired], removals, keys)
+    # Checked on the plan itself, so no front end (and no `force`) can skip it.
+    try:
+        check_changes(plan.changes, zone, rendered.context.safety)
+    except UnsafeChange as exc:
+        raise PlanError(str(exc)) from None
     return plan
+
+
+def _pending_conflicts(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset],
+                       by_name: dict[_NameKey, list[Record]], keys: _Keys, wanted: set,
+                       removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]]) -> None:
+    """Conflicts of records whose value waits for the apply: which existing records go
+    depends on their name and type only (the TXT prefix is never a variable), so they are
+    known now. An SPF record that cannot be merged is replaced whatever the rules."""
+    for pending in rendered.pending:
+        if pending.name is None:
+            continue  # placed only at apply, and checked then
+        if pending.source.type == "SPFM":
+            txt = existing.get((keys.name(pending.name), T.TXT))
+            spf_records = [r for r in records_of([txt]) if is_spf(txt_text(r.rdata))] if txt is not None else []
+            problem = _spf_problem(pending.name, spf_records)
+            for old in spf_records if problem else ():
+                removals.setdefault(keys.record(old), (old, problem))
+            continue
+        if pending.rdtype is None:
+            continue  # extensions write no plain records
+        for old in _candidates(pending, by_name, keys):
+            key = keys.record(old)
+            if key in wanted or key in removals:
+                continue
+            reason = _conflict(pending, pending.source.txt_conflict_mode, pending.source.txt_conflict_prefix,
+                               old, keys)
+            if reason:
+                removals[key] = (old, reason)
+
+
+def _spf_problem(name: dns.name.Name, spf_records: list[Record]) -> str | None:
+    """Why the SPF records at `name` cannot take merged rules, or None."""
+    try:
+        if len(spf_records) > 1:
+            raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
+        merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, [])
+    except SpfMergeError as exc:
+        return f"SPF record cannot be merged ({exc}); applying replaces it"
+    return None
 
 
 # Names compared as dnspython compares them, without its per-call cost (`name_key`).
@@ -271,12 +325,15 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
         rules = [s.rules for s in group]
         problem = None
         try:
-            if len(spf_records) > 1:
-                raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
-            merged = merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, rules)
-        except SpfMergeError as exc:
-            problem = f"SPF record cannot be merged ({exc}); applying replaces it"
-            merged = merge_spf(None, rules)
+            try:
+                if len(spf_records) > 1:
+                    raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
+                merged = merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, rules)
+            except SpfMergeError as exc:
+                problem = f"SPF record cannot be merged ({exc}); applying replaces it"
+                merged = merge_spf(None, rules)
+        except SpfRulesError as exc:  # rendering refuses these first; a caller may not have rendered
+            raise PlanError(str(exc)) from None
         if merged.over_lookup_limit:
             plan.warnings.append(f"the SPF record at {relative_text(name, plan.zone)} needs {merged.lookups} "
                                  "DNS lookups, more than the limit of 10 receivers enforce")

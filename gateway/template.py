@@ -26,11 +26,11 @@ EXTENSION_TYPES = frozenset({"APEXCNAME", "REDIR301", "REDIR302", "NS1", "NS2", 
 FORBIDDEN_TYPES = frozenset({"SOA", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "DNSKEY", "CDS", "CDNSKEY"})
 
 VARIABLE = re.compile(r"%([A-Za-z0-9_.\-]+)%")
-WHOLE_VARIABLE = re.compile(r"^%([A-Za-z0-9_.\-]+)%$")
-_LDH_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
+WHOLE_VARIABLE = re.compile(r"%([A-Za-z0-9_.\-]+)%")
+_LDH_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
 # Names that are only looked up, never browsed to, may carry underscore labels (RFC 2181
 # section 11), as `_domainconnect.example.com` for a TXT key does.
-_LOOKUP_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$", re.IGNORECASE)
+_LOOKUP_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
 
 
 class TemplateError(ValueError):
@@ -281,7 +281,7 @@ def public_domain_problem(value: str, *, underscores: bool = False) -> str | Non
     label_pattern, allowed = (_LOOKUP_LABEL, "letters, digits, hyphens, underscores") if underscores \
         else (_LDH_LABEL, "letters, digits, hyphens")
     for label in labels:
-        if not label_pattern.match(label):
+        if not label_pattern.fullmatch(label):
             return f"label {label!r} is not a host name label ({allowed})"
     if labels[-1].isdigit():
         return "it is an IP address"
@@ -384,7 +384,7 @@ def _parse_number(value: Any, key: str, index: int, fail) -> int | str | None:
         number = value
     elif isinstance(value, str):
         text = value.strip()
-        if WHOLE_VARIABLE.match(text):
+        if WHOLE_VARIABLE.fullmatch(text):
             return text
         if VARIABLE.search(text):
             raise fail("a variable must be the whole value, without prefix or suffix", key, index)

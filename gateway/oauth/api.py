@@ -17,17 +17,20 @@ from gateway.auth.base import Authenticator
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import InstanceResult, apply_instance, record_dicts, revert_instance
 from gateway.intents import StateUnavailable, failure_message
+from gateway.oauth.approvals import Approved
 from gateway.observability import Metrics
 from gateway.oauth.params import BadRequest, request_params
 from gateway.plan import PlanError
 from gateway.records import relative_text
 from gateway.registry import BackendRouter
-from gateway.render import ApplyContext, RenderError, TtlPolicy, group_ids
+from gateway.render import ApplyContext, RenderError, RenderLimits, TtlPolicy, group_ids
+from gateway.safety import SafetyPolicy
 from gateway.state import StateError, StateStore
 from gateway.state.models import Grant
 from gateway.template import Template
 
-RESERVED = {"domain", "host", "groupId", "force", "instanceId"}
+# providerName and serviceName are display text of the consent, never template variables.
+RESERVED = {"domain", "host", "groupId", "force", "instanceId", "providerName", "serviceName"}
 ZONE_CHANGED_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
@@ -93,7 +96,8 @@ def still_controls(authenticator: Authenticator, grant: Grant) -> bool:
 
 
 def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
-               authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), metrics: Metrics | None = None):
+               authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), limits: RenderLimits = RenderLimits(),
+               safety: SafetyPolicy = SafetyPolicy(), metrics: Metrics | None = None):
     metrics = metrics or Metrics()
 
     async def context_of(request: Request):
@@ -120,11 +124,13 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         try:
             params, grant, template, domain, host, (backend, zone) = await context_of(request)
             variables = {k: v for k, v in params.items() if k not in RESERVED}
-            context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy)
+            context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy,
+                                   limits, safety)
             force = params.get("force", "").lower() in ("1", "true")
+            approved = Approved.of_grant(grant.approved or (), template.service_id, host)
             result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
-                                             force=force)
+                                             force=force, approved=approved.covers)
         except Refused as refused:
             return refused.response()
         except (RenderError, PlanError) as exc:
@@ -140,7 +146,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             return JSONResponse({"code": "backend_error", "message": failure_message(exc)}, 502)
         if result.instance is None:
             metrics.apply(backend.name, "conflict", "api")
-            return await run_in_threadpool(conflict_response, store, grant, domain, zone, result)
+            return await run_in_threadpool(conflict_response, store, grant, domain, zone, result, approved)
         metrics.apply(backend.name, "applied" if result.changes else "nothing", "api")
         body = {"changed": [{"name": c.name.to_text(), "type": dns.rdatatype.to_text(c.rdtype)}
                             for c in result.changes],
@@ -181,13 +187,13 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
 
 def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
-                       instance_id: str | None, actor: str, force: bool) -> InstanceResult:
+                       instance_id: str | None, actor: str, force: bool, approved=None) -> InstanceResult:
     """An API caller sees no plan, so a zone that moved between read and write is simply
     read and planned again (conflicts included) before giving up."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
             return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                  force=force)
+                                  force=force, approved=approved)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
@@ -199,12 +205,15 @@ def unavailable_response(error: StateUnavailable) -> JSONResponse:
                         headers={"Retry-After": "5"})
 
 
-def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result) -> JSONResponse:
+def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result,
+                      approved: Approved) -> JSONResponse:
+    """409 naming the conflicts the user did not see at consent (the ones they did are none)."""
     records = [{"type": dns.rdatatype.to_text(c.record.rdata.rdtype), "host": relative_text(c.record.name, zone),
-                "data": c.record.rdata.to_text()} for c in result.plan.conflicts]
+                "data": c.record.rdata.to_text()} for c in approved.unapproved(result.plan.conflicts)]
     message = "the template conflicts with existing records"
-    if result.disabled:
-        message += "; applying it would disable " + ", ".join(result.disabled)
+    disabled = [d for d in result.disabled if d not in approved.disabled]
+    if disabled:
+        message += "; applying it would disable " + ", ".join(disabled)
     store.audit("refuse", f"client:{grant.client_id}", domain,
                 {"reason": "conflict", "records": records, "disabled": result.disabled})
     return JSONResponse({"code": "conflict", "message": message, "records": records}, 409)
