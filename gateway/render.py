@@ -47,6 +47,8 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _NAME_TEXT = re.compile(r"[A-Za-z0-9_*\-]+(\.[A-Za-z0-9_*\-]+)*\.?")
 _NAME_VALUE = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*\.?")
 MAX_RDATA_BYTES = 65535  # what the DNS wire format holds; zone tools refuse more
+_BOUNDED_RDATA = (dns.rdtypes.IN.A.A, dns.rdtypes.IN.AAAA.AAAA, dns.rdtypes.ANY.CNAME.CNAME, dns.rdtypes.ANY.NS.NS,
+                  dns.rdtypes.ANY.MX.MX, dns.rdtypes.IN.SRV.SRV)
 
 
 class RenderError(ValueError):
@@ -405,7 +407,11 @@ class _Renderer:
     def check_size(self, record: TemplateRecord, rdata: dns.rdata.Rdata) -> None:
         """Refuse rdata larger than `limits.max_txt_bytes` (TXT) or the wire format's 65535 bytes,
         naming the variables that made it so."""
-        size = len(rdata.to_wire())
+        kind = type(rdata)
+        if kind in _BOUNDED_RDATA:
+            return  # addresses, and numbers with one name (at most 255 bytes): far below any limit
+        # A TXT record's wire form is each string with its length byte: counted, not encoded.
+        size = sum(1 + len(s) for s in rdata.strings) if kind is dns.rdtypes.ANY.TXT.TXT else len(rdata.to_wire())
         if record.type == "TXT":
             limit, what = self.context.limits.max_txt_bytes, f"limits.max_txt_bytes ({self.context.limits.max_txt_bytes})"
         else:
