@@ -17,13 +17,16 @@ options of its `[[backends]]` table (secrets already resolved).
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import dns.name
 import dns.rrset
 
-from gateway.plan import ExtensionChange, RRsetChange
+from gateway.plan import ExtensionChange, ReadScope, RRsetChange
 from gateway.records import ExtensionRecord, same_rrset
 
 __all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "ExtensionChange", "ExtensionRecord",
@@ -49,6 +52,34 @@ class ReloadFailed(BackendError):
 
 class ConfigError(ValueError):
     """A backend option is missing or invalid; the message names the option."""
+
+
+class RememberedZones:
+    """Zones a backend found on its server, kept so that the next lookup of the same zone asks
+    nothing; bounded (least recently used go first) and safe to share between threads. A
+    backend forgets a zone when the server answers as if it no longer had it."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._zones: OrderedDict[dns.name.Name, None] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def __contains__(self, zone: dns.name.Name) -> bool:
+        with self._guard:
+            if zone not in self._zones:
+                return False
+            self._zones.move_to_end(zone)
+            return True
+
+    def remember(self, zone: dns.name.Name) -> None:
+        with self._guard:
+            self._zones[zone] = None
+            while len(self._zones) > self.size:
+                self._zones.popitem(last=False)
+
+    def forget(self, zone: dns.name.Name) -> None:
+        with self._guard:
+            self._zones.pop(zone, None)
 
 
 class Backend(abc.ABC):
@@ -137,6 +168,17 @@ class Backend(abc.ABC):
         the planner asks for them; override when one request to the server answers both."""
         rrsets = self.read(zone, names, subtrees)
         return rrsets, self.read_extensions(zone, extension_names) if extension_names else []
+    @contextlib.contextmanager
+    def holding(self, zone: dns.name.Name) -> Iterator[None]:
+        """One read-plan-apply of `zone`, done in this block by this thread. A backend whose
+        applies lock the zone may hold the lock across the block instead, so that what it
+        reads in the block is what the apply writes over, with no re-read. Default: nothing."""
+        yield
+
+    def read_for_plan(self, zone: dns.name.Name, scope: ReadScope) -> list[dns.rrset.RRset]:
+        """What the planner needs to see: `read` of the scope's names and subtrees. A backend
+        that asks for each record type on its own may ask only for `scope.types` at a name."""
+        return self.read(zone, scope.names, scope.subtrees)
 
     @abc.abstractmethod
     def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange],

@@ -26,7 +26,11 @@ An apply is one PATCH, which PowerDNS applies all or nothing. The API has no
 conditional write, so an apply holds a per-zone lock (per process, and with `lock_dir`
 across gateway processes on one host), re-reads exactly the changed names, compares
 them with what the plan read, and only then sends the PATCH. Another API client can
-still write in the one round trip between that re-read and the PATCH.
+still write in the one round trip between that re-read and the PATCH. A caller that
+plans and writes at once (the OAuth API) holds the zone for both (`holding`): its read
+is then the search, under the lock, and the apply sends only the PATCH, two requests in
+all. Zones found by `find_zone` are remembered until a request naming one answers 404
+or 422.
 
 What the plan does not change is never sent, so other RRsets keep their records,
 comments and disabled records. A changed RRset keeps its comments (a REPLACE without
@@ -42,6 +46,7 @@ IP:port) and `expand-alias=yes`; without them it answers SERVFAIL for the apex's
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections import defaultdict
@@ -62,7 +67,9 @@ import dns.tokenizer
 import filelock
 import httpx
 
-from backends.base import Backend, BackendError, ConfigError, ExtensionChange, ExtensionRecord, RRsetChange, ZoneChanged
+from backends.base import (
+    Backend, BackendError, ConfigError, ExtensionChange, ExtensionRecord, RememberedZones, RRsetChange, ZoneChanged,
+)
 from gateway.records import make_rrset, same_rrset
 
 OPTIONS = frozenset({"api_url", "api_key", "server_id", "timeout", "lock_timeout", "lock_dir", "search_limit"})
@@ -117,6 +124,8 @@ class PowerDNSBackend(Backend):
         self.http = httpx.Client(base_url=f"{self.api_url}/api/v1/servers/{quote(self.server_id, safe='')}",
                                  headers={"X-API-Key": api_key, "Accept": "application/json"},
                                  timeout=timeout, transport=transport)
+        self.found_zones = RememberedZones()
+        self._local = threading.local()  # the zone this thread holds (`holding`), and what it read
 
     def _positive(self, key: str, default: float) -> float:
         value = self.option(key, default, (int, float))
@@ -131,9 +140,14 @@ class PowerDNSBackend(Backend):
 
     def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
         # One filtered lookup per label: the cost follows the name, not the number of zones.
+        # Zones found are remembered (a request naming one that answers 404 or 422 forgets
+        # it); names that are not zones are asked again, so a new zone is found at once.
         name = domain
         while name != dns.name.root:
+            if name in self.found_zones:
+                return name
             if self._json("GET", "/zones", None, params={"zone": name.to_text()}):
+                self.found_zones.remember(name)
                 return name
             name = name.parent()
         return None
@@ -154,7 +168,14 @@ class PowerDNSBackend(Backend):
         # One request per name answers both: its RRsets and its ALIAS.
         records: list[_Record] = []
         aliases: list[ExtensionRecord] = []
+        held = self._held(zone)
         for name in sorted(set(names) | set(extension_names)):
+            if held is not None and name in names and name not in extension_names:
+                # Under the zone lock: the search (disabled records too) is what the apply
+                # needs to keep them, so it is the one read of this name.
+                held[name] = self._search(zone, name)
+                records += held[name]
+                continue
             body = self._rrsets_at(zone, name)
             if name in names:
                 # 4.7 adds the comment-only RRsets of other names to a filtered answer: filter again.
@@ -203,12 +224,13 @@ class PowerDNSBackend(Backend):
         for extension in extensions:
             if extension.type != APEXCNAME:
                 raise BackendError(f"backend {self.name!r}: extension {extension.type} is not supported")
-        with self._zone_lock(zone):
+        held = self._held(zone)
+        with self._zone_lock(zone) if held is None else contextlib.nullcontext():
             for extension in extensions:
                 if _alias_of(self._rrsets_at(zone, extension.name), extension.name) != extension.before:
                     raise ZoneChanged(f"backend {self.name!r}: zone {_text(zone)}: the ALIAS at {extension.name} "
                                       "changed since it was read; nothing was written")
-            current = self._current(zone, {change.name for change in changes})
+            current = self._current(zone, {change.name for change in changes}, held or {})
             for change in changes:
                 enabled = [r for r in current[change.name, change.rdtype] if not r.disabled]
                 if not same_rrset(_rrset_of(enabled, self._where(zone)), change.before):
@@ -222,15 +244,38 @@ class PowerDNSBackend(Backend):
             # Aliases follow the same order: one going away first, one coming in after the rest.
             rrsets = [_patch_alias(e) for e in extensions if e.after is None] + rrsets + [
                 _patch_alias(e) for e in extensions if e.after is not None]
+            if held is not None:
+                held.clear()  # written over: a second apply in the block reads afresh
             self._call("PATCH", _zone_path(zone), zone, json={"rrsets": rrsets})
 
-    def _current(self, zone: dns.name.Name,
-                 names: Iterable[dns.name.Name]) -> dict[tuple[dns.name.Name, dns.rdatatype.RdataType], list[_Record]]:
+    def _current(self, zone: dns.name.Name, names: Iterable[dns.name.Name],
+                 held: Mapping[dns.name.Name, list[_Record]]) -> dict[tuple[dns.name.Name, dns.rdatatype.RdataType],
+                                                                        list[_Record]]:
+        """Every record at `names` (disabled ones too): as read under the lock, else searched now."""
         by_rrset: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], list[_Record]] = defaultdict(list)
         for name in sorted(set(names)):
-            for record in self._search(zone, name):
+            for record in held[name] if name in held else self._search(zone, name):
                 by_rrset[record.name, record.rdtype].append(record)
         return by_rrset
+
+    @contextmanager
+    def holding(self, zone: dns.name.Name) -> Iterator[None]:
+        """Hold the zone lock for the whole block: its reads are the apply's re-read."""
+        if self._held(zone) is not None:
+            yield  # already held by this thread
+            return
+        with self._zone_lock(zone):
+            self._local.zone, self._local.records = zone, {}
+            try:
+                yield
+            finally:
+                self._local.zone = self._local.records = None
+
+    def _held(self, zone: dns.name.Name) -> dict[dns.name.Name, list[_Record]] | None:
+        """What this thread read of `zone` while holding it, or None when it does not hold it."""
+        if getattr(self._local, "zone", None) == zone:
+            return self._local.records
+        return None
 
     @contextmanager
     def _zone_lock(self, zone: dns.name.Name) -> Iterator[None]:
@@ -280,6 +325,8 @@ class PowerDNSBackend(Backend):
                                f"{method} {path}: {exc or type(exc).__name__}") from None
         if response.is_success:
             return response
+        if response.status_code in (404, 422) and zone is not None:
+            self.found_zones.forget(zone)  # perhaps deleted, or never there: look it up again next time
         message = _server_message(response)
         if response.status_code == 401:
             raise BackendError(f"{self._where(zone)}: the PowerDNS API at {self.api_url} refused the API key "

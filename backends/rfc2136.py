@@ -10,11 +10,16 @@
     apex_alias = "flatten"           # optional; APEXCNAME as the A/AAAA its target resolves to
 
 Reads ask the primary over TCP for the RRsets at each touched name, one query per
-(name, type) for every record type dnspython knows, all pipelined on one connection:
-one round trip per read, and no ANY query, which RFC 8482 lets servers answer
-partially. Only a template with NS records reads a subtree (everything below the new
+(name, type), all pipelined on one connection: one round trip per read, and no ANY
+query, which RFC 8482 lets servers answer partially. A read for a plan asks only for the
+types the planner can act on at each name (those written, A beside AAAA, TXT for SPF,
+CNAME and NS), and for every type dnspython knows where a new CNAME or NS conflicts
+with anything; other reads ask for every type. Only a template with NS records reads a subtree (everything below the new
 delegation), and that takes a zone transfer (AXFR), so the key must be allowed to
 transfer the zone.
+
+Zones found by `find_zone` are remembered until a query or UPDATE for one fails, so an
+apply to a zone looked up before is two round trips: the read and the UPDATE.
 
 Each apply is one UPDATE message. Its prerequisites pin every RRset the plan read
 ("exists with exactly these values" or "does not exist"), and the absence of the
@@ -52,8 +57,8 @@ import dns.update
 import dns.xfr
 import dns.zone
 
-from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
-from gateway.plan import UNTOUCHABLE
+from backends.base import Backend, BackendError, ConfigError, RememberedZones, RRsetChange, ZoneChanged
+from gateway.plan import UNTOUCHABLE, ReadScope
 from gateway.zonedata import rrsets_in_scope
 
 T = dns.rdatatype.RdataType
@@ -67,6 +72,7 @@ _OBSOLETE = frozenset({T.NONE, T.MD, T.MF, T.SIG, T.NXT})
 #: record of any type a template can write is seen, minus SOA and DNSSEC material.
 READ_TYPES: tuple[T, ...] = tuple(t for t in T if not dns.rdatatype.is_metatype(t)
                                   and t not in UNTOUCHABLE and t not in _OBSOLETE)
+_READ_TYPE_SET = frozenset(READ_TYPES)
 # Types allowed beside a CNAME (RFC 2181 10.1, RFC 4035): DNSSEC material only.
 _CNAME_COMPANIONS = frozenset(UNTOUCHABLE - {T.SOA}) | {T.CNAME}
 _ZONE_CHANGED_RCODES = frozenset({dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN})
@@ -98,6 +104,7 @@ class RFC2136Backend(Backend):
         self.round_trips = 0
         #: DNS messages sent.
         self.messages = 0
+        self.found_zones = RememberedZones()
         self._counter_lock = threading.Lock()
 
     # -- options --------------------------------------------------------------------------
@@ -141,7 +148,11 @@ class RFC2136Backend(Backend):
 
     def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
         """The zone the server is authoritative for that holds `domain`, from one SOA query:
-        the SOA comes back in the answer at a zone apex, else in the authority section."""
+        the SOA comes back in the answer at a zone apex, else in the authority section.
+        A zone found is remembered: asked for again (a domain that is a zone itself, as in
+        every Domain Connect apply), it costs no query until the server fails one for it."""
+        if domain in self.found_zones:
+            return domain
         response = self._exchange([self._query(domain, T.SOA)], zone=None)[0]
         rcode = response.rcode()
         if rcode == dns.rcode.REFUSED or not response.flags & dns.flags.AA:
@@ -150,6 +161,7 @@ class RFC2136Backend(Backend):
             raise self._error(None, f"the SOA query for {domain} failed with {dns.rcode.to_text(rcode)}")
         for rrset in (*response.answer, *response.authority):
             if rrset.rdtype == T.SOA and domain.is_subdomain(rrset.name):
+                self.found_zones.remember(rrset.name)
                 return rrset.name
         return None
 
@@ -157,8 +169,18 @@ class RFC2136Backend(Backend):
 
     def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
              subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
+        return self._read(zone, names, subtrees, {})
+
+    def read_for_plan(self, zone: dns.name.Name, scope: ReadScope) -> list[dns.rrset.RRset]:
+        # Each type is one query: ask only for those the planner can act on at each name
+        # (every type where a new CNAME or NS conflicts with anything).
+        return self._read(zone, scope.names, scope.subtrees, scope.types)
+
+    def _read(self, zone: dns.name.Name, names: Collection[dns.name.Name], subtrees: Collection[dns.name.Name],
+              types: Mapping[dns.name.Name, frozenset[T]]) -> list[dns.rrset.RRset]:
         wanted = sorted(n for n in set(names) if n.is_subdomain(zone))
-        queries = [self._query(name, rdtype) for name in wanted for rdtype in READ_TYPES]
+        queries = [self._query(name, rdtype) for name in wanted
+                   for rdtype in (READ_TYPES if name not in types else sorted(types[name] & _READ_TYPE_SET))]
         found: dict[tuple[dns.name.Name, T], dns.rrset.RRset] = {}
         for query, response in zip(queries, self._exchange(queries, zone) if queries else []):
             rrset = self._answer(zone, query, response)
@@ -305,6 +327,8 @@ class RFC2136Backend(Backend):
             self.messages += messages
 
     def _error(self, zone: dns.name.Name | None, message: str) -> BackendError:
+        if zone is not None:
+            self.found_zones.forget(zone)  # perhaps no longer served here: look it up again next time
         where = f" zone {zone}:" if zone is not None else ""
         return BackendError(f"backend {self.name!r} ({self.server} port {self.port}):{where} {message}")
 

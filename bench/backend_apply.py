@@ -1,5 +1,6 @@
 """Backend apply cost: latency of one apply (prepare + execute, median of many) and the
-number of round trips to the backend's server per apply, in a small and a large zone.
+number of round trips to the backend's server per apply, in a small and a large zone, next
+to one direct write of the same RRsets (a PowerDNS PATCH, a DNS UPDATE), interleaved.
 
     python bench/backend_apply.py                 # every backend below
     python bench/backend_apply.py powerdns -n 100
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dns.name
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,17 +40,21 @@ class Figures:
     applies: int
     median_seconds: float
     round_trips: float  # median per apply
+    direct_seconds: float | None = None  # median of the direct writes of the same RRsets
+    ratio: float | None = None  # median of apply / direct write, pair by pair
 
 
 def measure(backend: Backend, zone: dns.name.Name, applies: int, round_trips: Callable[[], int],
-            zone_records: int) -> Figures:
-    """Apply a two-record template `applies` times, each time really changing the zone."""
+            zone_records: int, direct: Callable[[int], None] | None = None) -> Figures:
+    """Apply a two-record template `applies` times, each time really changing the zone; after
+    each, `direct(index)` (when given) writes the same two RRsets at another name as one plain
+    request to the server, the anchor."""
     context = ApplyContext(domain=zone.to_text(omit_final_dot=True))
-    latencies, trips = [], []
+    latencies, trips, directs = [], [], []
     for index in range(applies):
         template = conformance_template([
             # A new value each time: moto_server refuses a CREATE identical to an earlier one.
-            {"type": "A", "host": "www", "pointsTo": f"198.18.{index >> 8 & 255}.{index & 255}", "ttl": 600},
+            {"type": "A", "host": "www", "pointsTo": address(index), "ttl": 600},
             {"type": "TXT", "host": "www", "data": f"bench {index}", "ttl": 600,
              "txtConflictMatchingMode": "All"},
         ], service_id="bench")
@@ -57,7 +63,18 @@ def measure(backend: Backend, zone: dns.name.Name, applies: int, round_trips: Ca
         assert execute_apply(prepare_apply(backend, template, context)), "the apply changed nothing"
         latencies.append(time.perf_counter() - start)
         trips.append(round_trips() - before)
-    return Figures(backend.name, zone_records, applies, statistics.median(latencies), statistics.median(trips))
+        if direct is not None:
+            start = time.perf_counter()
+            direct(index)
+            directs.append(time.perf_counter() - start)
+    if not directs:
+        return Figures(backend.name, zone_records, applies, statistics.median(latencies), statistics.median(trips))
+    return Figures(backend.name, zone_records, applies, statistics.median(latencies), statistics.median(trips),
+                   statistics.median(directs), statistics.median(a / d for a, d in zip(latencies, directs)))
+
+
+def address(index: int) -> str:
+    return f"198.18.{index >> 8 & 255}.{index & 255}"
 
 
 def filler(zone: dns.name.Name, count: int):
@@ -82,7 +99,19 @@ def bench_powerdns(sizes: Sequence[int], applies: int) -> list[Figures]:
             server.patch(zone, [replace_entry(rrset, zone) for rrset in filler(zone, size)])
             transport = CountingTransport()
             backend = PowerDNSBackend("powerdns", server.backend_options(), transport=transport)
-            figures.append(measure(backend, zone, applies, lambda: len(transport.requests), size))
+            direct_http = httpx.Client(base_url=f"{server.api_url}/api/v1/servers/{server.server_id}",
+                                       headers={"X-API-Key": server.api_key}, timeout=60)
+
+            def patch(index: int, zone=zone, http=direct_http) -> None:
+                name = dns.name.from_text("direct", zone).to_text()
+                http.patch(f"/zones/{zone}", json={"rrsets": [
+                    {"name": name, "type": "A", "ttl": 600, "changetype": "REPLACE",
+                     "records": [{"content": address(index), "disabled": False}]},
+                    {"name": name, "type": "TXT", "ttl": 600, "changetype": "REPLACE",
+                     "records": [{"content": f'"bench {index}"', "disabled": False}]}]}).raise_for_status()
+
+            figures.append(measure(backend, zone, applies, lambda: len(transport.requests), size, patch))
+            direct_http.close()
             backend.close()
     return figures
 
@@ -100,7 +129,14 @@ def bench_rfc2136(sizes: Sequence[int], applies: int) -> list[Figures]:
             rrsets = list(filler(zone, size))
             for start in range(0, size, 1000):  # what fits in one UPDATE message
                 backend.apply(zone, [RRsetChange(r.name, r.rdtype, None, r) for r in rrsets[start:start + 1000]])
-            figures.append(measure(backend, zone, applies, lambda: backend.round_trips, size))
+
+            def update(index: int, zone=zone) -> None:
+                message = server.update_message(zone)
+                message.replace("direct", 600, "A", address(index))
+                message.replace("direct", 600, "TXT", f'"bench {index}"')
+                server.send(message)
+
+            figures.append(measure(backend, zone, applies, lambda: backend.round_trips, size, update))
     return figures
 
 
@@ -136,12 +172,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("backends", nargs="*", choices=[[], *BENCHES], metavar="BACKEND",
                         help=f"backends to measure (default: all of {', '.join(BENCHES)})")
     parser.add_argument("-n", "--applies", type=int, default=50, help="applies per zone size (default 50)")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: check that the benchmark runs (figures mean nothing)")
     args = parser.parse_args(argv)
-    print(f"{'backend':<10}  {'records':>8}  {'applies':>7}  {'median apply':>12}  {'round trips/apply':>17}")
+    sizes = (10,) if args.quick else SIZES
+    if args.quick:
+        args.applies = 2
+    print(f"{'backend':<10}  {'records':>8}  {'applies':>7}  {'median apply':>12}  {'round trips/apply':>17}  "
+          f"{'direct write':>12}  {'ratio':>6}")
     for name in args.backends or BENCHES:
-        for figures in BENCHES[name](SIZES, args.applies):
+        for figures in BENCHES[name](sizes, args.applies):
+            direct = "-" if figures.direct_seconds is None else f"{figures.direct_seconds * 1000:.1f} ms"
+            ratio = "-" if figures.ratio is None else f"{figures.ratio:.1f}x"
             print(f"{name:<10}  {figures.zone_records:>8}  {figures.applies:>7}  "
-                  f"{figures.median_seconds * 1000:>9.1f} ms  {figures.round_trips:>17.0f}", flush=True)
+                  f"{figures.median_seconds * 1000:>9.1f} ms  {figures.round_trips:>17.0f}  {direct:>12}  {ratio:>6}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--quick", action="store_true", help="tiny counts: check that the benchmark runs "
+                                                             "(figures mean nothing)")
     args = parser.parse_args()
+    if args.quick:
+        args.clients, args.seconds = 2, 2.0
     with tempfile.TemporaryDirectory() as directory, served_gateway(Path(directory)) as (_, url, _):
         healthz_latencies(url, 0.5)  # warm up
         idle = healthz_latencies(url, args.seconds)

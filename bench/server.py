@@ -1,15 +1,18 @@
 """Server throughput and the server's own share of a synchronous apply. Run: python bench/server.py
 
-1. Requests per second of `GET /v2/example.com/settings` on the gateway, next to a bare
-   Starlette endpoint answering the same JSON, each a real uvicorn process on 127.0.0.1
-   under the same settings (workers, log level warning, access log off). Keep-alive
-   connections from a small asyncio client load both; the ratio is what the gateway's
-   routing, middleware and zone lookup cost over the framework itself.
+1. Requests per second of `GET /v2/example.com/settings` and `GET /healthz` on the gateway,
+   next to a bare Starlette endpoint answering the same JSON, each a real uvicorn process on
+   127.0.0.1 under the same settings (workers, log level warning, access log off). Keep-alive
+   connections from a small asyncio client load one server, then the other, round after
+   round; the ratio (median of the rounds' ratios) is what the gateway's routing, middleware
+   and zone lookup cost over the framework itself.
 2. The server time of one synchronous apply without the backend: the consent page (parse,
    render, read, plan, page) and the confirm (re-plan, apply, instance record, redirect),
    through the app in process, with a backend whose read and apply are in-memory dicts.
+   Each consent page is followed by a bare Starlette endpoint rendering the same page's
+   bytes as a Jinja template, the anchor of the page's cost.
 
-    python bench/server.py [--workers N] [--connections N] [--seconds S] [--applies N]
+    python bench/server.py [--workers N] [--connections N] [--seconds S] [--rounds N] [--applies N]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import html
 import os
 import re
 import statistics
@@ -33,9 +37,10 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 import httpx
+import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -67,8 +72,23 @@ async def bare_settings(request: Request) -> JSONResponse:
     return JSONResponse(BARE_SETTINGS)
 
 
+async def bare_healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
 def bare_app() -> Starlette:
-    return Starlette(routes=[Route("/v2/{domain}/settings", bare_settings, methods=["GET"])])
+    return Starlette(routes=[Route("/v2/{domain}/settings", bare_settings, methods=["GET"]),
+                             Route("/healthz", bare_healthz, methods=["GET"])])
+
+
+def bare_jinja_app(page: str) -> Starlette:
+    """A bare Starlette endpoint that renders `page` (the gateway's consent page) with Jinja."""
+    template = jinja2.Environment(autoescape=True).from_string(page.replace("{", "{{ '{' }}"))
+
+    async def render(request: Request) -> HTMLResponse:
+        return HTMLResponse(template.render())
+
+    return Starlette(routes=[Route("/page", render, methods=["GET"])])
 
 
 def gateway_app() -> Starlette:
@@ -222,11 +242,12 @@ def memory_backend_class():
 HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([\w-]+)" value="([^"]*)"')
 
 
-def hidden_fields(html: str) -> dict[str, str]:
-    return dict(HIDDEN_INPUT.findall(html))
+def hidden_fields(page: str) -> dict[str, str]:
+    # Values are HTML-escaped in the page (`&amp;` in a query string); a browser posts them unescaped.
+    return {name: html.unescape(value) for name, value in HIDDEN_INPUT.findall(page)}
 
 
-async def _sync_apply_times(config_path: Path, applies: int) -> tuple[list[float], list[float]]:
+async def _sync_apply_times(config_path: Path, applies: int) -> tuple[list[float], list[float], list[float], int]:
     from gateway.app import create_app
     from gateway.config import load_config
     from gateway.registry import BackendRouter
@@ -238,7 +259,8 @@ async def _sync_apply_times(config_path: Path, applies: int) -> tuple[list[float
     memory_backend = memory_backend_class()
     app = create_app(config, runtime)
     transport = httpx.ASGITransport(app=app)
-    consent_times, confirm_times = [], []
+    consent_times, confirm_times, bare_times = [], [], []
+    bare_client: httpx.AsyncClient | None = None
     async with httpx.AsyncClient(transport=transport, base_url=config.gateway.base_url) as client:
         login = await client.get("/login")
         signed_in = await client.post("/login", data={**hidden_fields(login.text), "username": USERNAME,
@@ -254,6 +276,15 @@ async def _sync_apply_times(config_path: Path, applies: int) -> tuple[list[float
             consent_time = time.perf_counter() - started
             if consent.status_code != 200 or "nonce" not in hidden_fields(consent.text):
                 raise RuntimeError(f"consent page answered {consent.status_code}: {consent.text[:500]}")
+            if bare_client is None:
+                page_bytes = len(consent.content)
+                bare_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=bare_jinja_app(consent.text)),
+                                                base_url="http://127.0.0.1")
+            started = time.perf_counter()
+            bare = await bare_client.get("/page")
+            bare_times.append(time.perf_counter() - started)
+            if len(bare.content) != page_bytes:
+                raise RuntimeError(f"the bare page has {len(bare.content)} bytes, the consent page {page_bytes}")
             started = time.perf_counter()
             done = await client.post("/v2/sync/consent", data={**hidden_fields(consent.text), "decision": "confirm"})
             confirm_time = time.perf_counter() - started
@@ -261,12 +292,13 @@ async def _sync_apply_times(config_path: Path, applies: int) -> tuple[list[float
                 raise RuntimeError(f"confirm answered {done.status_code}: {done.text[:500]}")
             consent_times.append(consent_time)
             confirm_times.append(confirm_time)
+    await bare_client.aclose()
     applied = runtime.metrics.registry.get_sample_value(
         "dcgw_applies_total", {"backend": "memory", "outcome": "applied", "flow": "sync"})
     runtime.close()
     if applied != applies + 1:
         raise RuntimeError(f"{applies + 1} confirms made {applied or 0} applies that changed the zone")
-    return consent_times[1:], confirm_times[1:]
+    return consent_times[1:], confirm_times[1:], bare_times[1:], page_bytes
 
 
 # -- report --------------------------------------------------------------------------------------------
@@ -278,32 +310,50 @@ def milliseconds(samples: list[float]) -> str:
     return f"median {statistics.median(ordered) * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms"
 
 
+def ratio_rounds(ports: dict[str, int], path: str, connections: int, seconds: float,
+                 rounds: int) -> dict[str, float]:
+    """Requests per second of each server, one after the other, `rounds` times: the median of
+    each, and the median of the rounds' gateway/bare ratios (`ratio`)."""
+    figures: dict[str, list[float]] = {name: [] for name in ports}
+    for _ in range(rounds):
+        for name, port in ports.items():
+            figures[name].append(requests_per_second(port, path, connections, seconds, warmup=0.2)[0])
+    result = {name: statistics.median(values) for name, values in figures.items()}
+    result["ratio"] = statistics.median(g / b for g, b in zip(figures["gateway"], figures["bare"]))
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for both servers")
     parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per server")
+    parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per server and round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds, each loading one server then the other")
     parser.add_argument("--applies", type=int, default=50, help="synchronous applies to time")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: check that the benchmark runs "
+                                                             "(figures mean nothing)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.connections, args.seconds, args.rounds, args.applies = 2, 0.2, 1, 2
 
-    print(f"GET {SETTINGS_PATH}: {args.workers} uvicorn worker(s), log level warning, access log off, "
-          f"{args.connections} connections, {args.seconds:g} s each")
-    port = free_port()
-    with uvicorn_process("bare_app", port, args.workers):
-        bare, client_cpu = requests_per_second(port, SETTINGS_PATH, args.connections, args.seconds)
-    print(f"  bare Starlette JSON endpoint  {bare:9,.0f} req/s   (load client: {client_cpu:.0%} of a core)")
-
+    print(f"{args.workers} uvicorn worker(s), log level warning, access log off, {args.connections} connections, "
+          f"{args.rounds} rounds of {args.seconds:g} s per server")
     with tempfile.TemporaryDirectory(prefix="dcgw-bench-") as directory:
-        port = free_port()
-        config = write_gateway_config(Path(directory), port)
-        with uvicorn_process("gateway_app", port, args.workers, env={CONFIG_VARIABLE: str(config)}):
-            gateway, client_cpu = requests_per_second(port, SETTINGS_PATH, args.connections, args.seconds)
-        print(f"  gateway (zonefile backend)    {gateway:9,.0f} req/s   (load client: {client_cpu:.0%} of a core)")
-        print(f"  ratio gateway / bare          {gateway / bare:9.2f}")
+        ports = {"bare": free_port(), "gateway": free_port()}
+        config = write_gateway_config(Path(directory), ports["gateway"])
+        with uvicorn_process("bare_app", ports["bare"], args.workers), \
+                uvicorn_process("gateway_app", ports["gateway"], args.workers, env={CONFIG_VARIABLE: str(config)}):
+            print(f"  {'GET':<28} {'gateway':>10} {'bare Starlette':>15} {'ratio':>6}")
+            for path in (SETTINGS_PATH, "/healthz"):
+                figures = ratio_rounds(ports, path, args.connections, args.seconds, args.rounds)
+                print(f"  {path:<28} {figures['gateway']:>6,.0f}/s {figures['bare']:>13,.0f}/s "
+                      f"{figures['ratio']:>6.2f}", flush=True)
 
-        consent, confirm = asyncio.run(_sync_apply_times(config, args.applies))
+        consent, confirm, bare, page_bytes = asyncio.run(_sync_apply_times(config, args.applies))
         print(f"\nSynchronous apply, server time without the backend (in-memory backend, {args.applies} applies):")
         print(f"  consent page (GET apply URL)  {milliseconds(consent)}")
+        print(f"  bare Jinja, same {page_bytes} bytes {milliseconds(bare)}")
+        print(f"  consent / bare Jinja          {statistics.median(c / b for c, b in zip(consent, bare)):7.2f}x")
         print(f"  confirm (POST, apply, record) {milliseconds(confirm)}")
         print(f"  both                          {milliseconds([a + b for a, b in zip(consent, confirm)])}")
     return 0

@@ -46,7 +46,10 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=500, help="checks per measurement")
     parser.add_argument("--bits", type=int, default=2048, help="RSA key size")
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="tiny counts: check that the benchmark runs (figures mean nothing)")
     options = parser.parse_args()
+    if options.quick:
+        options.n, options.threads = 3, 2
 
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=options.bits)
     der = private_key.public_key().public_bytes(serialization.Encoding.DER,

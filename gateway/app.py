@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from gateway import oauth
 from gateway.auth import zones
@@ -51,6 +52,22 @@ async def template_or_consent(request: Request) -> Response:
     if "client_id" in request.query_params or "response_type" in request.query_params:
         return await consent_page(request)
     return template_version(request)
+
+
+class PageSessions(SessionMiddleware):
+    """The signed session cookie, for every path but those no person browses to: probes,
+    metrics and settings discovery never read a session, and are asked most often."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path in SESSIONLESS_PATHS or (path.startswith("/v2/") and path.endswith("/settings")
+                                        and path.count("/") == 3):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+SESSIONLESS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def failure_response(request: Request, status: int, code: str, message: str) -> Response:
@@ -110,8 +127,13 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
             connection.execute(text("SELECT 1"))
 
     routes = [
-        Route("/", home, methods=["GET"], name="home"),
+        # Discovery and probes first: they are asked most, and routing tries routes in order.
         Route("/v2/{domain}/settings", settings, methods=["GET"]),
+        # /readyz runs the database check; /metrics here only for a bearer of [metrics] token
+        # (`dcgw serve` serves metrics.listen).
+        *observability_routes(runtime.metrics, {"database": database_check},
+                              serve_metrics=config.metrics.token is not None, metrics_token=config.metrics.token),
+        Route("/", home, methods=["GET"], name="home"),
         Route("/v2/domainTemplates/providers/{provider_id}/services/{service_id}", template_or_consent,
               methods=["GET"]),
         *sync_routes(),
@@ -120,9 +142,6 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
                       extensions=runtime.extensions),
         *login_routes(),
         *runtime.authenticator.routes(),
-        # /metrics here only for a bearer of [metrics] token; `dcgw serve` serves metrics.listen.
-        *observability_routes(runtime.metrics, {"database": database_check},
-                              serve_metrics=config.metrics.token is not None, metrics_token=config.metrics.token),
         allowed_route(runtime.store),
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -133,7 +152,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
         Middleware(SecurityHeadersMiddleware),
         # Host-based, ahead of every route: a redirected name is never the gateway itself.
         Middleware(WebRedirects, store=runtime.store, own_hosts=own_hosts(config)),
-        Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
+        Middleware(PageSessions, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
     ]
     handlers = {SQLAlchemyError: state_unavailable, StateUnavailable: state_unavailable, Exception: unexpected}

@@ -54,7 +54,7 @@ def prepare_apply(backend: Backend, template: Template, context: ApplyContext,
         current, current_extensions = backend.read_with_extensions(zone, scope.names, scope.subtrees,
                                                                    _extension_scope(rendered))
     else:
-        current, current_extensions = backend.read(zone, scope.names, scope.subtrees), []
+        current, current_extensions = backend.read_for_plan(zone, scope), []
     plan = plan_changes(rendered, current, zone, backend.supported_extensions, current_extensions)
     return PreparedApply(backend, zone, rendered, plan, current, current_extensions)
 

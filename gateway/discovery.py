@@ -55,11 +55,11 @@ class SettingsCache:
         self._missing = TTLCache(maxsize, not_found_ttl, timer)  # a new zone is found again soon
         self._lock = threading.Lock()
 
-    def get(self, domain: str) -> tuple[int, dict] | None:
+    def get(self, domain: str) -> tuple[int, bytes] | None:
         with self._lock:
             return self._found.get(domain) or self._missing.get(domain)
 
-    def put(self, domain: str, answer: tuple[int, dict]) -> None:
+    def put(self, domain: str, answer: tuple[int, bytes]) -> None:
         status = answer[0]
         with self._lock:
             if status == 200:
@@ -76,9 +76,10 @@ async def settings(request: Request) -> Response:
         return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
     answer = runtime.settings_cache.get(domain)
     if answer is None:
-        answer = await run_in_threadpool(look_up_settings, runtime, domain)
+        status, body = await run_in_threadpool(look_up_settings, runtime, domain)
+        answer = (status, JSONResponse(body).body)  # encoded once, sent as often as asked
         runtime.settings_cache.put(domain, answer)
-    return JSONResponse(answer[1], answer[0])
+    return Response(answer[1], answer[0], media_type="application/json")
 
 
 def look_up_settings(runtime, domain: str) -> tuple[int, dict]:

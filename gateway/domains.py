@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import dns.exception
 import dns.name
 
@@ -10,6 +12,7 @@ class DomainError(ValueError):
     """Not a usable domain name; the message says why."""
 
 
+@functools.lru_cache(maxsize=4096)  # every request names a domain, and the same few again and again
 def idna_domain(value: str, field: str = "domain") -> str:
     """`value` as an IDNA (punycode) name in lower case without the final dot."""
     text = (value or "").strip()

@@ -238,9 +238,13 @@ def plan_instance(store: StateStore, backend: Backend, template: Template, conte
     spf_owned = _spf_claims(prepared, applied)
     gone = {i.id for i in [*previous, *broken]}
     others = [i for i in applied if i.id not in gone]
-    # Only names the plan did not read already: a re-apply usually touches the same ones.
-    unread = ({r.name for r in stale} | {dns.name.from_text(row["name"]) for row in stale_spf}) - read_scope(
-        prepared.rendered, prepared.zone).names
+    # Only what the plan did not read already (a name, or a type the read left out there):
+    # a re-apply usually touches the same ones.
+    scope = read_scope(prepared.rendered, prepared.zone)
+    stale_rrsets = [(r.name, r.rdtype) for r in stale] + [
+        (dns.name.from_text(row["name"]), dns.rdatatype.TXT) for row in stale_spf]
+    unread = {name for name, rdtype in stale_rrsets
+              if name not in scope.names or rdtype not in scope.types.get(name, (rdtype,))}
     current = _union(prepared.current, backend.read(prepared.zone, unread, ()) if unread else [])
     after_plan = apply_changes_to_rrsets(current, prepared.plan.changes)
     rendered = [Record(r.name, r.ttl, r.rdata) for r in prepared.rendered.records]

@@ -207,6 +207,9 @@ def exclusive(store: StateStore, backend: Backend, zone: dns.name.Name) -> Itera
         except SQLAlchemyError as exc:
             log.error("state store unavailable for the zone lock: %s", exc)
             raise StateUnavailable(UNAVAILABLE) from None
+        # Inside the gateway's lock, the backend's own: what is read from here on is what the
+        # write replaces, so a backend that locks its applies need not read again (`holding`).
+        stack.enter_context(backend.holding(zone))
         settle_zone(store, backend, zone)
         yield
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.template import TemplateError, iter_template_files, parse_template
+from gateway.template import TemplateError, iter_template_files, parse_template, public_domain_problem
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,10 @@ def _warnings(document: dict, path: Path) -> Iterator[tuple[int | None, str | No
     if document.get("warnPhishing") and document.get("syncPubKeyDomain"):
         yield None, "warnPhishing", ("contradicts syncPubKeyDomain (signed requests need no phishing warning); "
                                      "both are enforced: requests must be signed and the consent page warns")
+    pub_key_domain = document.get("syncPubKeyDomain")
+    if pub_key_domain and public_domain_problem(pub_key_domain):
+        yield None, "syncPubKeyDomain", (f"{pub_key_domain!r} has an underscore label: unusual for a domain "
+                                         "name, though the key's TXT lookup works (tolerated)")
     if document.get("shared") and "sharedProviderName" not in document:
         yield None, "shared", "is deprecated; set sharedProviderName as well"
     for index, record in enumerate(document["records"]):

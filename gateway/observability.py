@@ -1,4 +1,4 @@
-"""Operations: JSON logs without secrets, Prometheus metrics, and `/healthz` and `/metrics`.
+"""Operations: JSON logs without secrets, Prometheus metrics, `/healthz`, `/readyz` and `/metrics`.
 
 Logs: `configure_logging()` applies a logging config and returns it as a dict. Pass that
 dict to uvicorn (`uvicorn.run(app, log_config=configure_logging())`) so that uvicorn,
@@ -244,6 +244,7 @@ class Metrics:
         self.request_duration = Histogram(
             "dcgw_request_duration_seconds", "HTTP request time by route template, method and status",
             ["route", "method", "status"], registry=self.registry)
+        self._request_children: dict[tuple[str, str, int], Any] = {}
 
     def apply(self, backend: str, outcome: str, flow: str) -> None:
         if outcome not in APPLY_OUTCOMES:
@@ -256,7 +257,13 @@ class Metrics:
         self.signature_failures.labels(reason=reason).inc()
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.request_duration.labels(route=route, method=method, status=str(status)).observe(seconds)
+        # One histogram child per (route, method, status), found once: `labels` costs more than observing.
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.request_duration.labels(
+                route=route, method=method, status=str(status))
+        child.observe(seconds)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus text format."""
@@ -319,15 +326,26 @@ class RequestMetricsMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             routes = getattr(scope.get("app"), "routes", None) or getattr(scope.get("router"), "routes", ())
-            route = route_template(routes, request_scope) or UNMATCHED_ROUTE
+            route = _routed_template(routes, scope) or route_template(routes, request_scope) or UNMATCHED_ROUTE
             self.metrics.observe_request(route, scope["method"], status, elapsed)
 
 
-# -- /healthz and /metrics -----------------------------------------------------------------------
+def _routed_template(routes: Iterable[BaseRoute], scope: Scope) -> str | None:
+    """The template of the route the router chose (it leaves it in `scope["route"]`) when that is
+    a plain route of the top level; None otherwise (a mount's route needs its prefix: match again)."""
+    chosen = scope.get("route")
+    if isinstance(chosen, Route) and any(route is chosen for route in routes):
+        return chosen.path_format
+    return None
+
+
+# -- /healthz, /readyz and /metrics -------------------------------------------------------------------
 
 HealthCheck = Callable[[], Any | Awaitable[Any]]
 CHECK_TIMEOUT_SECONDS = 5.0
 health_log = logging.getLogger("gateway.health")
+_LIVE_BODY = b'{"status":"ok"}'
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | None:
@@ -352,24 +370,29 @@ async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | Non
 def observability_routes(metrics: Metrics, checks: Mapping[str, HealthCheck] | None = None,
                          timeout: float = CHECK_TIMEOUT_SECONDS, *, serve_metrics: bool = True,
                          metrics_token: str | None = None) -> list[Route]:
-    """`GET /healthz`, and `GET /metrics` when `serve_metrics` (only to a bearer of
-    `metrics_token` when one is given).
+    """`GET /healthz`, `GET /readyz`, and `GET /metrics` when `serve_metrics` (only to a
+    bearer of `metrics_token` when one is given).
 
-    `/healthz` runs every check (sync or async callables; raising means failing) and
-    answers 200 `{"status": "ok"}`, or 503 naming each failing check:
+    `/healthz` is liveness: the process answers, touching neither the database nor a
+    backend, so a probe polling it costs nothing and a slow database never gets the
+    gateway restarted. `/readyz` runs every check (sync or async callables; raising means
+    failing) and answers 200 `{"status": "ok"}`, or 503 naming each failing check:
     `{"status": "failing", "failing": {"database": "failed (OperationalError)"}}`."""
     named_checks = dict(checks or {})
 
     async def healthz(request: Request) -> Response:
+        return Response(_LIVE_BODY, media_type="application/json", headers=_NO_STORE)
+
+    async def readyz(request: Request) -> Response:
         names = list(named_checks)
         results = await asyncio.gather(*(_run_check(n, named_checks[n], timeout) for n in names))
         failing = {name: why for name, why in zip(names, results) if why is not None}
         if failing:
-            return JSONResponse({"status": "failing", "failing": failing}, status_code=503,
-                                headers={"Cache-Control": "no-store"})
-        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+            return JSONResponse({"status": "failing", "failing": failing}, status_code=503, headers=_NO_STORE)
+        return Response(_LIVE_BODY, media_type="application/json", headers=_NO_STORE)
 
-    health = [Route("/healthz", healthz, methods=["GET"], name="healthz")]
+    health = [Route("/healthz", healthz, methods=["GET"], name="healthz"),
+              Route("/readyz", readyz, methods=["GET"], name="readyz")]
     return health + (metrics_routes(metrics, metrics_token) if serve_metrics else [])
 
 

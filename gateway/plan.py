@@ -9,7 +9,7 @@ deletions and conflicts for a person or a 409 body.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import dns.name
@@ -20,7 +20,8 @@ import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from gateway.records import (
-    ExtensionRecord, Record, RenderedRecord, make_rrset, rdata_identity, records_of, relative_text, same_rrset,
+    ExtensionRecord, Record, RenderedRecord, make_rrset, name_key, rdata_identity, records_of, relative_text,
+    same_rrset,
 )
 from gateway.render import RenderedTemplate, split_txt, txt_text
 from gateway.safety import UnsafeChange, check_changes
@@ -76,10 +77,14 @@ class Conflict:
 
 @dataclass(frozen=True)
 class ReadScope:
-    """What a planner must see: RRsets at `names`, and everything below `subtrees`."""
+    """What a planner must see: RRsets at `names`, and everything below `subtrees`.
+
+    `types` narrows a name to the record types the planner can act on there (a name it does
+    not list: every type), for backends that ask for each type on its own."""
 
     names: frozenset[dns.name.Name]
     subtrees: frozenset[dns.name.Name]
+    types: Mapping[dns.name.Name, frozenset[T]] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,18 +112,50 @@ class Plan:
 def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     """The names whose RRsets decide the plan: owners, their ancestors inside the zone
     (an NS there is a delegation), and the subtrees under NS records."""
-    owners = {r.name for r in rendered.records} | {s.name for s in rendered.spf}
-    owners |= {e.name for e in rendered.extensions}
-    owners |= {p.name for p in rendered.pending if p.name is not None}
-    names: set[dns.name.Name] = set()
-    for owner in owners:
-        names.add(owner)
-        name = owner
-        while name != zone and name.is_subdomain(zone):
-            names.add(name)
-            name = name.parent()
+    scope = rendered.scopes.get(zone)
+    if scope is None:
+        scope = rendered.scopes[zone] = _read_scope(rendered, zone)
+    return scope
+
+
+def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
+    zone_key = name_key(zone)
+    names: dict[_NameKey, dns.name.Name] = {}
+    # What the planner acts on at each name (`_conflict`, `_merge_spf`, `_build_changes`):
+    # the types written there, A beside AAAA, TXT for SPF, and CNAME and NS everywhere; a new
+    # CNAME or NS (or an extension) conflicts with anything, so there every type (None).
+    types: dict[_NameKey, set[T] | None] = {}
+    owners = [(r.name, _types_acted_on(r.rdtype)) for r in rendered.records]
+    owners += [(s.name, {T.TXT, T.CNAME, T.NS}) for s in rendered.spf]
+    owners += [(e.name, None) for e in rendered.extensions]
+    # Records whose values come at apply: their names and types are known now.
+    owners += [(p.name, _pending_types(p)) for p in rendered.pending if p.name is not None]
+    for owner, acted_on in owners:
+        key = name_key(owner)
+        names.setdefault(key, owner)
+        known = types.get(key, set())
+        types[key] = None if known is None or acted_on is None else known | acted_on
+    for key, owner in list(names.items()):
+        if len(key) > len(zone_key) and key[:len(zone_key)] == zone_key:
+            for depth in range(1, len(key) - len(zone_key)):
+                if key[:-depth] not in names:
+                    names[key[:-depth]] = dns.name.Name(owner.labels[depth:])
+                    types[key[:-depth]] = {T.NS}  # above a record, only a delegation matters
     subtrees = {r.name for r in [*rendered.records, *rendered.pending] if r.name is not None and r.rdtype == T.NS}
-    return ReadScope(frozenset(names), frozenset(subtrees))
+    narrowed = {names[key]: frozenset(found) for key, found in types.items() if found is not None}
+    return ReadScope(frozenset(names.values()), frozenset(subtrees), narrowed)
+
+
+def _pending_types(pending) -> set[T] | None:
+    if pending.source.type == "SPFM":
+        return {T.TXT, T.CNAME, T.NS}
+    return None if pending.rdtype is None else _types_acted_on(pending.rdtype)
+
+
+def _types_acted_on(rdtype: T) -> set[T] | None:
+    if rdtype in (T.CNAME, T.NS):
+        return None
+    return {rdtype, T.CNAME, T.NS} | (set(ADDRESS_TYPES) if rdtype in ADDRESS_TYPES else set())
 
 
 def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset], zone: dns.name.Name,
@@ -130,45 +167,53 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     if unsupported:
         raise UnsupportedRecordType(
             f"the template uses {', '.join(unsupported)}, an extension this backend does not support")
-    _check_coherent(rendered.records)
+    keys = _Keys(zone)
+    _check_coherent(rendered.records, keys)
 
     # Callers pass the RRsets in `read_scope`; anything else they pass is ignored, so the
     # work below follows the template even when a caller hands over a whole zone.
     scope = read_scope(rendered, zone)
-    existing: dict[RRsetKey, dns.rrset.RRset] = {}
-    by_name: dict[dns.name.Name, list[Record]] = defaultdict(list)
+    in_scope = {keys.name(name) for name in scope.names}
+    narrowed = {keys.name(name): found for name, found in scope.types.items()}
+    subtrees = [keys.name(top) for top in scope.subtrees]
+    existing: dict[_RRsetKey, dns.rrset.RRset] = {}
+    by_name: dict[_NameKey, list[Record]] = {}
     for rrset in current:
-        if rrset.rdtype in UNTOUCHABLE or not _in_scope(rrset.name, scope):
+        if rrset.rdtype in UNTOUCHABLE:
             continue
-        existing[(rrset.name, rrset.rdtype)] = rrset
-        by_name[rrset.name].extend(records_of([rrset]))
+        owner = keys.name(rrset.name)
+        below = any(owner[:len(top)] == top for top in subtrees)
+        if not below and (owner not in in_scope or rrset.rdtype not in narrowed.get(owner, (rrset.rdtype,))):
+            continue  # outside the scope, or a type nothing here acts on
+        existing[(owner, rrset.rdtype)] = rrset
+        by_name.setdefault(owner, []).extend(records_of([rrset]))
 
     plan = Plan(zone=zone, warnings=list(rendered.warnings))
     desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [
         (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix) for r in rendered.records]
-    removals: dict[tuple[RRsetKey, object], tuple[Record, str | None]] = {}
+    removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]] = {}
 
-    for spf_record, replaced, problem in _merge_spf(rendered, existing, plan):
+    for spf_record, replaced, problem in _merge_spf(rendered, existing, plan, keys):
         desired.append((spf_record, TxtConflictMode.NONE, None))
         for old in replaced:
-            removals[((old.name, old.rdtype), rdata_identity(old.rdata))] = (old, problem)
+            removals[keys.record(old)] = (old, problem)
 
-    wanted = {((r.name, r.rdtype), rdata_identity(r.rdata)) for r, _, _ in desired}
+    wanted = {keys.record(r) for r, _, _ in desired}
     for record, mode, prefix in desired:
-        for old in _candidates(record, by_name, zone):
-            key = ((old.name, old.rdtype), rdata_identity(old.rdata))
+        for old in _candidates(record, by_name, keys):
+            key = keys.record(old)
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(record, mode, prefix, old, zone)
+            reason = _conflict(record, mode, prefix, old, keys)
             if reason:
                 removals[key] = (old, reason)
 
-    _pending_conflicts(rendered, existing, by_name, zone, wanted, removals)
+    _pending_conflicts(rendered, existing, by_name, keys, wanted, removals)
     extension_conflicts = _plan_extensions(plan, rendered, [r for r, _, _ in desired], current_extensions,
-                                           by_name, removals, scope)
+                                           by_name, removals, scope, keys)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     plan.conflicts += extension_conflicts
-    _build_changes(plan, existing, [r for r, _, _ in desired], removals)
+    _build_changes(plan, existing, [r for r, _, _ in desired], removals, keys)
     # Checked on the plan itself, so no front end (and no `force`) can skip it.
     try:
         check_changes(plan.changes, zone, rendered.context.safety)
@@ -178,8 +223,8 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
 
 def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Record],
-                     current_extensions: Iterable[ExtensionRecord], by_name: dict[dns.name.Name, list[Record]],
-                     removals: dict, scope: ReadScope) -> list[Conflict]:
+                     current_extensions: Iterable[ExtensionRecord], by_name: dict[_NameKey, list[Record]],
+                     removals: dict, scope: ReadScope, keys: _Keys) -> list[Conflict]:
     """Extension changes for the backend; an alias displaces the A, AAAA and CNAME records at
     its name, and address records written where an alias is displace the alias."""
     current = {(e.name, e.type): e for e in current_extensions if _in_scope(e.name, scope)}
@@ -198,9 +243,9 @@ def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Recor
             if clash:
                 raise PlanError(f"the template puts an APEXCNAME beside {', '.join(clash)} at {name.to_text()}; "
                                 "an alias stands for those records")
-            for old in by_name.get(name, ()):
+            for old in by_name.get(keys.name(name), ()):
                 if old.rdtype in ALIAS_DISPLACES:
-                    removals[((old.name, old.rdtype), rdata_identity(old.rdata))] = (
+                    removals[keys.record(old)] = (
                         old, f"the new APEXCNAME at {at(name)} replaces the "
                              f"{dns.rdatatype.to_text(old.rdtype)} records there")
         before = current.get((name, rtype))
@@ -221,9 +266,9 @@ def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Recor
     return conflicts
 
 
-def _pending_conflicts(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.rrset.RRset],
-                       by_name: dict[dns.name.Name, list[Record]], zone: dns.name.Name, wanted: set,
-                       removals: dict[tuple[RRsetKey, object], tuple[Record, str | None]]) -> None:
+def _pending_conflicts(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset],
+                       by_name: dict[_NameKey, list[Record]], keys: _Keys, wanted: set,
+                       removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]]) -> None:
     """Conflicts of records whose value waits for the apply: which existing records go
     depends on their name and type only (the TXT prefix is never a variable), so they are
     known now. An SPF record that cannot be merged is replaced whatever the rules."""
@@ -231,20 +276,20 @@ def _pending_conflicts(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.
         if pending.name is None:
             continue  # placed only at apply, and checked then
         if pending.source.type == "SPFM":
-            txt = existing.get((pending.name, T.TXT))
+            txt = existing.get((keys.name(pending.name), T.TXT))
             spf_records = [r for r in records_of([txt]) if is_spf(txt_text(r.rdata))] if txt is not None else []
             problem = _spf_problem(pending.name, spf_records)
             for old in spf_records if problem else ():
-                removals.setdefault(((old.name, old.rdtype), rdata_identity(old.rdata)), (old, problem))
+                removals.setdefault(keys.record(old), (old, problem))
             continue
         if pending.rdtype is None:
             continue  # extensions write no plain records
-        for old in _candidates(pending, by_name, zone):
-            key = ((old.name, old.rdtype), rdata_identity(old.rdata))
+        for old in _candidates(pending, by_name, keys):
+            key = keys.record(old)
             if key in wanted or key in removals:
                 continue
             reason = _conflict(pending, pending.source.txt_conflict_mode, pending.source.txt_conflict_prefix,
-                               old, zone)
+                               old, keys)
             if reason:
                 removals[key] = (old, reason)
 
@@ -260,46 +305,84 @@ def _spf_problem(name: dns.name.Name, spf_records: list[Record]) -> str | None:
     return None
 
 
+# Names compared as dnspython compares them, without its per-call cost (`name_key`).
+_NameKey = tuple[bytes, ...]
+_RRsetKey = tuple[_NameKey, T]
+
+
+class _Keys:
+    """Canonical keys of one planning pass, each computed once: names, and record identities."""
+
+    def __init__(self, zone: dns.name.Name) -> None:
+        # Keyed by id, each holding its object so that no id is reused during the pass.
+        self._names: dict[int, tuple[dns.name.Name, _NameKey]] = {}
+        self._identities: dict[int, tuple[dns.rdata.Rdata, object]] = {}
+        self.zone = zone
+        self.zone_key = self.name(zone)
+
+    def name(self, name: dns.name.Name) -> _NameKey:
+        found = self._names.get(id(name))
+        if found is None:
+            found = self._names[id(name)] = (name, name_key(name))
+        return found[1]
+
+    def identity(self, rdata: dns.rdata.Rdata) -> object:
+        found = self._identities.get(id(rdata))
+        if found is None:
+            found = self._identities[id(rdata)] = (rdata, rdata_identity(rdata))
+        return found[1]
+
+    def record(self, record: Record) -> tuple[_RRsetKey, object]:
+        return (self.name(record.name), record.rdata.rdtype), self.identity(record.rdata)
+
+    def inside_zone(self, name_key: _NameKey) -> bool:
+        """`name != zone and name.is_subdomain(zone)`."""
+        return len(name_key) > len(self.zone_key) and name_key[:len(self.zone_key)] == self.zone_key
+
+
 def _in_scope(name: dns.name.Name, scope: ReadScope) -> bool:
     return name in scope.names or any(name.is_subdomain(top) for top in scope.subtrees)
 
 
-def _candidates(record: Record, by_name: dict[dns.name.Name, list[Record]], zone: dns.name.Name) -> list[Record]:
+def _candidates(record: Record, by_name: dict[_NameKey, list[Record]], keys: _Keys) -> list[Record]:
     """Existing records that could conflict with `record`: at its name, delegations above it,
     and for a new delegation everything below it."""
-    found = list(by_name.get(record.name, ()))
-    name = record.name
-    while name != zone and name.is_subdomain(zone):
-        name = name.parent()
+    own = keys.name(record.name)
+    found = list(by_name.get(own, ()))
+    name = own
+    while keys.inside_zone(name):
+        name = name[:-1]
         found += [r for r in by_name.get(name, ()) if r.rdtype == T.NS]
     if record.rdtype == T.NS:
         found += [r for owner, records in by_name.items()
-                  if owner != record.name and owner.is_subdomain(record.name) for r in records]
+                  if owner != own and owner[:len(own)] == own for r in records]
     return found
 
 
-def _check_coherent(records: list[RenderedRecord]) -> None:
-    by_name: dict[dns.name.Name, list[RenderedRecord]] = defaultdict(list)
+def _check_coherent(records: list[RenderedRecord], keys: _Keys) -> None:
+    by_name: dict[_NameKey, list[RenderedRecord]] = {}
     for record in records:
-        by_name[record.name].append(record)
-    for name, group in by_name.items():
-        cnames = [r for r in group if r.rdtype == T.CNAME]
+        by_name.setdefault(keys.name(record.name), []).append(record)
+    for group in by_name.values():
+        name = group[0].name
+        # Alternative groups often repeat one CNAME; applied together they are one record.
+        cnames = {rdata_identity(r.rdata) for r in group if r.rdtype == T.CNAME}
         if len(cnames) > 1:
             raise PlanError(f"the template puts {len(cnames)} CNAME records at {name.to_text()}; "
                             "a name holds at most one")
-        if cnames and len(group) > 1:
+        if cnames and any(r.rdtype != T.CNAME for r in group):
             others = sorted({dns.rdatatype.to_text(r.rdtype) for r in group if r.rdtype != T.CNAME})
             raise PlanError(f"the template puts a CNAME beside {', '.join(others)} at {name.to_text()}; "
                             "a CNAME cannot coexist with other records")
 
 
-def _merge_spf(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.rrset.RRset], plan: Plan):
+def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset], plan: Plan, keys: _Keys):
     """Yield (merged SPF record, existing SPF records it replaces, conflict reason or None)."""
-    rules_by_name: dict[dns.name.Name, list] = defaultdict(list)
+    rules_by_name: dict[_NameKey, tuple[dns.name.Name, list]] = {}
     for spf in rendered.spf:
-        rules_by_name[spf.name].append(spf)
-    for name, group in rules_by_name.items():
-        txt = existing.get((name, T.TXT))
+        rules_by_name.setdefault(keys.name(spf.name), (spf.name, []))[1].append(spf)
+    for name_key, (name, group) in rules_by_name.items():
+        txt = existing.get((name_key, T.TXT))
         current = [r for r in records_of([txt])] if txt is not None else []
         spf_records = [r for r in current if is_spf(txt_text(r.rdata))]
         ttls = [s.ttl for s in group if s.ttl is not None]
@@ -324,70 +407,90 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.rrset.RR
         yield RenderedRecord(name=name, ttl=ttl, rdata=rdata, source=source), spf_records, problem
 
 
-def _conflict(new: Record, mode: TxtConflictMode, prefix: str | None, old: Record,
-              zone: dns.name.Name) -> str | None:
+def _conflict(new: Record, mode: TxtConflictMode, prefix: str | None, old: Record, keys: _Keys) -> str | None:
     """Why `old` must go when `new` is written, or None when they coexist."""
-    new_type, old_type = dns.rdatatype.to_text(new.rdtype), dns.rdatatype.to_text(old.rdtype)
-    at = relative_text(old.name, zone)
-    if old.name == new.name:
+    zone = keys.zone
+    new_key, old_key = keys.name(new.name), keys.name(old.name)
+    new_type = lambda: dns.rdatatype.to_text(new.rdtype)  # noqa: E731 (only named in a reason)
+    at = lambda: relative_text(old.name, zone)  # noqa: E731
+    if old_key == new_key:
         if old.rdtype == T.CNAME:
-            return f"the existing CNAME at {at} conflicts with the new {new_type} record"
+            return f"the existing CNAME at {at()} conflicts with the new {new_type()} record"
         if new.rdtype == T.CNAME:
-            return f"the new CNAME at {at} conflicts with every other record there"
+            return f"the new CNAME at {at()} conflicts with every other record there"
         if new.rdtype == T.NS:
-            return f"the new delegation (NS) at {at} replaces every record at and below it"
-        if old.rdtype == T.NS and old.name != zone:
-            return f"{at} is delegated (NS); the new {new_type} record replaces the delegation"
+            return f"the new delegation (NS) at {at()} replaces every record at and below it"
+        if old.rdtype == T.NS and old_key != keys.zone_key:
+            return f"{at()} is delegated (NS); the new {new_type()} record replaces the delegation"
         if new.rdtype in (T.MX, T.SRV) and old.rdtype == new.rdtype:
-            return f"the new {new_type} record replaces the {old_type} records at {at}"
+            return f"the new {new_type()} record replaces the {dns.rdatatype.to_text(old.rdtype)} records at {at()}"
         if new.rdtype in ADDRESS_TYPES and old.rdtype in ADDRESS_TYPES:
-            return f"the new {new_type} record replaces the A and AAAA records at {at}"
+            return f"the new {new_type()} record replaces the A and AAAA records at {at()}"
         if new.rdtype == T.TXT and old.rdtype == T.TXT:
             if mode is TxtConflictMode.ALL:
-                return f"the new TXT record replaces all TXT records at {at}"
+                return f"the new TXT record replaces all TXT records at {at()}"
             if mode is TxtConflictMode.PREFIX and prefix is not None and txt_text(old.rdata).startswith(prefix):
-                return f"the new TXT record replaces TXT records starting with {prefix!r} at {at}"
+                return f"the new TXT record replaces TXT records starting with {prefix!r} at {at()}"
         return None
-    if new.rdtype == T.NS and old.name.is_subdomain(new.name):
+    if new.rdtype == T.NS and old_key[:len(new_key)] == new_key:
         return f"the new delegation (NS) at {relative_text(new.name, zone)} replaces everything below it"
-    if old.rdtype == T.NS and old.name != zone and new.name.is_subdomain(old.name):
-        return f"{at} is delegated (NS); the new {new_type} record below it replaces the delegation"
+    if old.rdtype == T.NS and old_key != keys.zone_key and new_key[:len(old_key)] == old_key:
+        return f"{at()} is delegated (NS); the new {new_type()} record below it replaces the delegation"
     return None
 
 
-def _build_changes(plan: Plan, existing: dict[RRsetKey, dns.rrset.RRset], desired: list[Record],
-                   removals: dict[tuple[RRsetKey, object], tuple[Record, str | None]]) -> None:
-    wanted_by_key: dict[RRsetKey, list[Record]] = defaultdict(list)
+def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[Record],
+                   removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]], keys: _Keys) -> None:
+    # Each RRset is named as its first wanted record names it, else as its first removed record.
+    names: dict[_RRsetKey, dns.name.Name] = {}
+    wanted_by_key: dict[_RRsetKey, list[Record]] = {}
     for record in desired:
-        wanted_by_key[(record.name, record.rdtype)].append(record)
-    removed_by_key: dict[RRsetKey, set[object]] = defaultdict(set)
-    for (key, identity), _ in removals.items():
+        key = (keys.name(record.name), record.rdtype)
+        names.setdefault(key, record.name)
+        wanted_by_key.setdefault(key, []).append(record)
+    removed_by_key: dict[_RRsetKey, set[object]] = defaultdict(set)
+    for (key, identity), (old, _) in removals.items():
+        names.setdefault(key, old.name)
         removed_by_key[key].add(identity)
 
-    for key in sorted(set(wanted_by_key) | set(removed_by_key), key=_key_order):
-        name, rdtype = key
+    identity = keys.identity
+    for key in sorted(names, key=lambda k: (k[0], int(k[1]))):
+        name, rdtype = names[key], key[1]
         before = existing.get(key)
-        kept = [r for r in (records_of([before]) if before is not None else [])
-                if rdata_identity(r.rdata) not in removed_by_key[key]]
+        before_rdatas = list(before) if before is not None else []
+        removed = removed_by_key.get(key, ())
+        rdatas = [rdata for rdata in before_rdatas if identity(rdata) not in removed]
+        identities = {identity(rdata) for rdata in rdatas}
         wanted = wanted_by_key.get(key, [])
-        identities = {rdata_identity(r.rdata) for r in kept}
-        rdatas = [r.rdata for r in kept]
         for record in wanted:
-            identity = rdata_identity(record.rdata)
-            if identity not in identities:
-                identities.add(identity)
+            wanted_identity = identity(record.rdata)
+            if wanted_identity not in identities:
+                identities.add(wanted_identity)
                 rdatas.append(record.rdata)
         ttl = min(r.ttl for r in wanted) if wanted else (before.ttl if before is not None else 0)
+        if before is not None and len(rdatas) == len(before_rdatas) and ttl == before.ttl \
+                and identities == {identity(rdata) for rdata in before_rdatas}:
+            continue  # what `after` would be is `before`
         after = make_rrset(name, ttl, rdatas)
-        if same_rrset(before, after):
+        if _same_rrset(before, after, keys):
             continue
         plan.changes.append(RRsetChange(name, rdtype, before, after))
-        before_records = set(_ttl_identity(r) for r in records_of([before])) if before is not None else set()
-        after_records = set(_ttl_identity(r) for r in records_of([after])) if after is not None else set()
-        plan.delete += [r for r in records_of([before] if before is not None else [])
-                        if _ttl_identity(r) not in after_records]
-        plan.add += [r for r in records_of([after] if after is not None else [])
-                     if _ttl_identity(r) not in before_records]
+        # A record is its RRset's name, TTL and one rdata (`records_of`).
+        before_set = {(before.ttl, identity(rdata)) for rdata in before_rdatas} if before is not None else set()
+        after_set = {(after.ttl, identity(rdata)) for rdata in after} if after is not None else set()
+        if before is not None:
+            plan.delete += [Record(before.name, before.ttl, rdata) for rdata in before_rdatas
+                            if (before.ttl, identity(rdata)) not in after_set]
+        if after is not None:
+            plan.add += [Record(after.name, after.ttl, rdata) for rdata in after
+                         if (after.ttl, identity(rdata)) not in before_set]
+
+
+def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:
+    """`same_rrset`, with the pass's identities."""
+    if a is None or b is None:
+        return a is None and b is None
+    return a.ttl == b.ttl and {keys.identity(r) for r in a} == {keys.identity(r) for r in b}
 
 
 def _ttl_identity(record: Record) -> tuple[int, object]:

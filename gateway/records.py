@@ -15,6 +15,13 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdataset
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.NS
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
+import dns.rdtypes.IN.SRV
 import dns.rrset
 
 from gateway.template import TemplateRecord
@@ -107,19 +114,53 @@ def make_rrset(name: dns.name.Name, ttl: int, rdatas: Iterable[dns.rdata.Rdata])
     rdatas = list(rdatas)
     if not rdatas:
         return None
-    rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdatas[0].rdtype)
-    for rdata in rdatas:
-        rrset.add(rdata, ttl)
-    rrset.update_ttl(ttl)
+    rdtype = rdatas[0].rdtype
+    if any(rdata.rdtype != rdtype or rdata.rdclass != dns.rdataclass.IN for rdata in rdatas):
+        raise dns.rdataset.IncompatibleTypes
+    if dns.rdatatype.is_singleton(rdtype):
+        rdatas = rdatas[-1:]  # as RRset.add keeps it: the last one
+    rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
+    rrset.ttl = ttl
+    # What adding them one by one makes (the first of equal rdatas, in order), hashing each once.
+    rrset.items = dict.fromkeys(rdatas)
     return rrset
 
 
 def rdata_identity(rdata: dns.rdata.Rdata) -> object:
     """What makes two records the same record: TXT by its joined text, however it is split
-    into strings (backends split long values differently); others by canonical rdata."""
+    into strings (backends split long values differently); others by canonical rdata.
+
+    A plain tuple, equal exactly when the rdata are (`Rdata.__eq__`: class, type, canonical
+    wire form, and whether it holds relative names): cheap to hash again, unlike an Rdata."""
     if rdata.rdtype == dns.rdatatype.TXT:
         return (dns.rdatatype.TXT, b"".join(rdata.strings))  # type: ignore[attr-defined]
-    return rdata
+    kind = type(rdata)
+    # The canonical wire form of these is their numbers and their names lowercased: the
+    # name's labels say the same without encoding it (the engine's most common types).
+    if kind in _ADDRESS_TYPES:  # dnspython keeps the canonical text of an address
+        return (rdata.rdclass, rdata.rdtype, rdata.address)  # type: ignore[attr-defined]
+    if kind in _TARGET_TYPES:
+        return (rdata.rdclass, rdata.rdtype, name_key(rdata.target))  # type: ignore[attr-defined]
+    if kind is dns.rdtypes.ANY.MX.MX:
+        return (rdata.rdclass, rdata.rdtype, rdata.preference, name_key(rdata.exchange))  # type: ignore[attr-defined]
+    if kind is dns.rdtypes.IN.SRV.SRV:
+        return (rdata.rdclass, rdata.rdtype, rdata.priority, rdata.weight, rdata.port,  # type: ignore[attr-defined]
+                name_key(rdata.target))  # type: ignore[attr-defined]
+    try:
+        return (rdata.rdclass, rdata.rdtype, rdata.to_digestable())
+    except dns.name.NeedAbsoluteNameOrOrigin:
+        return (rdata.rdclass, rdata.rdtype, None, rdata.to_digestable(dns.name.root))
+
+
+_TARGET_TYPES = (dns.rdtypes.ANY.CNAME.CNAME, dns.rdtypes.ANY.NS.NS)
+_ADDRESS_TYPES = (dns.rdtypes.IN.A.A, dns.rdtypes.IN.AAAA.AAAA)
+
+
+def name_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """A name as a plain tuple: its labels lowercased, root first. Keys are equal exactly when
+    the names are, sort in dnspython's (RFC 4034 canonical) order, and a name is at or below
+    another when the other's key is a prefix of its key."""
+    return tuple([label.lower() for label in reversed(name.labels)])
 
 
 def same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None) -> bool:

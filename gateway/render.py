@@ -7,6 +7,7 @@ a variable can change a value, never the shape of a record, its type or its zone
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 from collections.abc import Iterable, Mapping
@@ -47,6 +48,8 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _NAME_TEXT = re.compile(r"[A-Za-z0-9_*\-]+(\.[A-Za-z0-9_*\-]+)*\.?")
 _NAME_VALUE = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*\.?")
 MAX_RDATA_BYTES = 65535  # what the DNS wire format holds; zone tools refuse more
+_BOUNDED_RDATA = (dns.rdtypes.IN.A.A, dns.rdtypes.IN.AAAA.AAAA, dns.rdtypes.ANY.CNAME.CNAME, dns.rdtypes.ANY.NS.NS,
+                  dns.rdtypes.ANY.MX.MX, dns.rdtypes.IN.SRV.SRV)
 
 
 class RenderError(ValueError):
@@ -108,7 +111,7 @@ class ApplyContext:
 
     @property
     def domain_name(self) -> dns.name.Name:
-        return dns.name.from_text(self.domain)
+        return name_from_text(self.domain)
 
     @property
     def fqdn(self) -> str:
@@ -116,7 +119,18 @@ class ApplyContext:
 
     @property
     def fqdn_name(self) -> dns.name.Name:
-        return dns.name.from_text(self.fqdn)
+        return name_from_text(self.fqdn)
+
+
+def name_from_text(text: str, origin: dns.name.Name | None = dns.name.root) -> dns.name.Name:
+    """`dns.name.from_text`, remembered: names are immutable values, and the same few (the
+    domain, its hosts, the targets of a template) are parsed again on every apply."""
+    return _parse_name(text, origin.labels if origin is not None else None)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_name(text: str, origin_labels: tuple[bytes, ...] | None) -> dns.name.Name:
+    return dns.name.from_text(text, origin=dns.name.Name(origin_labels) if origin_labels is not None else None)
 
 
 def group_ids(values: Iterable[str]) -> frozenset[str] | None:
@@ -175,6 +189,8 @@ class RenderedTemplate:
     # Filled in by gateway.extensions for the extensions the gateway itself carries out.
     redirects: list = field(default_factory=list)  # [WebRedirect]
     aliases: list = field(default_factory=list)  # [FlattenedAlias]
+    # read_scope's answer per zone, worked out once: rendered records are not changed afterwards.
+    scopes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def render_template(template: Template, context: ApplyContext, *, defer_missing: bool = False) -> RenderedTemplate:
@@ -337,10 +353,7 @@ class _Renderer:
         if not _NAME_TEXT.fullmatch(text) or ".." in text:
             raise RenderError(f"{text!r} is not a valid DNS name", record, field_name)
         try:
-            if origin is not None:
-                name = dns.name.from_text(text, origin=origin)
-            else:
-                name = dns.name.from_text(text)
+            name = name_from_text(text, origin if origin is not None else dns.name.root)
         except dns.exception.DNSException as exc:
             raise RenderError(f"{text!r} is not a valid DNS name: {exc}", record, field_name) from None
         for position, label in enumerate(name.labels):
@@ -398,7 +411,11 @@ class _Renderer:
     def check_size(self, record: TemplateRecord, rdata: dns.rdata.Rdata) -> None:
         """Refuse rdata larger than `limits.max_txt_bytes` (TXT) or the wire format's 65535 bytes,
         naming the variables that made it so."""
-        size = len(rdata.to_wire())
+        kind = type(rdata)
+        if kind in _BOUNDED_RDATA:
+            return  # addresses, and numbers with one name (at most 255 bytes): far below any limit
+        # A TXT record's wire form is each string with its length byte: counted, not encoded.
+        size = sum(1 + len(s) for s in rdata.strings) if kind is dns.rdtypes.ANY.TXT.TXT else len(rdata.to_wire())
         if record.type == "TXT":
             limit, what = self.context.limits.max_txt_bytes, f"limits.max_txt_bytes ({self.context.limits.max_txt_bytes})"
         else:

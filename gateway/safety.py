@@ -11,6 +11,7 @@ a mistake that large is not something a service provider's request should make.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,7 +20,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from gateway.records import rdata_identity, relative_text
+from gateway.records import name_key, rdata_identity, relative_text
 
 T = dns.rdatatype.RdataType
 DISCOVERY_LABEL = "_domainconnect"
@@ -57,22 +58,38 @@ class RRsetChangeLike(Protocol):
 def check_changes(changes: Iterable[RRsetChangeLike], zone: dns.name.Name, policy: SafetyPolicy) -> None:
     """`UnsafeChange` naming the first protected name or type written or deleted, or the
     number of records deleted when it exceeds `policy.max_deletes`."""
-    protected = policy.protected_in(zone)
+    protected = _protected_keys(zone, policy)
+    zone_key = name_key(zone)
     deleted = 0
     for change in changes:
-        at = relative_text(change.name, zone)
-        rtype = dns.rdatatype.to_text(change.rdtype)
+        owner = name_key(change.name)
         if change.rdtype in DNSSEC_TYPES:
-            raise UnsafeChange(f"{rtype} at {at}: DNSSEC records are managed by the DNS host, not by templates")
-        if change.name == zone and change.rdtype in APEX_TYPES:
-            raise UnsafeChange(f"{rtype} at the zone apex: the zone's own {rtype} records cannot be changed")
-        if change.name in protected:
-            raise UnsafeChange(f"{at} is a protected name (the DNS host's own records); nothing may be written "
-                               "or deleted there")
+            raise UnsafeChange(f"{_type(change)} at {_at(change, zone)}: DNSSEC records are managed by the DNS host, "
+                               "not by templates")
+        if owner == zone_key and change.rdtype in APEX_TYPES:
+            raise UnsafeChange(f"{_type(change)} at the zone apex: the zone's own {_type(change)} records cannot be "
+                               "changed")
+        if owner in protected:
+            raise UnsafeChange(f"{_at(change, zone)} is a protected name (the DNS host's own records); nothing may "
+                               "be written or deleted there")
         deleted += _deleted_count(change.before, change.after)
     if deleted > policy.max_deletes:
         raise UnsafeChange(f"the change would delete {deleted} records, more than safety.max_deletes "
                            f"({policy.max_deletes}) allows for one apply, even with force")
+
+
+@functools.lru_cache(maxsize=1024)
+def _protected_keys(zone: dns.name.Name, policy: SafetyPolicy) -> frozenset[tuple[bytes, ...]]:
+    # Worked out once per zone and policy: every apply to the zone checks the same names.
+    return frozenset(name_key(name) for name in policy.protected_in(zone))
+
+
+def _type(change: RRsetChangeLike) -> str:
+    return dns.rdatatype.to_text(change.rdtype)
+
+
+def _at(change: RRsetChangeLike, zone: dns.name.Name) -> str:
+    return relative_text(change.name, zone)
 
 
 def _deleted_count(before: dns.rrset.RRset | None, after: dns.rrset.RRset | None) -> int:

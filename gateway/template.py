@@ -28,6 +28,9 @@ FORBIDDEN_TYPES = frozenset({"SOA", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "DNS
 VARIABLE = re.compile(r"%([A-Za-z0-9_.\-]+)%")
 WHOLE_VARIABLE = re.compile(r"%([A-Za-z0-9_.\-]+)%")
 _LDH_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+# Names that are only looked up, never browsed to, may carry underscore labels (RFC 2181
+# section 11), as `_domainconnect.example.com` for a TXT key does.
+_LOOKUP_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
 
 
 class TemplateError(ValueError):
@@ -239,7 +242,7 @@ def parse_template(document: Any, *, source: str = "") -> Template:
 
     sync_pub_key_domain = document.get("syncPubKeyDomain") or None
     if sync_pub_key_domain is not None:
-        problem = public_domain_problem(sync_pub_key_domain)
+        problem = public_domain_problem(sync_pub_key_domain, underscores=True)
         if problem:
             raise fail(f"{sync_pub_key_domain!r} is not a public domain name: {problem}", "syncPubKeyDomain")
     redirect_domains = tuple(
@@ -266,17 +269,20 @@ def parse_template(document: Any, *, source: str = "") -> Template:
     )
 
 
-def public_domain_problem(value: str) -> str | None:
-    """Why `value` is not a registrable-looking public host name, or None when it is."""
+def public_domain_problem(value: str, *, underscores: bool = False) -> str | None:
+    """Why `value` is not a registrable-looking public host name, or None when it is.
+    With `underscores`, labels may also hold '_' (a name only looked up in DNS)."""
     name = value.rstrip(".")
     labels = name.split(".")
     if "://" in name or "/" in name:
         return "give a bare domain name, not a URL"
     if len(labels) < 2:
         return "it has a single label"
+    label_pattern, allowed = (_LOOKUP_LABEL, "letters, digits, hyphens, underscores") if underscores \
+        else (_LDH_LABEL, "letters, digits, hyphens")
     for label in labels:
-        if not _LDH_LABEL.fullmatch(label):
-            return f"label {label!r} is not a host name label (letters, digits, hyphens)"
+        if not label_pattern.fullmatch(label):
+            return f"label {label!r} is not a host name label ({allowed})"
     if labels[-1].isdigit():
         return "it is an IP address"
     return None

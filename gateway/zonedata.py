@@ -10,6 +10,8 @@ import dns.name
 import dns.rrset
 import dns.zone
 
+from gateway.records import name_key
+
 
 class ZoneFileError(ValueError):
     """A master file that cannot be read or parsed."""
@@ -33,13 +35,19 @@ def zone_rrsets(zone: dns.zone.Zone) -> list[dns.rrset.RRset]:
 def rrsets_in_scope(zone: dns.zone.Zone, names: Collection[dns.name.Name],
                     subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
     """The RRsets at `names` (one lookup each) and at or below each of `subtrees`."""
-    wanted = {name for name in names if name in zone.nodes}
+    nodes = zone.nodes
+    found = {name: node for name in names if (node := nodes.get(name)) is not None}
     if subtrees:
-        wanted |= {name for name in zone.nodes if any(name.is_subdomain(top) for top in subtrees)}
-    return [_rrset(name, rdataset) for name in sorted(wanted) for rdataset in zone.nodes[name]]
+        found.update((name, node) for name, node in nodes.items() if any(name.is_subdomain(top) for top in subtrees))
+    # In name order (canonical: as `name_key` sorts), each node looked up once.
+    return [_rrset(name, rdataset) for name, node in sorted(found.items(), key=lambda item: name_key(item[0]))
+            for rdataset in node]
 
 
 def _rrset(name: dns.name.Name, rdataset) -> dns.rrset.RRset:
-    rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
-    rrset.update(rdataset)
+    rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype, rdataset.covers)
+    rrset.ttl = rdataset.ttl
+    # The rdataset's own items: copying the dict reuses their hashes, where adding each
+    # rdata again would hash its canonical wire form.
+    rrset.items = dict(rdataset.items)
     return rrset

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from gateway.template import VARIABLE, WHOLE_VARIABLE, Template
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "templates"
+# DCGW_CORPUS points elsewhere, e.g. from a second checkout of the project.
+CORPUS = Path(os.environ.get("DCGW_CORPUS") or
+              Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "templates")
 
 
 def corpus_dir() -> Path | None:

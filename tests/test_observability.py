@@ -190,7 +190,7 @@ def test_metrics_endpoint_serves_the_text_exposition_format():
     assert counts["/v2/{domain}/settings"] == 1
 
 
-# -- /healthz ----------------------------------------------------------------------------------
+# -- /healthz and /readyz -------------------------------------------------------------------------------
 
 
 def test_healthz_ok_without_checks():
@@ -200,7 +200,21 @@ def test_healthz_ok_without_checks():
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_healthz_ok_when_every_check_passes():
+def test_healthz_is_liveness_and_runs_no_check():
+    calls = []
+
+    def database():
+        calls.append("database")
+        raise ConnectionError("down")
+
+    client = TestClient(make_app(Metrics(), {"database": database}))
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert calls == []
+    assert client.get("/readyz").status_code == 503 and calls == ["database"]
+
+
+def test_readyz_ok_when_every_check_passes():
     calls = []
 
     def database():
@@ -210,17 +224,17 @@ def test_healthz_ok_when_every_check_passes():
         await asyncio.sleep(0)
         calls.append("backends")
 
-    response = TestClient(make_app(Metrics(), {"database": database, "backends": backends})).get("/healthz")
+    response = TestClient(make_app(Metrics(), {"database": database, "backends": backends})).get("/readyz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
     assert sorted(calls) == ["backends", "database"]
 
 
-def test_healthz_names_a_failing_sync_check(caplog):
+def test_readyz_names_a_failing_sync_check(caplog):
     def database():
         raise ConnectionError("postgresql://dcgw:hunter2@db/dcgw unreachable")
 
     checks = {"database": database, "backends": lambda: None}
-    response = TestClient(make_app(Metrics(), checks)).get("/healthz")
+    response = TestClient(make_app(Metrics(), checks)).get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "failing", "failing": {"database": "failed (ConnectionError)"}}
     # The details go to the log, never to the (often public) response.
@@ -228,32 +242,32 @@ def test_healthz_names_a_failing_sync_check(caplog):
     assert "health check database failed: ConnectionError" in caplog.text
 
 
-def test_healthz_names_a_failing_async_check():
+def test_readyz_names_a_failing_async_check():
     async def backends():
         raise OSError("pdns down")
 
-    response = TestClient(make_app(Metrics(), {"backends": backends, "database": lambda: True})).get("/healthz")
+    response = TestClient(make_app(Metrics(), {"backends": backends, "database": lambda: True})).get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "failing", "failing": {"backends": "failed (OSError)"}}
 
 
-def test_healthz_fails_a_check_that_hangs():
+def test_readyz_fails_a_check_that_hangs():
     async def stuck():
         await asyncio.sleep(30)
 
     app = Starlette(routes=observability_routes(Metrics(), {"dns": stuck}, timeout=0.2))
     started = time.monotonic()
-    response = TestClient(app).get("/healthz")
+    response = TestClient(app).get("/readyz")
     assert time.monotonic() - started < 5
     assert response.status_code == 503
     assert response.json() == {"status": "failing", "failing": {"dns": "timed out after 0.2 s"}}
 
 
-def test_healthz_is_timed_like_any_route():
+def test_readyz_is_timed_like_any_route():
     metrics = Metrics()
     client = TestClient(make_app(metrics, {"database": lambda: 1 / 0}))
-    client.get("/healthz")
-    assert duration_count(metrics, "/healthz", status="503") == 1
+    client.get("/readyz")
+    assert duration_count(metrics, "/readyz", status="503") == 1
 
 
 # -- logs --------------------------------------------------------------------------------------

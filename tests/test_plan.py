@@ -1,5 +1,6 @@
 """Planning: the spec's merge examples, each conflict rule on its own, SPF merging, re-apply."""
 
+import dns.rdatatype
 import pytest
 
 from gateway.plan import PlanError, UnsupportedRecordType, apply_changes_to_rrsets, plan_changes, read_scope
@@ -168,6 +169,22 @@ def test_template_whose_records_cannot_coexist_is_an_error(records, words):
         plan(records)
 
 
+def test_one_cname_repeated_in_alternative_groups_is_one_record():
+    records = [{"groupId": group, "type": "CNAME", "host": "www", "pointsTo": "a.example.net", "ttl": ttl}
+               for group, ttl in (("g1", 600), ("g2", 300))]
+    p = plan(records, "www 60 IN A 192.0.2.9\n")
+    assert lines(p.add) == {"www 300 CNAME a.example.net."}
+    assert [c.record.rdtype for c in p.conflicts] == [dns.rdatatype.A]
+
+
+def test_repeated_cname_beside_other_data_stays_an_error():
+    records = [{"groupId": group, "type": "CNAME", "host": "www", "pointsTo": "a.example.net", "ttl": 60}
+               for group in ("g1", "g2")] + [{"groupId": "g2", "type": "A", "host": "www", "pointsTo": "192.0.2.1",
+                                               "ttl": 60}]
+    with pytest.raises(PlanError, match="CNAME beside A at www.example.com."):
+        plan(records)
+
+
 def test_reapplying_changes_nothing():
     records = MERGE_TEMPLATE + [{"type": "TXT", "host": "@", "data": "v=DKIM1; k", "ttl": 1800,
                                  "txtConflictMatchingMode": "Prefix", "txtConflictMatchingPrefix": "v=DKIM1"},
@@ -249,6 +266,28 @@ def test_read_scope_is_the_touched_names_their_ancestors_and_ns_subtrees():
     scope = read_scope(rendered, make_zone().origin)
     assert sorted(n.to_text() for n in scope.names) == ["a.b.example.com.", "b.example.com.", "d.example.com."]
     assert [n.to_text() for n in scope.subtrees] == ["d.example.com."]
+
+
+def test_read_scope_names_the_types_the_planner_acts_on():
+    rendered = render([{"type": "A", "host": "a.b", "pointsTo": "192.0.2.1", "ttl": 60},
+                       {"type": "TXT", "host": "a.b", "data": "x", "ttl": 60},
+                       {"type": "SPFM", "host": "@", "spfRules": "include:x.example"},
+                       {"type": "CNAME", "host": "www", "pointsTo": "x.example.net", "ttl": 60}])
+    types = {n.to_text(): sorted(dns.rdatatype.to_text(t) for t in found)
+             for n, found in read_scope(rendered, make_zone().origin).types.items()}
+    assert types == {"a.b.example.com.": ["A", "AAAA", "CNAME", "NS", "TXT"],
+                     "b.example.com.": ["NS"],  # above a record only a delegation matters
+                     "example.com.": ["CNAME", "NS", "TXT"]}  # www: a new CNAME, so every type
+
+
+def test_types_the_scope_leaves_out_change_nothing():
+    zone_text = ("www 300 IN CAA 0 issue \"ca.example\"\nwww 300 IN AAAA 2001:db8::1\n"
+                 "www 300 IN MX 10 mx.example.net.\n")
+    p = plan([{"type": "A", "host": "www", "pointsTo": "192.0.2.1", "ttl": 60}], zone_text)
+    assert [(c.record.rdtype, c.reason) for c in p.conflicts] == [
+        (dns.rdatatype.AAAA, "the new A record replaces the A and AAAA records at www")]
+    assert [(c.name.to_text(), dns.rdatatype.to_text(c.rdtype)) for c in p.changes] == [
+        ("www.example.com.", "A"), ("www.example.com.", "AAAA")]
 
 
 def test_records_outside_the_scope_are_ignored():

@@ -283,6 +283,56 @@ def test_one_apply_in_a_large_zone_is_four_requests(pdns, zone, backend, transpo
     ]
 
 
+def test_an_apply_holding_the_zone_is_two_requests_and_keeps_disabled_records(pdns, zone, backend, transport):
+    pdns.patch(zone, [{"name": f"probe.{zone}", "type": "A", "ttl": 600, "changetype": "REPLACE",
+                       "records": [{"content": "192.0.2.1", "disabled": False},
+                                   {"content": "192.0.2.2", "disabled": True}]}])
+    template = conformance_template([{"type": "A", "host": "probe", "pointsTo": "192.0.2.7", "ttl": 600},
+                                     {"type": "TXT", "host": "probe", "data": "probe", "ttl": 600}])
+    context = ApplyContext(domain=zone.to_text(omit_final_dot=True))
+    assert backend.find_zone(zone) == zone  # looked up once, then remembered
+    del transport.requests[:], transport.methods[:]
+
+    with backend.holding(zone):
+        prepared = prepare_apply(backend, template, context)
+        assert [r.to_text() for r in prepared.current[0]] == ["192.0.2.1"]  # the planner sees what is served
+        assert execute_apply(prepared)
+
+    base = "/api/v1/servers/localhost"
+    assert [(method, url.path) for method, url in zip(transport.methods, transport.requests)] == [
+        ("GET", f"{base}/search-data"),  # the read, under the zone lock: the re-read too
+        ("PATCH", f"{base}/zones/{zone}"),
+    ]
+    a_rrset = listing(pdns, zone)[f"probe.{zone}", "A"]
+    assert sorted((r["content"], r["disabled"]) for r in a_rrset["records"]) == [
+        ("192.0.2.2", True), ("192.0.2.7", False)]
+
+
+def test_holding_the_zone_keeps_other_applies_out_until_the_write(pdns, zone, backend):
+    other = PowerDNSBackend("pdns-2", pdns.backend_options(lock_timeout=0.3))
+    try:
+        with backend.holding(zone):
+            assert apply_template(backend, zone, [{"type": "A", "host": "held", "pointsTo": "192.0.2.8",
+                                                   "ttl": 600}])
+            with pytest.raises(BackendError, match="another apply held the zone"):
+                apply_template(other, zone, [{"type": "A", "host": "held", "pointsTo": "192.0.2.9", "ttl": 600}])
+        assert apply_template(other, zone, [{"type": "A", "host": "held", "pointsTo": "192.0.2.9", "ttl": 600}])
+    finally:
+        other.close()
+
+
+def test_a_remembered_zone_is_forgotten_when_the_server_no_longer_has_it(pdns, backend, transport):
+    zone = pdns.new_zone("forgotten")
+    assert backend.find_zone(zone) == zone
+    asked = len(transport.requests)
+    assert backend.find_zone(dns.name.from_text("www", zone)) == zone
+    assert len(transport.requests) == asked + 1  # www is not a zone: asked; the zone: remembered
+    pdns.delete_zone(zone)
+    with pytest.raises(BackendError, match="has no such zone"):
+        backend.read(zone, [zone])  # HTTP 404
+    assert backend.find_zone(zone) is None
+
+
 def test_search_results_at_the_limit_are_refused_not_trusted(pdns, zone, transport):
     # search-data matches contents too: CNAMEs pointing at `sub` fill the results.
     pdns.patch(zone, [replace_entry(rrset_from_text(zone, f"alias{i}", 300, "CNAME", [f"x.sub.{zone}"]), zone)

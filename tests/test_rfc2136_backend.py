@@ -179,6 +179,49 @@ def test_read_cost_follows_the_names_not_a_10k_zone(bind_server, bind_zone):
     assert (backend.round_trips, backend.messages) == (1, len(names) * len(READ_TYPES))
 
 
+def test_a_plan_reads_only_the_types_it_can_act_on_in_one_exchange(bind_server, bind_zone):
+    bind_server.update(bind_zone, "www", 300, "CAA", '0 issue "ca.example"')
+    bind_server.update(bind_zone, "www", 300, "AAAA", "2001:db8::9")
+    backend = backend_for(bind_server)
+    template = conformance_template([{"type": "A", "host": "www", "pointsTo": "192.0.2.7", "ttl": 300}])
+
+    prepared = prepare_apply(backend, template, ApplyContext(bind_zone.to_text(omit_final_dot=True)))
+
+    # A, AAAA (an A replaces both), CNAME and NS (conflicts), pipelined; never CAA.
+    assert (backend.round_trips, backend.messages) == (2, 1 + 4)  # the SOA lookup, then the read
+    assert {r.rdtype for r in prepared.current} == {T.AAAA}
+    assert [(r.rdtype, c.reason) for c in prepared.plan.conflicts for r in [c.record]] == [
+        (T.AAAA, "the new A record replaces the A and AAAA records at www")]
+
+
+def test_a_plan_writing_a_cname_still_reads_every_type(bind_server, bind_zone):
+    bind_server.update(bind_zone, "www", 300, "CAA", '0 issue "ca.example"')
+    backend = backend_for(bind_server)
+    template = conformance_template([{"type": "CNAME", "host": "www", "pointsTo": "target.example.net",
+                                      "ttl": 300}])
+
+    prepared = prepare_apply(backend, template, ApplyContext(bind_zone.to_text(omit_final_dot=True)))
+
+    assert backend.messages == 1 + len(READ_TYPES)
+    assert [c.record.rdtype for c in prepared.plan.conflicts] == [T.CAA]
+
+
+def test_a_zone_found_is_remembered_until_the_server_fails_a_query_for_it(bind_server, bind_zone):
+    backend = backend_for(bind_server)
+    template = conformance_template([{"type": "A", "host": "www", "pointsTo": "192.0.2.7", "ttl": 300}])
+    context = ApplyContext(bind_zone.to_text(omit_final_dot=True))
+    prepare_apply(backend, template, context)
+    trips = backend.round_trips
+    prepare_apply(backend, template, context)
+    assert backend.round_trips == trips + 1  # the read only: no SOA lookup again
+
+    gone = dns.name.from_text("not-served-here.test")
+    backend.found_zones.remember(gone)  # as if it had been served when looked up
+    with pytest.raises(BackendError, match="REFUSED"):
+        backend.read(gone, [gone])
+    assert gone not in backend.found_zones and backend.find_zone(gone) is None
+
+
 def test_reads_work_without_a_key(bind_server, bind_zone):
     bind_server.update(bind_zone, "www", 300, "A", "192.0.2.1")
     unsigned = RFC2136Backend("bind", {"server": bind_server.host, "port": bind_server.port, "timeout": 10})

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from gateway.lint import lint_file
 from gateway.template import EXTENSION_TYPES, Essential, TemplateError, TxtConflictMode, load_template, load_templates
 from tests.engine_helpers import make_template
 
@@ -53,13 +54,19 @@ def test_record_errors_name_index_and_field(record, field, words):
     ({"serviceId": "has space"}, "serviceId"),
     ({"syncBlock": "yes"}, "syncBlock"),
     ({"version": "1"}, "version"),
-    ({"syncPubKeyDomain": "_domainconnect.example.com"}, "syncPubKeyDomain"),
+    ({"syncPubKeyDomain": "keys!.example.com"}, "syncPubKeyDomain"),
     ({"syncPubKeyDomain": "localhost"}, "syncPubKeyDomain"),
     ({"syncPubKeyDomain": "https://keys.example.com"}, "syncPubKeyDomain"),
     ({"syncPubKeyDomain": "192.0.2.1"}, "syncPubKeyDomain"),
 ])
 def test_template_level_errors_name_the_field(fields, field):
     assert _error(**fields).field == field
+
+
+def test_sync_pub_key_domain_may_hold_underscore_labels():
+    template = make_template([{"type": "A", "host": "@", "pointsTo": "192.0.2.1", "ttl": 60}],
+                             syncPubKeyDomain="_domainconnect.Example.com.")
+    assert template.sync_pub_key_domain == "_domainconnect.example.com"
 
 
 def test_records_must_be_a_non_empty_list():
@@ -101,3 +108,13 @@ def test_directory_loading_reports_bad_files_and_duplicates(tmp_path):
     messages = sorted(str(e) for e in errors)
     assert any("broken.json" in m and "not valid JSON" in m for m in messages)
     assert any("copy.json" in m and "duplicate template" in m for m in messages)
+
+
+def test_lint_warns_about_an_underscore_sync_pub_key_domain(tmp_path):
+    path = tmp_path / "provider.example.service.json"
+    path.write_text(json.dumps({"providerId": "provider.example", "providerName": "P", "serviceId": "service",
+                                "serviceName": "S", "syncPubKeyDomain": "_dc.provider.example",
+                                "records": [{"type": "A", "host": "@", "pointsTo": "192.0.2.1", "ttl": 60}]}))
+    [problem] = lint_file(path)
+    assert problem.severity == "warning" and problem.error.field == "syncPubKeyDomain"
+    assert "'_dc.provider.example' has an underscore label" in str(problem)

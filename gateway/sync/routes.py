@@ -166,21 +166,23 @@ def shown_changes(plan: InstancePlan) -> dict[str, list]:
             "disabled": plan.disabled}
 
 
-def plan_digest(plan: InstancePlan) -> str:
-    """What the user was shown, so a changed zone is never applied unseen."""
-    return hashlib.sha256(json.dumps(shown_changes(plan), sort_keys=True).encode()).hexdigest()
+def plan_digest(plan: InstancePlan, shown: dict[str, list] | None = None) -> str:
+    """What the user was shown (`shown_changes`, when already made), so a changed zone is never applied unseen."""
+    shown = shown if shown is not None else shown_changes(plan)
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()
 
 
 def consent_page(request: Request, sync: SyncRequest, plan: InstancePlan, user: User, *,
                  changed: bool = False) -> Response:
+    shown = shown_changes(plan)
     # The query travels in the form and only its hash in the cookie, which browsers cap at 4 KB.
     nonce = remember_page(request, PENDING_KEY, {
         "query": _hash(sync.raw_query), "provider": sync.template.provider_id, "service": sync.template.service_id,
-        "digest": plan_digest(plan), "user": user.username}, time.time())
+        "digest": plan_digest(plan, shown), "user": user.username}, time.time())
     return render_page(request, "consent.html", {
         "user": user, "sync": sync, "template": sync.template, "nonce": nonce, "changed": changed,
         "query": sync.raw_query,
-        **shown_changes(plan),
+        **shown,
         "warnings": [*plan.prepared.rendered.warnings, *plan.prepared.plan.warnings],
         "confirm_url": request.url_for("sync_consent").path,
     }, return_to=sync.redirect_uri)
