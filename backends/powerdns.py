@@ -170,11 +170,15 @@ class PowerDNSBackend(Backend):
         aliases: list[ExtensionRecord] = []
         held = self._held(zone)
         for name in sorted(set(names) | set(extension_names)):
-            if held is not None and name in names and name not in extension_names:
-                # Under the zone lock: the search (disabled records too) is what the apply
-                # needs to keep them, so it is the one read of this name.
-                held[name] = self._search(zone, name)
-                records += held[name]
+            if held is not None:
+                # Under the zone lock: the search (disabled records and aliases too) is what the
+                # apply needs, so it is the one read of this name.
+                items = self._search_items(zone, name)
+                held[name] = _search_records(items, name, subtree=False)
+                if name in names:
+                    records += held[name]
+                if name in extension_names and (alias := _alias_in_search(items, name)) is not None:
+                    aliases.append(alias)
                 continue
             body = self._rrsets_at(zone, name)
             if name in names:
@@ -192,6 +196,10 @@ class PowerDNSBackend(Backend):
 
     def _search(self, zone: dns.name.Name, name: dns.name.Name, subtree: bool = False) -> list[_Record]:
         """Records of `zone` at `name` (with `subtree`, at or below it), disabled ones too."""
+        return _search_records(self._search_items(zone, name, subtree), name, subtree)
+
+    def _search_items(self, zone: dns.name.Name, name: dns.name.Name, subtree: bool = False) -> list[dict[str, Any]]:
+        """The search's answers for `name` in `zone`, as the API gives them (ALIAS included)."""
         # In a search `*` matches any text and `?` one character, with no escape: a literal
         # `*` label (a wildcard record) is searched as `?`, and the results filtered.
         query = name.to_text(omit_final_dot=True).lower().replace("*", "?")
@@ -203,14 +211,8 @@ class PowerDNSBackend(Backend):
             raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: more than {self.search_limit} "
                                f"records match {query!r} in PowerDNS's search (it matches names and contents); "
                                f"raise option 'search_limit'")
-        records = []
-        for item in found:
-            if item.get("object_type") != "record" or dns.name.from_text(item["zone"]) != zone:
-                continue
-            record = _record(item["name"], item["type"], item["ttl"], item["content"], item["disabled"])
-            if record is not None and (record.name.is_subdomain(name) if subtree else record.name == name):
-                records.append(record)
-        return records
+        return [item for item in found
+                if item.get("object_type") == "record" and dns.name.from_text(item["zone"]) == zone]
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -449,6 +451,23 @@ def _patch_rrset(zone: dns.name.Name, change: RRsetChange, current: Sequence[_Re
     records += [{"content": r.content, "disabled": True} for r in kept]
     # No "comments" key: PowerDNS then keeps the RRset's comments as they are.
     return {**entry, "changetype": "REPLACE", "ttl": ttl, "records": records}
+
+
+def _search_records(items: Iterable[Mapping[str, Any]], name: dns.name.Name, subtree: bool) -> list[_Record]:
+    records = []
+    for item in items:
+        record = _record(item["name"], item["type"], item["ttl"], item["content"], item["disabled"])
+        if record is not None and (record.name.is_subdomain(name) if subtree else record.name == name):
+            records.append(record)
+    return records
+
+
+def _alias_in_search(items: Iterable[Mapping[str, Any]], name: dns.name.Name) -> ExtensionRecord | None:
+    """The enabled ALIAS at exactly `name` among a search's answers."""
+    found = [item for item in items if item.get("type") == ALIAS]
+    body = {"rrsets": [{"name": item["name"], "type": ALIAS, "ttl": item["ttl"],
+                        "records": [{"content": item["content"], "disabled": item["disabled"]}]} for item in found]}
+    return _alias_of(body, name)
 
 
 def _alias_of(body: Mapping[str, Any], name: dns.name.Name) -> ExtensionRecord | None:
