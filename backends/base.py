@@ -103,6 +103,11 @@ class Backend(abc.ABC):
         leave the zone as it was. Touch nothing outside the changed RRsets.
         """
 
+    def check_ready(self) -> None:
+        """Raise unless the backend answers now (`/readyz`, run with a timeout). The default
+        lists the zones; backends override it with their cheapest request."""
+        self.zones()
+
     def close(self) -> None:
         """Release connections; the default has none."""
 

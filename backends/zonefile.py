@@ -91,6 +91,10 @@ class ZoneFileBackend(Backend):
         self._parsed: OrderedDict[dns.name.Name, tuple[bytes, dns.zone.Zone]] = OrderedDict()
         self._parsed_lock = threading.Lock()  # the web front end calls backends from worker threads
 
+    def check_ready(self) -> None:
+        if not os.access(self.directory, os.R_OK | os.W_OK | os.X_OK):
+            raise BackendError(f"backend {self.name!r}: {self.directory} is not a readable and writable directory")
+
     def path(self, zone: dns.name.Name) -> Path:
         if not is_safe_zone_name(zone):
             raise BackendError(f"backend {self.name!r}: {zone.to_text()!r} cannot be a zone file name")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -56,10 +55,6 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
         yield
         runtime.close()
 
-    def database_check() -> None:
-        with runtime.store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
     routes = [
         Route("/", home, methods=["GET"], name="home"),
         Route("/v2/{domain}/settings", settings, methods=["GET"]),
@@ -69,7 +64,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
                       ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
         *login_routes(),
-        *observability_routes(runtime.metrics, {"database": database_check}),
+        *observability_routes(runtime.metrics, runtime.readiness_checks()),
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -7,7 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Each module defines `register(subparsers)`, which adds its parser and sets `func`.
+# Each module defines `register(subparsers)`, which adds its parser and sets `func`. The
+# modules import only the standard library at the top, so building the parser is cheap.
 COMMAND_MODULES = (
     "gateway.commands.apply",
     "gateway.commands.clients",
@@ -20,10 +21,34 @@ COMMAND_MODULES = (
 
 EXIT_OK = 0
 EXIT_INVALID = 2
+DISTRIBUTION = "domainconnect-gateway"
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
+class VersionAction(argparse.Action):
+    """`--version`, looked up only when asked for (package metadata is slow to scan)."""
+
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"dcgw {version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcgw", description="Domain Connect gateway")
+    parser.add_argument("--version", action=VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)

@@ -1,4 +1,4 @@
-"""Operations: JSON logs without secrets, Prometheus metrics, and `/healthz` and `/metrics`.
+"""Operations: JSON logs without secrets, Prometheus metrics, `/healthz`, `/readyz` and `/metrics`.
 
 Logs: `configure_logging()` applies a logging config and returns it as a dict. Pass that
 dict to uvicorn (`uvicorn.run(app, log_config=configure_logging())`) so that uvicorn,
@@ -33,7 +33,8 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
-    "APPLY_FLOWS", "APPLY_OUTCOMES", "AUDIT_LOGGER", "HealthCheck", "JsonFormatter", "Metrics", "RedactSecrets",
+    "APPLY_FLOWS", "APPLY_OUTCOMES", "AUDIT_LOGGER", "HealthCheck", "JsonFormatter", "Metrics", "Readiness",
+    "RedactSecrets",
     "RequestMetricsMiddleware", "audit_log", "configure_logging", "install_redaction", "observability_routes",
     "redact",
 ]
@@ -302,7 +303,7 @@ health_log = logging.getLogger("gateway.health")
 
 async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | None:
     """None when the check passes, otherwise why it failed (the details go to the log only:
-    /healthz is often public and an exception may name hosts or database URLs)."""
+    /readyz is often public and an exception may name hosts or database URLs)."""
     try:
         if inspect.iscoroutinefunction(check):
             await asyncio.wait_for(check(), timeout)
@@ -319,28 +320,72 @@ async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | Non
     return None
 
 
-def observability_routes(metrics: Metrics, checks: Mapping[str, HealthCheck] | None = None,
-                         timeout: float = CHECK_TIMEOUT_SECONDS) -> list[Route]:
-    """`GET /healthz` and `GET /metrics`.
+READY_CACHE_SECONDS = 2.0
 
-    `/healthz` runs every check (sync or async callables; raising means failing) and
-    answers 200 `{"status": "ok"}`, or 503 naming each failing check:
-    `{"status": "failing", "failing": {"database": "failed (OperationalError)"}}`."""
-    named_checks = dict(checks or {})
+
+class Readiness:
+    """Runs every check in parallel, each under its own timeout, at most once per
+    `cache_seconds` however many callers ask: a flood of `/readyz` requests reaches the
+    database and the backends once per period, never once per request."""
+
+    def __init__(self, checks: Mapping[str, HealthCheck], timeout: float, cache_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.checks = dict(checks)
+        self.timeout = timeout
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._answer: tuple[float, dict[str, str]] | None = None
+        self._lock: asyncio.Lock | None = None  # made in the serving loop, on first use
+
+    async def failing(self) -> dict[str, str]:
+        """Each failing check's name and why; empty when everything answered."""
+        if self._fresh() is not None:
+            return self._fresh()
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # callers arriving during a run wait for its answer
+            answer = self._fresh()
+            if answer is None:
+                names = list(self.checks)
+                results = await asyncio.gather(*(_run_check(n, self.checks[n], self.timeout) for n in names))
+                answer = {name: why for name, why in zip(names, results) if why is not None}
+                self._answer = (self.clock(), answer)
+            return answer
+
+    def _fresh(self) -> dict[str, str] | None:
+        if self._answer is not None and self.clock() - self._answer[0] < self.cache_seconds:
+            return self._answer[1]
+        return None
+
+
+def observability_routes(metrics: Metrics, checks: Mapping[str, HealthCheck] | None = None,
+                         timeout: float = CHECK_TIMEOUT_SECONDS,
+                         cache_seconds: float = READY_CACHE_SECONDS) -> list[Route]:
+    """`GET /healthz`, `GET /readyz` and `GET /metrics`.
+
+    `/healthz` is liveness: 200 `{"status": "ok"}` while the process serves requests; it
+    touches neither the database nor a backend, so a slow backend never gets the gateway
+    restarted. `/readyz` is readiness: it runs every check (sync or async callables;
+    raising means failing) in parallel and answers 200 `{"status": "ok"}`, or 503 naming
+    each failing one: `{"status": "unavailable", "failing": {"pdns": "timed out after 5 s"}}`.
+    Its answer is cached for `cache_seconds`."""
+    readiness = Readiness(checks or {}, timeout, cache_seconds)
+    no_store = {"Cache-Control": "no-store"}
 
     async def healthz(request: Request) -> Response:
-        names = list(named_checks)
-        results = await asyncio.gather(*(_run_check(n, named_checks[n], timeout) for n in names))
-        failing = {name: why for name, why in zip(names, results) if why is not None}
+        return JSONResponse({"status": "ok"}, headers=no_store)
+
+    async def readyz(request: Request) -> Response:
+        failing = await readiness.failing()
         if failing:
-            return JSONResponse({"status": "failing", "failing": failing}, status_code=503,
-                                headers={"Cache-Control": "no-store"})
-        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+            return JSONResponse({"status": "unavailable", "failing": failing}, status_code=503, headers=no_store)
+        return JSONResponse({"status": "ok"}, headers=no_store)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return [
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/readyz", readyz, methods=["GET"], name="readyz"),
         Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics_endpoint"),
     ]

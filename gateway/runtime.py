@@ -5,6 +5,7 @@ signature keys and metrics. Built once at start-up; request handlers reach it th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from gateway.registry import BackendRouter
 from gateway.render import TtlPolicy
 from gateway.signature import KeyResolver
 from gateway.state import StateStore
+from gateway.state.database import check_database, open_state_store
 from gateway.template import Template, load_templates
 
 log = logging.getLogger(__name__)
@@ -37,11 +39,22 @@ class Runtime:
     @classmethod
     def from_config(cls, config: Config) -> Runtime:
         """Load everything `config` names; `ConfigError` on the first problem, before serving anything."""
-        templates = load_catalog(config.gateway.templates)
         authenticator = load_authenticator(config.auth)
+        templates = load_catalog(config.gateway.templates)
         router = BackendRouter.from_config(config)
-        store = StateStore.open(config.database.url)
+        try:
+            store = open_state_store(config.database)
+        except ConfigError:
+            router.close()
+            raise
         return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics())
+
+    def readiness_checks(self) -> dict[str, Callable[[], object]]:
+        """What `/readyz` asks: the state database and every backend, by its configured name."""
+        checks: dict[str, Callable[[], object]] = {"database": lambda: check_database(self.store)}
+        for backend in self.router.backends:
+            checks[backend.name] = backend.check_ready
+        return checks
 
     @property
     def ttl_policy(self) -> TtlPolicy:

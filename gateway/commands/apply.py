@@ -1,6 +1,6 @@
 """`dcgw apply`: apply a template to a domain through the configured backend.
 
-    dcgw apply --config FILE --domain DOMAIN [--host HOST] --template FILE.json
+    dcgw apply [--config FILE] --domain DOMAIN [--host HOST] --template FILE.json
                [--group ID]... [--param NAME=VALUE]... [--yes] [--json]
 
 Prints the plan as `dcgw preview` does (`zone` lists only the touched names), asks for
@@ -14,13 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backends.base import Backend, BackendError, ZoneChanged
-from gateway.apply import PreparedApply, ZoneNotHosted, execute_apply, prepare_apply
-from gateway.commands.preview import InvalidInput, add_apply_arguments, context_from_args, print_plan
-from gateway.config import ConfigError, load_config
-from gateway.plan import PlanError, apply_changes_to_rrsets
-from gateway.registry import BackendRouter
-from gateway.render import RenderError
+from gateway.commands.common import add_command, add_config_option, load_config_from
+from gateway.commands.preview import InvalidInput, add_apply_arguments
 
 EXIT_APPLIED = 0
 EXIT_NOT_CONFIRMED = 1
@@ -36,18 +31,21 @@ class CommandFailed(Exception):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("apply", help="apply a template to a domain through its backend",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, metavar="FILE", help="gateway config (TOML)")
+    parser = add_command(subparsers, "apply", __doc__, help="apply a template to a domain through its backend")
+    add_config_option(parser)
     add_apply_arguments(parser)
     parser.add_argument("--yes", action="store_true", help="apply without asking")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from gateway.commands.preview import context_from_args
+    from gateway.config import ConfigError
+    from gateway.registry import BackendRouter
+
     router: BackendRouter | None = None
     try:
-        config = load_config(args.config)
+        config = load_config_from(args)
         template, context = context_from_args(args, ttl_policy=config.ttl.policy())
         router = BackendRouter.from_config(config)
         prepared = _prepare(router, template, context)
@@ -61,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
             router.close()
 
 
-def _prepare(router: BackendRouter, template, context) -> PreparedApply:
+def _prepare(router, template, context):
+    from backends.base import BackendError
+    from gateway.apply import ZoneNotHosted, prepare_apply
+    from gateway.plan import PlanError
+    from gateway.render import RenderError
+
     domain = context.domain_name
     try:
         route = router.backend_for(domain)
@@ -80,7 +83,12 @@ def _prepare(router: BackendRouter, template, context) -> PreparedApply:
         raise CommandFailed(_where(backend, zone, exc), EXIT_BACKEND_FAILED) from None
 
 
-def _confirm_and_apply(prepared: PreparedApply, args: argparse.Namespace) -> int:
+def _confirm_and_apply(prepared, args: argparse.Namespace) -> int:
+    from backends.base import BackendError, ZoneChanged
+    from gateway.apply import execute_apply
+    from gateway.commands.preview import print_plan
+    from gateway.plan import apply_changes_to_rrsets
+
     backend, zone = prepared.backend, prepared.zone
     zone_text = zone.to_text(omit_final_dot=True)
     print_plan(prepared.plan, apply_changes_to_rrsets(prepared.current, prepared.plan.changes), as_json=args.json)
@@ -106,7 +114,7 @@ def _confirm_and_apply(prepared: PreparedApply, args: argparse.Namespace) -> int
     return EXIT_APPLIED
 
 
-def _where(backend: Backend, zone, exc: Exception) -> str:
+def _where(backend, zone, exc: Exception) -> str:
     """The message, prefixed with the backend and zone unless it names them already."""
     message = str(exc)
     if repr(backend.name) in message:

@@ -1,8 +1,8 @@
 """`dcgw clients`: register, list and remove the OAuth clients (service providers).
 
-    dcgw clients add --config FILE --client-id ID --redirect-uri URI [--redirect-uri URI...] [--json]
-    dcgw clients list --config FILE [--json]
-    dcgw clients remove --config FILE --client-id ID
+    dcgw clients add [--config FILE] --client-id ID --redirect-uri URI [--redirect-uri URI...] [--json]
+    dcgw clients list [--config FILE] [--json]
+    dcgw clients remove [--config FILE] --client-id ID
 
 The client id is the template providerId. `add` prints the secret once; only its hash is
 kept. `--json` prints {"client_id", "client_secret"}.
@@ -14,15 +14,13 @@ import argparse
 import json
 import sys
 
-from gateway.config import ConfigError, load_config
-from gateway.state import StateError, StateStore
+from gateway.commands.common import add_command, add_config_option, load_config_from
 
 EXIT_INVALID = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("clients", help="manage OAuth clients", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "clients", __doc__, help="manage OAuth clients")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     add = actions.add_parser("add", help="register a client and print its secret once")
@@ -41,15 +39,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     remove.set_defaults(func=run_remove)
 
     for action in (add, listing, remove):
-        action.add_argument("--config", required=True, metavar="FILE", help="gateway config (TOML)")
+        add_config_option(action)
 
 
-def open_store(args: argparse.Namespace) -> StateStore:
-    return StateStore.open(load_config(args.config).database.url)
+def open_store(args: argparse.Namespace):
+    from gateway.state.database import open_state_store
+
+    return open_state_store(load_config_from(args).database)
 
 
 def run_add(args: argparse.Namespace) -> int:
-    def action(store: StateStore) -> None:
+    def action(store) -> None:
         secret = store.add_client(args.client_id, args.redirect_uri)
         if args.json:
             print(json.dumps({"client_id": args.client_id, "client_secret": secret}))
@@ -60,7 +60,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    def action(store: StateStore) -> None:
+    def action(store) -> None:
         clients = [{"client_id": c.client_id, "redirect_uris": c.redirect_uris} for c in store.clients()]
         if args.json:
             print(json.dumps(clients))
@@ -75,6 +75,9 @@ def run_remove(args: argparse.Namespace) -> int:
 
 def guarded(args: argparse.Namespace, action) -> int:
     """Run `action` on the store; configuration and input errors become one line and exit 2."""
+    from gateway.config import ConfigError
+    from gateway.state import StateError
+
     try:
         store = open_store(args)
     except ConfigError as exc:
