@@ -8,7 +8,9 @@ them from its root. Behind a proxy that adds a path prefix, run uvicorn with `--
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -46,13 +48,31 @@ def home(request: Request) -> Response:
     return render_page(request, "home.html", {"user": current_user(request)})
 
 
+def watch_sighup(runtime: Runtime) -> bool:
+    """Reload the templates on SIGHUP, off the event loop; False where signals cannot be
+    handled (not the main thread, as under a test client)."""
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        loop.run_in_executor(None, runtime.reload_templates)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reload)
+    except (RuntimeError, ValueError, NotImplementedError, AttributeError):
+        return False
+    return True
+
+
 def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     """The gateway for `config`; pass `runtime` to reuse one already built (tests, benchmarks)."""
     runtime = runtime or Runtime.from_config(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        reloading = watch_sighup(runtime)
         yield
+        if reloading:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         runtime.close()
 
     routes = [

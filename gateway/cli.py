@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # modules import only the standard library at the top, so building the parser is cheap.
 COMMAND_MODULES = (
     "gateway.commands.apply",
+    "gateway.commands.audit",
     "gateway.commands.clients",
     "gateway.commands.discovery_record",
     "gateway.commands.preview",

@@ -20,12 +20,13 @@ import inspect
 import json
 import logging
 import logging.config
+import platform
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TextIO
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -198,6 +199,22 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> dict
 
 APPLY_OUTCOMES = frozenset({"applied", "nothing", "conflict", "zone_changed", "error"})
 APPLY_FLOWS = frozenset({"sync", "api", "cli"})
+TOKEN_EVENTS = frozenset({"issued", "refreshed", "revoked"})
+
+
+def _gateway_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("domainconnect-gateway")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def metrics_of(request: Request) -> Metrics | None:
+    """The running gateway's metrics, or None for routes mounted without a runtime."""
+    runtime = getattr(request.app.state, "runtime", None)
+    return getattr(runtime, "metrics", None)
 UNMATCHED_ROUTE = "<unmatched>"
 
 
@@ -215,6 +232,29 @@ class Metrics:
         self.request_duration = Histogram(
             "dcgw_request_duration_seconds", "HTTP request time by route template, method and status",
             ["route", "method", "status"], registry=self.registry)
+        self.backend_duration = Histogram(
+            "dcgw_backend_call_duration_seconds", "Backend call time by backend and operation",
+            ["backend", "operation"], registry=self.registry)
+        self.backend_errors = Counter(
+            "dcgw_backend_errors", "Backend calls that failed, by backend, operation and kind (error, zone_changed)",
+            ["backend", "operation", "kind"], registry=self.registry)
+        self.sign_in_failures = Counter(
+            "dcgw_sign_in_failures", "Sign-ins refused, by reason (credentials, locked)", ["reason"],
+            registry=self.registry)
+        self.sign_in_lockouts = Counter(
+            "dcgw_sign_in_lockouts", "Usernames or addresses locked out after too many failed sign-ins",
+            registry=self.registry)
+        self.tokens = Counter(
+            "dcgw_tokens", "OAuth tokens by event (issued, refreshed, revoked)", ["event"], registry=self.registry)
+        self.templates_loaded = Gauge(
+            "dcgw_templates_loaded", "Templates onboarded now", registry=self.registry)
+        self.templates_last_reload = Gauge(
+            "dcgw_templates_last_reload_timestamp_seconds", "When the templates were last (re)loaded, Unix time",
+            registry=self.registry)
+        self.build_info = Gauge(
+            "dcgw_build_info", "Always 1; the labels say which gateway runs", ["version", "python"],
+            registry=self.registry)
+        self.build_info.labels(version=_gateway_version(), python=platform.python_version()).set(1)
 
     def apply(self, backend: str, outcome: str, flow: str) -> None:
         if outcome not in APPLY_OUTCOMES:
@@ -228,6 +268,25 @@ class Metrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.request_duration.labels(route=route, method=method, status=str(status)).observe(seconds)
+
+    def backend_call(self, backend: str, operation: str, seconds: float, failure: str | None = None) -> None:
+        self.backend_duration.labels(backend=backend, operation=operation).observe(seconds)
+        if failure is not None:
+            self.backend_errors.labels(backend=backend, operation=operation, kind=failure).inc()
+
+    def sign_in_failure(self, reason: str, locked_out: bool = False) -> None:
+        self.sign_in_failures.labels(reason=reason).inc()
+        if locked_out:
+            self.sign_in_lockouts.inc()
+
+    def token_event(self, event: str) -> None:
+        if event not in TOKEN_EVENTS:
+            raise ValueError(f"event {event!r} is not one of {', '.join(sorted(TOKEN_EVENTS))}")
+        self.tokens.labels(event=event).inc()
+
+    def templates_reloaded(self, loaded: int, at: float) -> None:
+        self.templates_loaded.set(loaded)
+        self.templates_last_reload.set(at)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus text format."""

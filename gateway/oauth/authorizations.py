@@ -48,6 +48,7 @@ async def revoke(request: Request) -> Response:
         request.app.state.runtime.store.revoke_grant(grant_id, user.username)
     except StateError as exc:
         return problem_page(request, PageError(404, "Authorization not found", str(exc)))
+    request.app.state.runtime.metrics.token_event("revoked")
     url = request.url_for("authorizations").include_query_params(revoked=grant_id)
     return RedirectResponse(str(url), 303, headers={"Cache-Control": "no-store"})
 

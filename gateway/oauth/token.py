@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.oauth.params import BadRequest, request_params
+from gateway.observability import metrics_of
 from gateway.state import InvalidGrant, IssuedTokens, StateStore
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -37,6 +38,9 @@ def token_endpoint(store: StateStore):
         except InvalidGrant as exc:
             store.audit("refuse", f"client:{client_id}", None, {"reason": str(exc)})
             return oauth_error(400, "invalid_grant", str(exc))
+        metrics = metrics_of(request)
+        if metrics is not None:
+            metrics.token_event("issued" if grant_type == "authorization_code" else "refreshed")
         return JSONResponse(token_body(tokens), headers=NO_STORE)
 
     return access_token
