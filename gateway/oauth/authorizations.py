@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.oauth.consent import PageError, problem_page
+from gateway.observability import metrics_of
 from gateway.state import StateError
 from gateway.template import Template
 from gateway.ui import render_page
@@ -48,7 +49,9 @@ async def revoke(request: Request) -> Response:
         request.app.state.runtime.store.revoke_grant(grant_id, user.username)
     except StateError as exc:
         return problem_page(request, PageError(404, "Authorization not found", str(exc)))
-    request.app.state.runtime.metrics.token_event("revoked")
+    metrics = metrics_of(request)
+    if metrics is not None:
+        metrics.token_event("revoked")
     url = request.url_for("authorizations").include_query_params(revoked=grant_id)
     return RedirectResponse(str(url), 303, headers={"Cache-Control": "no-store"})
 
