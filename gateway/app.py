@@ -25,6 +25,7 @@ from gateway import oauth
 from gateway.auth.routes import login_routes
 from gateway.auth.session import current_user
 from gateway.config import Config
+from gateway.connections import connection_routes
 from gateway.discovery import settings, template_version
 from gateway.oauth.consent import consent_page
 from gateway.observability import RequestMetricsMiddleware, observability_routes
@@ -84,6 +85,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
                       ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
         *login_routes(),
+        *connection_routes(),
         *observability_routes(runtime.metrics, runtime.readiness_checks()),
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
