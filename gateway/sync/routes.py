@@ -27,6 +27,7 @@ from gateway.redirects import redirect_back
 from gateway.render import RenderError
 from gateway.sync.request import SyncError, SyncRequest, parse_sync_request
 from gateway.ui import error_page, render_page
+from gateway.ui.changes import spf_merges
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,9 @@ def unavailable(sync: SyncRequest, error: BackendError) -> SyncError:
 def shown_changes(plan: InstancePlan) -> dict[str, list]:
     """What the consent page lists: every record added and removed, and the services disabled."""
     zone = plan.prepared.zone
-    return {"add": [r.to_json(zone) for r in plan.records_added()],
-            "delete": [r.to_json(zone) for r in plan.records_removed()],
-            "disabled": plan.disabled}
+    add, delete, spf = spf_merges([r.to_json(zone) for r in plan.records_added()],
+                                  [r.to_json(zone) for r in plan.records_removed()])
+    return {"add": add, "delete": delete, "spf": spf, "disabled": plan.disabled}
 
 
 def plan_digest(plan: InstancePlan) -> str:
