@@ -23,7 +23,7 @@ from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
 from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.plan import PlanError
-from gateway.redirects import redirect_back
+from gateway.redirects import redirect_back, redirect_with
 from gateway.render import RenderError
 from gateway.sync.request import SyncError, SyncRequest, parse_sync_request
 from gateway.ui import error_page, render_page
@@ -66,7 +66,7 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
     user = current_user(request)
     query = form.get("query", "")
     if pending is None or user is None or user.username != pending["user"] or _hash(query) != pending["query"]:
-        return error_page(request, "This page has expired", "Start again from the service's page.", 400)
+        return expired_page(request, _posted_request(runtime, form))
     try:
         sync = parse_sync_request(runtime, pending["provider"], pending["service"], query)
     except SyncError as exc:
@@ -162,13 +162,51 @@ def finish(request: Request, sync: SyncRequest, params: dict[str, str], heading:
     return render_page(request, "done.html", {"heading": heading, "message": message, "user": current_user(request)})
 
 
+# What a customer reads for each refusal; the developer detail (error.description) goes to the log.
+PLAIN_WORDS = {
+    403: "The link from the service could not be verified, so nothing was changed. Go back to the service and "
+         "start again from there.",
+    404: "This DNS host does not offer the service this link asks for. Nothing was changed.",
+    502: "The DNS change could not be made. Nothing was changed; please try again in a few minutes.",
+    503: "The DNS service is unavailable right now. Nothing was changed; please try again in a few minutes.",
+}
+PLAIN_DEFAULT = ("The link from the service is incomplete or not valid, so nothing was changed. Go back to the "
+                 "service and start again from there.")
+
+
 def refusal(request: Request, error: SyncError) -> Response:
     if error.redirect_uri:
         return redirect_back(error.redirect_uri, {"error": error.error, "error_description": error.description},
                              error.state)
-    return error_page(request, "This change cannot be made", error.description, error.status)
+    log.info("sync request refused (%s, %d): %s", error.error, error.status, error.description)
+    # The reason stays on the page, small, for the service's developers when it names what
+    # was wrong in the request; server-side failures are in the log only.
+    detail = f"For the service's developers: {error.description}" if error.status < 500 else ""
+    return error_page(request, "This change cannot be made", PLAIN_WORDS.get(error.status, PLAIN_DEFAULT),
+                      error.status, detail=detail)
 
 
+def expired_page(request: Request, sync: SyncRequest | None) -> Response:
+    """The consent form came back too late or from another session: nothing was changed. With a
+    verified return address the page offers the way back to the service provider."""
+    back = None
+    if sync is not None and sync.redirect_uri:
+        url = redirect_with(sync.redirect_uri, {"error": "access_denied", "error_description": "expired",
+                                                **({"state": sync.state} if sync.state is not None else {})})
+        back = (sync.provider_label, url)
+    return error_page(request, "This page has expired",
+                      "Nothing was changed. Start again from the service's page.", 400, back=back)
+
+
+
+
+def _posted_request(runtime, form: dict[str, str]) -> SyncRequest | None:
+    """The request a stale consent form carried, when it still checks out (template, signature,
+    redirect_uri): only then is its return address verified."""
+    try:
+        return parse_sync_request(runtime, form.get("provider", ""), form.get("service", ""), form.get("query", ""))
+    except SyncError:
+        return None
 
 
 def _hash(text: str) -> str:

@@ -30,12 +30,15 @@ def render_page(request: Request, name: str, context: dict[str, Any] | None = No
     return pages.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
 
 
-def error_page(request: Request, heading: str, message: str, status_code: int, detail: str = "") -> HTMLResponse:
-    """The one page every refusal shows: what went wrong, and what to do about it."""
+def error_page(request: Request, heading: str, message: str, status_code: int, detail: str = "",
+               back: tuple[str, str] | None = None) -> HTMLResponse:
+    """The one page every refusal shows: what went wrong in plain words, what to do about it,
+    and "Back to {provider}" when `back` holds the provider's name and a verified return address."""
     from gateway.auth.session import current_user  # the session layer sits above the pages
 
-    return render_page(request, "error.html", {"heading": heading, "message": message, "detail": detail,
-                                               "user": current_user(request)}, status_code)
+    return render_page(request, "error.html", {
+        "heading": heading, "message": message, "detail": detail, "user": current_user(request),
+        "back": {"name": back[0], "url": back[1]} if back else None}, status_code)
 
 
 def brand_css(request: Request) -> Response:
