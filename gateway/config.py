@@ -138,6 +138,7 @@ class AuthSettings:
     driver: str = "local"
     users: tuple[AuthUser, ...] = ()
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    unresolved: str | None = None  # a secret reference that could not be resolved: raised where sign-in is loaded
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class BackendConfig:
     driver: str
     zones: tuple[str, ...] = (ANY_ZONE,)
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    unresolved: str | None = None  # a secret reference that could not be resolved: raised where it is loaded
 
     @property
     def claims_any_zone(self) -> bool:
@@ -281,7 +283,7 @@ class _Loader:
             gateway=self.gateway(self.table(document, "gateway")),
             ttl=self.ttl(self.table(document, "ttl")),
             dns=self.dns(self.table(document, "dns")),
-            auth=self.auth(self.resolve_env(self.table(document, "auth"), "auth")),
+            auth=self.auth_section(self.table(document, "auth")),
             database=self.database(self.table(document, "database")),
             backends=self.backends(document.get("backends", [])),
         )
@@ -401,6 +403,19 @@ class _Loader:
             raise self.fail("dns.timeout", f"must be a positive number of seconds, not {timeout}")
         return DnsSettings(nameservers=self.strings(table, "dns", "nameservers", ()), port=port, timeout=timeout)
 
+    def deferred(self, value: Any, key: str) -> tuple[Any, str | None]:
+        """`value` with its secrets resolved, or as written and why not: a command that never
+        loads this part (sign-in, one backend) must not need its secrets."""
+        try:
+            return self.resolve_env(value, key), None
+        except ConfigError as exc:
+            return value, str(exc)
+
+    def auth_section(self, table: dict[str, Any]) -> AuthSettings:
+        resolved, problem = self.deferred(table, "auth")
+        settings = self.auth(resolved)
+        return replace(settings, unresolved=problem) if problem else settings
+
     def auth(self, table: dict[str, Any]) -> AuthSettings:
         driver = self.get(table, "auth", "driver", str, "local")
         users = []
@@ -444,7 +459,6 @@ class _Loader:
             section = f"backends[{index}]"
             if not isinstance(raw, dict):
                 raise self.fail(section, f"must be a table ([[backends]]), not {_kind(raw)}")
-            raw = self.resolve_env(raw, section)
             for key in ("name", "driver"):
                 if not isinstance(raw.get(key), str) or not raw[key].strip():
                     raise self.fail(f"{section}.{key}", "is required (a non-empty string)")
@@ -459,10 +473,11 @@ class _Loader:
                 raise self.fail(f"{section}.zones", 'must list at least one zone, or "*" for every zone')
             zones = tuple(z if z == ANY_ZONE else _zone_text(z, lambda m: self.fail(f"{section}.zones", m))
                           for z in zones)
-            options = {key: self.option_value(key, value)
-                       for key, value in raw.items() if key not in ("name", "driver", "zones")}
+            options, problem = self.deferred({k: v for k, v in raw.items() if k not in ("name", "driver", "zones")},
+                                             section)
+            options = {key: self.option_value(key, value) for key, value in options.items()}
             configs.append(BackendConfig(name=name, driver=driver, zones=tuple(dict.fromkeys(zones)),
-                                         options=MappingProxyType(options)))
+                                         options=MappingProxyType(options), unresolved=problem))
         return tuple(configs)
 
     def option_value(self, key: str, value: Any) -> Any:

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.instances import apply_instance
 from gateway.render import ApplyContext
-from tests.gateway_app import HOSTING, build_gateway, csrf_of, hidden, sign_in
+from tests.gateway_app import build_gateway, csrf_of, hidden, sign_in, table_rows
 
 ZONE = dns.name.from_text("example.com")
 
@@ -55,12 +55,11 @@ def test_disconnect_confirms_then_removes_exactly_what_it_showed(gateway):
         sign_in(client)
         confirm = client.get(f"/connections/{instance}/disconnect")
         assert confirm.status_code == 200
-        removed = re.search(r"<caption>Records to remove</caption>(.*?)</table>", confirm.text, re.S).group(1)
-        assert "192.0.2.80" in removed and "verify=abc" in removed
+        removed = table_rows(confirm.text, "Records to remove")
+        assert ["www", "A", "600", "192.0.2.80"] in removed and ["@ (the domain itself)", "TXT", "600",
+                                                                  '"verify=abc"'] in removed
         # The SPF record loses only the service's term: shown as the record put in its place.
-        replacement = re.search(r"<caption>Records put in their place</caption>(.*?)</table>", confirm.text,
-                                re.S).group(1)
-        assert "v=spf1 a ~all" in replacement
+        assert [row[3] for row in table_rows(confirm.text, "Records put in their place")] == ['"v=spf1 a ~all"']
         done = client.post(f"/connections/{instance}/disconnect",
                            data={"csrf_token": csrf_of(confirm.text), "digest": hidden(confirm.text, "digest")})
         assert done.status_code == 303

@@ -13,6 +13,7 @@ import pytest
 
 from gateway.auth import load_authenticator
 from gateway.config import ConfigError, load_config
+from gateway.registry import load_backend
 from gateway.state.database import open_state_store
 from tests.servers.common import free_port
 
@@ -110,6 +111,37 @@ def test_the_session_secret_is_required_where_sessions_are_signed(tmp_path, monk
         settings.signing_secret()
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[backends]]\nname = "a"\ndriver = "zonefile"\ntoken = "env:DCGW_TEST_UNSET"\n',
+     "backends[0].token: environment variable DCGW_TEST_UNSET is not set"),
+    ('[[backends]]\nname = "a"\ndriver = "zonefile"\nkeys = ["env:DCGW_TEST_UNSET"]\n',
+     "backends[0].keys[0]: environment variable DCGW_TEST_UNSET is not set"),
+])
+def test_a_backend_secret_is_needed_only_where_the_backend_is_loaded(tmp_path, monkeypatch, text, message):
+    monkeypatch.delenv("DCGW_TEST_UNSET", raising=False)
+    config = load_config(write(tmp_path, text))  # commands that never load the backend work
+    with pytest.raises(ConfigError) as caught:
+        load_backend(config.backends[0])
+    assert message in str(caught.value)
+
+
+def test_an_auth_secret_is_needed_only_where_sign_in_is_loaded(tmp_path):
+    config = load_config(write(tmp_path, '[auth]\ndriver = "header"\nsecret = "env:"\n'))
+    with pytest.raises(ConfigError, match="auth.secret: 'env:' needs a variable name"):
+        load_authenticator(config.auth)
+
+
+def test_clients_list_needs_no_backend_secret(tmp_path):
+    config = write(tmp_path, (ROOT / "config" / "powerdns.toml").read_text())
+    result = run_dcgw("clients", "list", "--config", str(config), unset=("PDNS_API_KEY", "DCGW_SESSION_SECRET"))
+    assert result.returncode == 0, result.stderr
+    applied = run_dcgw("apply", "--config", str(config), "--domain", "example.com", "--template",
+                       str(ROOT / "gateway" / "examples" / "example.com.hosting.json"), "--yes",
+                       unset=("PDNS_API_KEY",))
+    assert applied.returncode == 2
+    assert "backends[0].api_key: environment variable PDNS_API_KEY is not set" in applied.stderr
+
+
 # -- item 6: risky settings ---------------------------------------------------------------------
 
 
@@ -203,9 +235,12 @@ def test_only_one_trailing_newline_is_stripped(tmp_path):
     ("file:", "backends[0].token: 'file:' needs a path"),
 ])
 def test_file_secret_errors_name_the_key(tmp_path, reference, message):
+    config = load_config(write(tmp_path, f'[[backends]]\nname = "a"\ndriver = "zonefile"\ntoken = "{reference}"\n'))
     with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, f'[[backends]]\nname = "a"\ndriver = "zonefile"\ntoken = "{reference}"\n'))
+        load_backend(config.backends[0])
     assert message in str(caught.value)
+    with pytest.raises(ConfigError, match="gateway.session_secret: cannot read secret file"):
+        load_config(write(tmp_path, '[gateway]\nsession_secret = "file:/nonexistent/dcgw/s"\n')).gateway.signing_secret()
 
 
 # -- helpers ------------------------------------------------------------------------------------

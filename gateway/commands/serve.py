@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if embedded:  # a person trying the gateway reads this, not a log collector
         print(f"State and zones in {data_dir}", file=sys.stderr)
         print(f"Try it (sign in as demo / demo): {example_apply_url(config)}", file=sys.stderr)
-    serve_on(app, listener, log_config)
+    serve_on(app, listener, log_config, args.host, args.port)
     return 0
 
 
@@ -90,11 +90,12 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return listener
 
 
-def serve_on(app, listener: socket.socket, log_config: dict) -> None:
+def serve_on(app, listener: socket.socket, log_config: dict, host: str, port: int) -> None:
     import uvicorn
 
     # proxy_headers stays off: which peers may set X-Forwarded-* is the config's business.
-    server = uvicorn.Server(uvicorn.Config(app, log_config=log_config, proxy_headers=False))
+    # host and port only name the listener in uvicorn's start-up line; the socket is bound already.
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=log_config, proxy_headers=False))
     server.run(sockets=[listener])
 
 
