@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator
 
@@ -33,6 +34,8 @@ from gateway.runtime import Runtime
 from gateway.sync.routes import sync_routes
 from gateway.ui import STATIC_DIR, brand_css, render_page
 
+log = logging.getLogger(__name__)
+
 SESSION_COOKIE = "dcgw_session"
 SESSION_MAX_AGE = 8 * 3600
 
@@ -54,8 +57,14 @@ def watch_sighup(runtime: Runtime) -> bool:
     handled (not the main thread, as under a test client)."""
     loop = asyncio.get_running_loop()
 
+    def reload_logged() -> None:
+        try:
+            runtime.reload_templates()
+        except Exception:  # a signal handler has no caller to tell: the log is where it goes
+            log.exception("templates reload failed; the templates loaded before stay")
+
     def reload() -> None:
-        loop.run_in_executor(None, runtime.reload_templates)
+        loop.run_in_executor(None, reload_logged)
 
     try:
         loop.add_signal_handler(signal.SIGHUP, reload)

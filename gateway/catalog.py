@@ -2,14 +2,16 @@
 
 A template file that fails lint is left out at start-up; on a reload it keeps the version
 loaded before (one service provider's broken edit must not take its service down), and a
-file that is gone takes its template with it. The catalog is one dict shared by every
-route, updated in place, so a reload needs no restart and no new app.
+file that is gone takes its template with it. The catalog is one object shared by every
+route; a reload swaps the dict inside it in one step, so a request sees the old templates
+or the new ones, never half of each, and a reload needs no restart and no new app.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,38 @@ from gateway.template import Template, TemplateError, iter_template_files, load_
 
 log = logging.getLogger(__name__)
 
-TemplateCatalog = dict[tuple[str, str], Template]
+TemplateKey = tuple[str, str]
+
+
+class TemplateCatalog(Mapping[TemplateKey, Template]):
+    """The onboarded templates by (providerId, serviceId); read-only but for `replace`."""
+
+    def __init__(self, templates: Mapping[TemplateKey, Template] | None = None) -> None:
+        self._templates: dict[TemplateKey, Template] = dict(templates or {})
+
+    def replace(self, templates: dict[TemplateKey, Template]) -> None:
+        self._templates = templates  # one assignment: readers hold the old dict or the new
+
+    def __getitem__(self, key: TemplateKey) -> Template:
+        return self._templates[key]
+
+    def get(self, key, default=None):
+        return self._templates.get(key, default)
+
+    def __iter__(self) -> Iterator[TemplateKey]:
+        return iter(self._templates)
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+    def values(self):
+        return self._templates.values()
+
+    def items(self):
+        return self._templates.items()
+
+    def keys(self):
+        return self._templates.keys()
 
 
 @dataclass
@@ -40,7 +73,7 @@ class ReloadReport:
 
 def load_catalog(directory: Path | None) -> TemplateCatalog:
     """The onboarded templates at start-up; `ConfigError` when the directory is missing."""
-    catalog: TemplateCatalog = {}
+    catalog = TemplateCatalog()
     if directory is not None:
         report = reload_catalog(catalog, directory)
         log.info("%d templates onboarded from %s", report.loaded, directory)
@@ -52,7 +85,7 @@ def reload_catalog(catalog: TemplateCatalog, directory: Path) -> ReloadReport:
     if not directory.is_dir():
         raise ConfigError(f"gateway.templates: {directory} is not a directory")
     previous_by_source = {template.source: template for template in catalog.values()}
-    fresh: TemplateCatalog = {}
+    fresh: dict[TemplateKey, Template] = {}
     report = ReloadReport()
     for path in iter_template_files([directory]):
         template = _checked(path, report, previous_by_source.get(str(path)))
@@ -64,16 +97,14 @@ def reload_catalog(catalog: TemplateCatalog, directory: Path) -> ReloadReport:
             report.left_out.append(str(path))
             continue
         fresh[template.key] = template
-    for key in [k for k in catalog if k not in fresh]:
-        report.removed.append("/".join(key))
-        del catalog[key]
+    report.removed = ["/".join(key) for key in catalog if key not in fresh]
     for key, template in fresh.items():
         old = catalog.get(key)
         if old is None:
             report.added.append("/".join(key))
         elif old != template:
             report.changed.append("/".join(key))
-    catalog.update(fresh)
+    catalog.replace(fresh)
     report.loaded = len(catalog)
     report.finished_at = time.time()
     return report

@@ -81,16 +81,22 @@ class _PlanningBackend:
 
 
 class _PlanningStore:
-    """A store whose removal of the instance stops the revert before anything is written."""
+    """A store that answers the revert's reads and stops it at its first write: only the
+    methods named here reach the real store, so a revert changed later cannot write through it."""
+
+    READS = frozenset({"instance", "instances", "clock"})
 
     def __init__(self, store) -> None:
         self._store = store
 
     def __getattr__(self, name):
-        return getattr(self._store, name)
+        if name in self.READS:
+            return getattr(self._store, name)
 
-    def remove_instance(self, *args, **kwargs) -> None:
-        raise _DryRun()
+        def stop(*args, **kwargs):
+            raise _DryRun()
+
+        return stop
 
 
 def preview_disconnect(store, backend, zone: dns.name.Name, instance_pk: int) -> list[RRsetChange]:
