@@ -6,6 +6,10 @@ from __future__ import annotations
 import html
 import json
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,3 +127,18 @@ def table_rows(page: str, caption: str) -> list[list[str]]:
     body = table.split("<tbody>", 1)[-1]
     return [[html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
             for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+@contextmanager
+def serving(gateway: Gateway, port: int, log: Path) -> Iterator[subprocess.Popen]:
+    """`dcgw serve` on `gateway`'s config at `port` as a real process, its output in `log`."""
+    from tests.servers.common import stop, wait_for_port
+
+    with log.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
+                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process, timeout=30, log=log)
+        yield process
+    finally:
+        stop(process)

@@ -6,14 +6,12 @@ lists and disconnects what was applied."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.gateway_app import PASSWORD, build_gateway
-from tests.servers.common import free_port, require_program, stop, wait_for_port
+from tests.gateway_app import PASSWORD, build_gateway, serving
+from tests.servers.common import free_port, require_program
 
 LONG_TOKEN = "k" * 180
 TEMPLATE = {
@@ -59,15 +57,8 @@ def served(tmp_path):
     port = free_port()
     template = {**TEMPLATE, "logoUrl": TEMPLATE["logoUrl"].format(dead=free_port())}
     gateway = build_gateway(tmp_path, [template], base_url=f"http://127.0.0.1:{port}")
-    log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
-                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process, timeout=30, log=log)
+    with serving(gateway, port, tmp_path / "serve.log"):
         yield gateway, f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
 
 
 def apply_url(base: str) -> str:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.common import free_port
 from tests.test_operator_config import run_dcgw
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from tests.gateway_app import PASSWORD, build_gateway, consent_form, csrf_of
-from tests.servers.common import free_port, require_program, stop, wait_for_port
+from tests.gateway_app import PASSWORD, build_gateway, consent_form, csrf_of, serving
+from tests.servers.common import free_port, require_program
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
 PARAMS = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
@@ -22,14 +20,8 @@ def served(tmp_path):
     port = free_port()
     gateway = build_gateway(tmp_path, base_url=f"http://127.0.0.1:{port}")
     log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
-                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process, timeout=30, log=log)
+    with serving(gateway, port, log):
         yield gateway, f"http://127.0.0.1:{port}", log
-    finally:
-        stop(process)
 
 
 def test_health_and_metrics(served):

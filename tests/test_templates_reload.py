@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,8 +13,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.gateway_app import HOSTING, build_gateway
-from tests.servers.common import free_port, stop, wait_for_port
+from tests.gateway_app import HOSTING, build_gateway, serving
+from tests.servers.common import free_port
 from tests.test_operator_config import run_dcgw
 
 VERSION_PATH = "/v2/domainTemplates/providers/{}/services/{}"
@@ -82,11 +80,7 @@ def test_sighup_reloads_a_running_gateway(tmp_path):
     port = free_port()
     gateway = build_gateway(tmp_path, [HOSTING], base_url=f"http://127.0.0.1:{port}")
     log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
-                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process, timeout=30, log=log)
+    with serving(gateway, port, log) as process:
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(base + VERSION_PATH.format("provider.example", "mail")).status_code == 404
         write_template(tmp_path / "templates", MAIL)
@@ -97,8 +91,6 @@ def test_sighup_reloads_a_running_gateway(tmp_path):
         assert "templates reloaded" in log.read_text()
         assert httpx.get(base + VERSION_PATH.format("provider.example", "mail")).json() == {"version": 1}
         assert process.poll() is None  # SIGHUP did not stop it
-    finally:
-        stop(process)
 
 
 # -- dcgw templates sync --------------------------------------------------------------------------
