@@ -14,25 +14,31 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway import oauth
+from gateway.auth import zones
 from gateway.auth.routes import login_routes
 from gateway.auth.session import current_user
 from gateway.config import Config
 from gateway.connections import connection_routes
 from gateway.discovery import settings, template_version
+from gateway.intents import StateUnavailable
 from gateway.oauth.consent import consent_page
 from gateway.observability import RequestMetricsMiddleware, observability_routes
 from gateway.runtime import Runtime
+from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.sync.routes import sync_routes
-from gateway.ui import STATIC_DIR, brand_css, render_page
+from gateway.ui import STATIC_DIR, brand_css, error_page, render_page
+
+log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +54,38 @@ async def template_or_consent(request: Request) -> Response:
     return template_version(request)
 
 
+def failure_response(request: Request, status: int, code: str, message: str) -> Response:
+    """A failure no handler answered: JSON for programs, the error page for browsers."""
+    if "text/html" in request.headers.get("accept", ""):
+        try:
+            return error_page(request, "Try again in a moment" if status == 503 else "Something went wrong",
+                              message, status)
+        except Exception:  # noqa: BLE001  the page itself needs the session, which may be what failed
+            pass
+    return JSONResponse({"code": code, "message": message}, status)
+
+
+async def state_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("%s %s: state store unavailable: %s", request.method, request.url.path, exc)
+    return failure_response(request, 503, "temporarily_unavailable",
+                            "the gateway's state store is unavailable; nothing was changed, try again later")
+
+
+async def unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return failure_response(request, 500, "server_error", "the gateway failed to answer; nothing was changed")
+
+
 def home(request: Request) -> Response:
-    return render_page(request, "home.html", {"user": current_user(request)})
+    # A plain function: Starlette runs it in its thread pool, where asking the zone source may wait.
+    user = current_user(request)
+    managed, unchecked = (), ""
+    if user is not None:
+        try:
+            managed = tuple(sorted(zones.zones_of(request.app.state.runtime.authenticator, user)))
+        except zones.ZonesUnavailable:
+            unchecked = zones.UNAVAILABLE
+    return render_page(request, "home.html", {"user": user, "managed": managed, "zones_unchecked": unchecked})
 
 
 def watch_sighup(runtime: Runtime) -> bool:
@@ -80,7 +116,10 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         reloading = watch_sighup(runtime)
+        # Settled in the background: a backend that hangs must not keep the gateway from serving.
+        settling = asyncio.get_running_loop().run_in_executor(None, runtime.settle_pending)
         yield
+        await asyncio.wait([settling], timeout=1)
         if reloading:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         runtime.close()
@@ -92,19 +131,24 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
               methods=["GET"]),
         *sync_routes(),
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
-                      ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
+                      **runtime.config.apply_policies(), metrics=runtime.metrics),
         *login_routes(),
         *connection_routes(),
-        *observability_routes(runtime.metrics, runtime.readiness_checks()),
+        *runtime.authenticator.routes(),
+        # /metrics here only for a bearer of [metrics] token; `dcgw serve` serves metrics.listen.
+        *observability_routes(runtime.metrics, runtime.readiness_checks(),
+                              serve_metrics=config.metrics.token is not None, metrics_token=config.metrics.token),
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     secure_cookies = config.gateway.base_url.startswith("https://")
     middleware = [
         Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
+        Middleware(SecurityHeadersMiddleware),
         Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    handlers = {SQLAlchemyError: state_unavailable, StateUnavailable: state_unavailable, Exception: unexpected}
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers)
     app.state.runtime = runtime
     return app

@@ -3,11 +3,12 @@
     dcgw COMMAND --config FILE
 
 Every section is optional; each command checks what it needs. A string `"env:NAME"`
-anywhere under `[[backends]]` and `[auth]`, and in `gateway.session_secret` and
-`database.url`, is read from the environment variable NAME, and `"file:/PATH"` from
-the file PATH (one trailing newline stripped: Docker and Kubernetes secrets), so
-secrets stay out of the file. `gateway.session_secret` is resolved only by the commands
-that sign sessions (`dcgw serve`), so `dcgw apply` never needs it. Relative paths resolve against the config file's directory: `gateway.templates`,
+anywhere under `[[backends]]` and `[auth]`, and in `gateway.session_secret`,
+`database.url` and `metrics.token`, is read from the environment variable NAME, and
+`"file:/PATH"` from the file PATH (one trailing newline stripped: Docker and Kubernetes
+secrets), so secrets stay out of the file. Each is resolved where it is used: the session
+secret by the commands that sign sessions (`dcgw serve`), a backend's by the commands that
+load it, so `dcgw apply` never needs the session secret. Relative paths resolve against the config file's directory: `gateway.templates`,
 a relative SQLite `database.url`, and backend options named `directory` or ending in
 `_dir`, `_file` or `_path`.
 
@@ -35,12 +36,13 @@ import dns.name
 from backends.base import ENTRY_POINT_GROUP
 from backends.base import ConfigError as BackendConfigError
 from gateway.domains import DomainError, zone_text
-from gateway.render import TtlPolicy
+from gateway.render import RenderLimits, TtlPolicy
+from gateway.safety import SafetyPolicy
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
-    "GatewaySettings", "TtlSettings", "data_directory", "default_config_path", "embedded_default_config",
-    "installed_drivers", "load_config", "resolve_secret",
+    "GatewaySettings", "MetricsSettings", "TtlSettings", "data_directory", "default_config_path",
+    "embedded_default_config", "installed_drivers", "load_config", "resolve_secret",
 ]
 
 log = logging.getLogger(__name__)
@@ -143,9 +145,20 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """`[database]`: SQLAlchemy URL of the state store."""
+    """`[database]`: SQLAlchemy URL of the state store, and how long a connect, statement or
+    lock wait may take (seconds) before the request fails instead of waiting."""
 
     url: str = "sqlite:///dcgw.sqlite"
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: /metrics is served only to a scraper presenting `token` as a bearer token,
+    or on the separate address `listen` ("host:port"); with neither it is not served."""
+
+    token: str | None = None
+    listen: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,10 +189,17 @@ class Config:
     auth: AuthSettings = AuthSettings()
     database: DatabaseSettings = DatabaseSettings()
     backends: tuple[BackendConfig, ...] = ()
+    limits: RenderLimits = RenderLimits()
+    safety: SafetyPolicy = SafetyPolicy()
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def directory(self) -> Path:
         return self.path.parent
+
+    def apply_policies(self) -> dict[str, Any]:
+        """The ApplyContext fields every apply takes from the config: ttl_policy, limits, safety."""
+        return {"ttl_policy": self.ttl.policy(), "limits": self.limits, "safety": self.safety}
 
 
 def default_config_path() -> Path:
@@ -274,7 +294,7 @@ class _Loader:
         return ConfigError(f"{self.path}: {key}: {message}")
 
     def config(self, document: dict[str, Any]) -> Config:
-        known = {"gateway", "ttl", "dns", "auth", "database", "backends"}
+        known = {"gateway", "ttl", "dns", "auth", "database", "backends", "limits", "safety", "metrics"}
         unknown = sorted(set(document) - known)
         if unknown:
             raise self.fail(unknown[0], f"unknown section (expected one of: {', '.join(sorted(known))})")
@@ -286,6 +306,9 @@ class _Loader:
             auth=self.auth_section(self.table(document, "auth")),
             database=self.database(self.table(document, "database")),
             backends=self.backends(document.get("backends", [])),
+            limits=self.limits(self.table(document, "limits")),
+            safety=self.safety(self.table(document, "safety")),
+            metrics=self.metrics(self.table(document, "metrics")),
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -425,12 +448,14 @@ class _Loader:
             if not isinstance(raw, dict):
                 raise self.fail(section, f"must be a table ([[auth.users]]), not {_kind(raw)}")
             self.check_keys(raw, section, {"username", "password_hash", "zones"})
-            for key in ("username", "password_hash"):
+            # Users of an OpenID Provider have no password here; the table only lists their zones.
+            required = ("username",) if driver == "oidc" else ("username", "password_hash")
+            for key in required:
                 if not isinstance(raw.get(key), str) or not raw[key]:
                     raise self.fail(f"{section}.{key}", "is required (a non-empty string)")
             zones = tuple(_zone_text(z, lambda m: self.fail(f"{section}.zones", m))
                           for z in self.strings(raw, section, "zones", ()))
-            users.append(AuthUser(raw["username"], raw["password_hash"], zones))
+            users.append(AuthUser(raw["username"], raw.get("password_hash", ""), zones))
         names = [u.username for u in users]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate:
@@ -439,16 +464,51 @@ class _Loader:
         return AuthSettings(driver=driver, users=tuple(users), options=MappingProxyType(options))
 
     def database(self, table: dict[str, Any]) -> DatabaseSettings:
-        self.check_keys(table, "database", {"url"})
+        self.check_keys(table, "database", {"url", "timeout"})
+        timeout = float(self.get(table, "database", "timeout", (int, float), 5.0))
+        if not 0 < timeout <= 300:
+            raise self.fail("database.timeout", f"must be between 0 and 300 seconds, not {timeout:g}")
         url = self.resolve_env(self.get(table, "database", "url", str, None), "database.url")
         if url is None:
-            return DatabaseSettings(url=f"sqlite:///{self.base / 'dcgw.sqlite'}")
+            return DatabaseSettings(url=f"sqlite:///{self.base / 'dcgw.sqlite'}", timeout=timeout)
         if "://" not in url:
             raise self.fail("database.url", f"must be a database URL such as 'sqlite:///dcgw.sqlite', not {url!r}")
         # sqlite:///relative/path is relative to the config file, not to wherever dcgw runs.
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
             url = f"sqlite:///{self.path_value(url[len('sqlite:///'):])}"
-        return DatabaseSettings(url=url)
+        return DatabaseSettings(url=url, timeout=timeout)
+
+    def limits(self, table: dict[str, Any]) -> RenderLimits:
+        self.check_keys(table, "limits", {"max_txt_bytes"})
+        size = self.get(table, "limits", "max_txt_bytes", int, RenderLimits().max_txt_bytes)
+        if not 0 < size <= 65535:
+            raise self.fail("limits.max_txt_bytes", f"must be between 1 and 65535 bytes, not {size}")
+        return RenderLimits(max_txt_bytes=size)
+
+    def safety(self, table: dict[str, Any]) -> SafetyPolicy:
+        self.check_keys(table, "safety", {"protected_names", "max_deletes"})
+        names = self.strings(table, "safety", "protected_names", ())
+        for index, name in enumerate(names):
+            try:
+                dns.name.from_text(name, origin=dns.name.root)
+            except dns.exception.DNSException as exc:
+                raise self.fail(f"safety.protected_names[{index}]", f"{name!r} is not a DNS name: {exc}") from None
+        max_deletes = self.get(table, "safety", "max_deletes", int, SafetyPolicy().max_deletes)
+        if max_deletes < 0:
+            raise self.fail("safety.max_deletes", f"must be 0 or more records, not {max_deletes}")
+        return SafetyPolicy(protected_names=names, max_deletes=max_deletes)
+
+    def metrics(self, table: dict[str, Any]) -> MetricsSettings:
+        self.check_keys(table, "metrics", {"token", "listen"})
+        token = self.resolve_env(self.get(table, "metrics", "token", str, None), "metrics.token")
+        listen = self.get(table, "metrics", "listen", str, None)
+        address = None
+        if listen is not None:
+            host, _, port = listen.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise self.fail("metrics.listen", f"must be host:port, such as '127.0.0.1:9100', not {listen!r}")
+            address = (host.strip("[]"), int(port))
+        return MetricsSettings(token=token or None, listen=address)
 
     def backends(self, raw_backends: Any) -> tuple[BackendConfig, ...]:
         if not isinstance(raw_backends, list):

@@ -5,8 +5,8 @@ controls, whatever flow applied them, and disconnecting one.
     GET  /connections/{id}/disconnect         what disconnecting would remove, to confirm
     POST /connections/{id}/disconnect         CSRF-checked; removes it (audited as a revert)
 
-The confirmation shows exactly what the revert would change, computed by the revert itself
-in a dry run; the form carries a digest of it, and when the zone moved in between, the new
+The confirmation shows exactly what the revert would change, planned by the revert's own
+planning step; the form carries a digest of it, and when the zone moved in between, the new
 changes are shown again instead of applied unseen. An instance on a zone the user does not
 control is answered like a missing one.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dns.name
@@ -30,7 +30,7 @@ from backends.base import BackendError, ZoneChanged
 from gateway.auth.base import ANY_ZONE, User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
-from gateway.instances import revert_instance
+from gateway.instances import plan_revert, revert_instance
 from gateway.oauth.consent import PageError, problem_page
 from gateway.plan import RRsetChange
 from gateway.records import relative_text
@@ -62,50 +62,12 @@ def disconnect(store, backend, zone: dns.name.Name, instance_pk: int, actor: str
     return revert_instance(store, backend, zone, instance_pk, actor)
 
 
-class _DryRun(Exception):
-    def __init__(self, changes: Sequence[RRsetChange] = ()) -> None:
-        self.changes = list(changes)
-
-
-class _PlanningBackend:
-    """A backend whose apply stops the revert and hands back the changes it was given."""
-
-    def __init__(self, backend) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name):
-        return getattr(self._backend, name)
-
-    def apply(self, zone, changes) -> None:
-        raise _DryRun(changes)
-
-
-class _PlanningStore:
-    """A store that answers the revert's reads and stops it at its first write: only the
-    methods named here reach the real store, so a revert changed later cannot write through it."""
-
-    READS = frozenset({"instance", "instances", "clock"})
-
-    def __init__(self, store) -> None:
-        self._store = store
-
-    def __getattr__(self, name):
-        if name in self.READS:
-            return getattr(self._store, name)
-
-        def stop(*args, **kwargs):
-            raise _DryRun()
-
-        return stop
-
-
 def preview_disconnect(store, backend, zone: dns.name.Name, instance_pk: int) -> list[RRsetChange]:
-    """The changes `disconnect` would make now, from the revert itself, without making them."""
+    """The changes `disconnect` would make now, planned by the revert itself, without making them."""
     try:
-        disconnect(_PlanningStore(store), _PlanningBackend(backend), zone, instance_pk, actor="preview")
-    except _DryRun as stopped:
-        return stopped.changes
-    return []
+        return plan_revert(store, backend, zone, instance_pk)[1]
+    except StateError:
+        return []
 
 
 # -- pages -------------------------------------------------------------------------------------

@@ -10,17 +10,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from backends.base import Backend, ZoneChanged
 from gateway.auth import Authenticator, load_authenticator
+from gateway.catalog import ReloadReport, TemplateCatalog, load_catalog, reload_catalog
 from gateway.config import Config, ConfigError
 from gateway.discovery import SettingsCache
+from gateway.intents import settle_all
 from gateway.observability import Metrics
 from gateway.registry import BackendRouter
 from gateway.render import TtlPolicy
 from gateway.signature import KeyResolver
 from gateway.state import StateStore
 from gateway.state.database import check_database, open_state_store
-from backends.base import Backend, ZoneChanged
-from gateway.catalog import ReloadReport, TemplateCatalog, load_catalog, reload_catalog
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Runtime:
         """Load everything `config` names; `ConfigError` on the first problem, before serving anything."""
         authenticator = load_authenticator(config.auth)
         templates = load_catalog(config.gateway.templates)
+        authenticator.check_deployment(config.gateway)
         router = BackendRouter.from_config(config)
         try:
             store = open_state_store(config.database)
@@ -77,10 +79,16 @@ class Runtime:
         self.metrics.templates_reloaded(report.loaded, report.finished_at)
         log.info("templates reloaded from %s: %s", directory, report.summary())
         return report
+    def settle_pending(self) -> None:
+        """Settle the writes a crashed or cut-off gateway process left pending."""
+        left = settle_all(self.store, {b.name: b for b in self.router.backends})
+        if left:
+            log.warning("%d zone(s) still have pending writes; they are settled before their next apply", left)
 
     def close(self) -> None:
         self.router.close()
         self.store.close()
+        self.authenticator.close()
 
 
 

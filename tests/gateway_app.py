@@ -3,13 +3,13 @@ with argon2 hashes, templates written by the test."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +19,11 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.config import Config, load_config
+from tests.servers.common import stop, wait_for_port
 
 PASSWORD = "correct horse battery staple"
+METRICS_TOKEN = "test-metrics-token"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # /metrics is served to its bearer only
 # Cheap parameters keep the tests fast; the gateway verifies any argon2 PHC string.
 HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
@@ -62,7 +65,8 @@ class Gateway:
 
 def build_gateway(tmp_path: Path, templates: list[dict] | None = None, *, zones=("example.com", "other.com"),
                   users: dict[str, list[str]] | None = None, extra: str = "",
-                  base_url: str = "https://dc.test", sections: str = "") -> Gateway:
+                  base_url: str = "https://dc.test", sections: str = "",
+                  metrics: str = f'token = "{METRICS_TOKEN}"') -> Gateway:
     template_dir = tmp_path / "templates"
     template_dir.mkdir()
     for template in templates if templates is not None else [HOSTING]:
@@ -89,6 +93,9 @@ control_panel_url = "https://panel.dns.test/domains/%domain%"
 [database]
 url = "sqlite:///state.sqlite"
 
+[metrics]
+{metrics}
+
 {user_tables}
 [[backends]]
 name = "files"
@@ -99,6 +106,20 @@ directory = "zones"
 """)
     config = load_config(config_path)
     return Gateway(create_app(config), config, zone_dir)
+
+
+@contextlib.contextmanager
+def dcgw_serve(gateway: Gateway, port: int) -> Iterator[tuple[str, Path]]:
+    """`dcgw serve` for `gateway`'s config on 127.0.0.1:`port`: its URL and its log file."""
+    log = gateway.config.directory / "serve.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
+                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process, timeout=30, log=log)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        stop(process)
 
 
 def csrf_of(html: str) -> str:
@@ -128,17 +149,3 @@ def table_rows(page: str, caption: str) -> list[list[str]]:
     return [[html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
             for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
 
-
-@contextmanager
-def serving(gateway: Gateway, port: int, log: Path) -> Iterator[subprocess.Popen]:
-    """`dcgw serve` on `gateway`'s config at `port` as a real process, its output in `log`."""
-    from tests.servers.common import stop, wait_for_port
-
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
-                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process, timeout=30, log=log)
-        yield process
-    finally:
-        stop(process)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.gateway_app import build_gateway, csrf_of, sign_in
+from tests.gateway_app import METRICS_AUTH, build_gateway, csrf_of, sign_in
 
 SERVICES_FORM = "/v2/domainTemplates/providers/provider.example/services/hosting"
 REDIRECT = "https://app.provider.example/oauth"
@@ -47,13 +47,20 @@ def test_consent_token_and_bearer_apply(gateway):
             "client_id": "provider.example", "client_secret": secret}).json()
         params = {"domain": "example.com", "host": "", "ip": "192.0.2.80", "token": "abc"}
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        # The page said the new A record replaces www's A 192.0.2.2 and the user allowed it.
+        assert "192.0.2.2" in page.text
+        # Someone adds a record after the consent: that conflict was never shown, so it is a 409.
+        zone_file = gateway.zones / "example.com.zone"
+        zone_file.write_text(zone_file.read_text() + "www IN AAAA 2001:db8::2\n")
         conflict = client.post(f"{SERVICES_FORM}/apply", params=params, headers=bearer)
         assert conflict.status_code == 409
-        assert conflict.json()["records"] == [{"type": "A", "host": "www", "data": "192.0.2.2"}]
+        assert conflict.json()["records"] == [{"type": "AAAA", "host": "www", "data": "2001:db8::2"}]
         assert "192.0.2.80" not in gateway.zone_text()
-        applied = client.post(f"{SERVICES_FORM}/apply", params={**params, "force": "1"}, headers=bearer)
+        zone_file.write_text(zone_file.read_text().replace("www IN AAAA 2001:db8::2\n", ""))
+        # Without it, what remains is what the user allowed: applied without force.
+        applied = client.post(f"{SERVICES_FORM}/apply", params=params, headers=bearer)
     assert applied.status_code == 200, applied.text
-    assert "192.0.2.80" in gateway.zone_text()
+    assert "192.0.2.80" in gateway.zone_text() and "192.0.2.2" not in gateway.zone_text()
 
 
 def bearer_for(gateway, client) -> dict[str, str]:
@@ -85,7 +92,7 @@ def test_api_apply_replans_when_the_zone_moves_between_read_and_write(gateway, m
     monkeypatch.setattr(backend, "apply", apply_after_someone_else)
     with gateway.client() as client:
         response = client.post(f"{SERVICES_FORM}/apply", params=APPLY_PARAMS, headers=bearer_for(gateway, client))
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=METRICS_AUTH).text
     assert response.status_code == 200, response.text
     assert len(calls) == 2  # refused with nothing written, then planned again from the new zone
     assert [r.to_text() for c in calls[1] if c.before is not None and c.before.rdtype == 1
@@ -106,7 +113,7 @@ def test_api_apply_backend_failure_is_a_502_and_counted(gateway, monkeypatch):
     before = gateway.zone_text()
     with gateway.client() as client:
         response = client.post(f"{SERVICES_FORM}/apply", params=APPLY_PARAMS, headers=bearer_for(gateway, client))
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=METRICS_AUTH).text
     assert response.status_code == 502 and response.json()["code"] == "backend_error"
     assert "disk full" not in response.text and gateway.zone_text() == before
     assert 'dcgw_applies_total{backend="files",flow="api",outcome="error"} 1.0' in metrics

@@ -5,13 +5,13 @@ lists and disconnects what was applied."""
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.gateway_app import PASSWORD, build_gateway, serving
-from tests.servers.common import free_port, require_program
+from tests.browser import headless_chromium
+from tests.gateway_app import PASSWORD, build_gateway, dcgw_serve
+from tests.servers.common import free_port
 
 LONG_TOKEN = "k" * 180
 TEMPLATE = {
@@ -43,13 +43,8 @@ WORDS_STAY_WHOLE = """() => {
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = require_program("chromium", "chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                              args=["--no-sandbox"] if os.geteuid() == 0 else [])
+    with headless_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -57,8 +52,8 @@ def served(tmp_path):
     port = free_port()
     template = {**TEMPLATE, "logoUrl": TEMPLATE["logoUrl"].format(dead=free_port())}
     gateway = build_gateway(tmp_path, [template], base_url=f"http://127.0.0.1:{port}")
-    with serving(gateway, port, tmp_path / "serve.log"):
-        yield gateway, f"http://127.0.0.1:{port}"
+    with dcgw_serve(gateway, port) as (url, _log):
+        yield gateway, url
 
 
 def apply_url(base: str) -> str:

@@ -13,16 +13,10 @@ from gateway.records import make_rrset
 from gateway.render import ApplyContext
 from gateway.state import StateStore
 from tests.engine_helpers import make_template
-from tests.state_helpers import database_url  # noqa: F401  (fixture)
+from tests.state_helpers import SMALL_ZONE, database_url  # noqa: F401  (fixture)
 
 ZONE = dns.name.from_text("example.com")
-ZONE_TEXT = """\
-$ORIGIN example.com.
-$TTL 3600
-@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 3600 600 86400 300
-@ IN NS ns1.example.com.
-ns1 IN A 192.0.2.53
-"""
+ZONE_TEXT = SMALL_ZONE
 TXT = [{"type": "TXT", "host": "@", "data": "v=%value%", "ttl": 3600, "txtConflictMatchingMode": "None"}]
 
 
@@ -91,12 +85,18 @@ def test_revert_reports_records_changed_since_and_does_not_clobber(store, backen
     assert store.audit_entries()[-1].detail["changed_since"][0]["data"] == '"v=one"'
 
 
-def test_record_present_before_any_instance_is_not_claimed(store, backend):
+def test_record_present_before_any_instance_is_noted_as_preexisting(store, backend):
     manual = make_rrset(ZONE, 3600, [dns.rdata.from_text("IN", "TXT", '"v=one"')])
     backend.apply(ZONE, [RRsetChange(ZONE, dns.rdatatype.TXT, None, manual)])
     result = apply(store, backend, "one")
-    assert store.instance(result.instance).records == []
-    revert_instance(store, backend, ZONE, result.instance, "alice")
+    assert result.changes == [] and result.plan.conflicts == []
+    [row] = store.instance(result.instance).records
+    assert row["data"] == '"v=one"' and row["preexisting"] is True
+    # A re-apply with another value does not take the record that was there before.
+    apply(store, backend, "two")
+    assert txt_at(backend) == {'"v=one"', '"v=two"'}
+    [instance] = store.instances("example.com")
+    revert_instance(store, backend, ZONE, instance.id, "alice")
     assert txt_at(backend) == {'"v=one"'}
 
 

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.gateway_app import HOSTING, build_gateway, consent_form, csrf_of, sign_in
+from tests.gateway_app import HOSTING, METRICS_AUTH, build_gateway, consent_form, csrf_of, sign_in
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
 GOOD = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
@@ -234,6 +234,19 @@ def test_caller_names_only_added_when_the_template_shares_them(tmp_path):
     assert "Website (Blog of Alice)" in page.text and "Totally Legit Bank" not in shown(page)
 
 
+def test_provider_name_injection_on_a_template_that_shares_nothing_is_not_shown(gateway, alice):
+    page = consent(alice, providerName="Your Bank", serviceName="Security Update")
+    assert "Your Bank" not in shown(page) and "Security Update" not in shown(page)
+
+
+def test_the_template_description_is_for_developers_and_never_shown(tmp_path):
+    gateway = build_gateway(tmp_path, [{**HOSTING, "description": "Internal: points www at pool 7"}])
+    with gateway.client() as client:
+        sign_in(client)
+        page = consent(client)
+    assert "pool 7" not in page.text
+
+
 def test_pages_are_not_framed_and_escape_what_callers_send(gateway, alice):
     page = consent(alice, token="<script>alert(1)</script>")
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text
@@ -262,7 +275,7 @@ def test_host_places_the_records_below_it(gateway, alice):
 
 def test_applies_are_counted_by_backend_outcome_and_flow(gateway, alice):
     confirm(alice, consent(alice))
-    metrics = alice.get("/metrics").text
+    metrics = alice.get("/metrics", headers=METRICS_AUTH).text
     assert 'dcgw_applies_total{backend="files",flow="sync",outcome="applied"} 1.0' in metrics
 
 
@@ -320,7 +333,8 @@ def test_a_file_upload_as_csrf_token_is_refused(gateway, alice):
     form = {k: v for k, v in consent_form(page.text).items() if k != "csrf_token"}
     response = alice.post("/v2/sync/consent", data=form,
                           files={"csrf_token": ("token.txt", csrf_of(page.text).encode())})
-    assert response.status_code == 403 and "192.0.2.80" not in gateway.zone_text()
+    # Multipart is refused before it is parsed (or spooled to disk), so before the CSRF check too.
+    assert response.status_code == 415 and "192.0.2.80" not in gateway.zone_text()
 
 
 def test_the_session_cookie_stays_small_with_long_requests(gateway, alice):
@@ -352,3 +366,17 @@ def test_a_consent_page_left_open_too_long_expires(gateway, alice, monkeypatch):
     later = time.time() + OPEN_PAGE_LIFETIME + 1
     monkeypatch.setattr(time, "time", lambda: later)
     assert confirm(alice, page).status_code == 400 and "192.0.2.80" not in gateway.zone_text()
+
+
+def test_each_sync_apply_of_a_multi_instance_template_adds_an_instance(tmp_path):
+    template = {**HOSTING, "multiInstance": True,
+                "records": [{"type": "TXT", "host": "@", "data": "link=%token%", "ttl": 600}]}
+    gateway = build_gateway(tmp_path, templates=[template])
+    with gateway.client() as client:
+        assert sign_in(client).status_code == 303
+        for token in ("one", "two"):
+            page = consent(client, token=token)
+            assert confirm(client, page).status_code == 200
+    assert '"link=one"' in gateway.zone_text() and '"link=two"' in gateway.zone_text()
+    instances = gateway.app.state.runtime.store.instances("example.com")
+    assert len(instances) == 2 and len({i.instance_id for i in instances}) == 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -13,7 +15,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.gateway_app import HOSTING, build_gateway, serving
+from tests.gateway_app import HOSTING, build_gateway, dcgw_serve
 from tests.servers.common import free_port
 from tests.test_operator_config import run_dcgw
 
@@ -76,21 +78,31 @@ def test_a_template_that_fails_lint_is_left_out_at_start(tmp_path):
         assert version_of(client, MAIL) is None
 
 
+def started_pid(log: Path) -> int:
+    """The server's process id, from uvicorn's start-up line."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = re.search(r"Started server process \[(\d+)\]", log.read_text())
+        if found:
+            return int(found.group(1))
+        time.sleep(0.05)
+    raise AssertionError(f"no start-up line in {log}")
+
+
 def test_sighup_reloads_a_running_gateway(tmp_path):
     port = free_port()
     gateway = build_gateway(tmp_path, [HOSTING], base_url=f"http://127.0.0.1:{port}")
-    log = tmp_path / "serve.log"
-    with serving(gateway, port, log) as process:
-        base = f"http://127.0.0.1:{port}"
+    with dcgw_serve(gateway, port) as (base, log):
+        pid = started_pid(log)
         assert httpx.get(base + VERSION_PATH.format("provider.example", "mail")).status_code == 404
         write_template(tmp_path / "templates", MAIL)
-        process.send_signal(signal.SIGHUP)
+        os.kill(pid, signal.SIGHUP)
         deadline = time.monotonic() + 20
         while "templates reloaded" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "templates reloaded" in log.read_text()
         assert httpx.get(base + VERSION_PATH.format("provider.example", "mail")).json() == {"version": 1}
-        assert process.poll() is None  # SIGHUP did not stop it
+        os.kill(pid, 0)  # SIGHUP did not stop it
 
 
 # -- dcgw templates sync --------------------------------------------------------------------------

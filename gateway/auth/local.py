@@ -7,6 +7,8 @@
     username = "alice"
     password_hash = "$argon2id$v=19$m=65536,t=3,p=4$..."   # from `dcgw users hash-password`
     zones = ["example.com", "example.net"]                 # or ["*"] for every zone
+
+Zones may come from the control panel instead (`[auth.zones] source = "url"`, gateway/auth/zones.py).
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ class LocalAuthenticator(Authenticator):
 
     def __init__(self, settings: AuthSettings) -> None:
         super().__init__(settings)
-        if settings.options:
-            key = sorted(settings.options)[0]
-            raise ConfigError(f"auth.{key}: unknown key for the local driver (expected: driver, users)")
+        unknown = sorted(set(settings.options) - {"zones"})
+        if unknown:
+            raise ConfigError(f"auth.{unknown[0]}: unknown key for the local driver (expected: driver, users, zones)")
         if not settings.users:
             log.warning("auth.users: the local driver has no users; nobody can sign in "
                         "(add [[auth.users]] with `dcgw users hash-password`)")

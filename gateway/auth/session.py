@@ -39,8 +39,7 @@ def current_user(request: Request) -> User | None:
     user = authenticator.user_from_request(request)
     if user is not None or not authenticator.uses_login_form:
         return user
-    username = request.session.get("user") if "session" in request.scope else None
-    return authenticator.user_named(username) if username else None
+    return authenticator.user_in_session(request.session) if "session" in request.scope else None
 
 
 def sign_in(request: Request, user: User) -> None:

@@ -5,7 +5,8 @@
 Without --config it runs the embedded default, shipped inside the package: a zone-file
 backend holding example.com, the user demo/demo and the spec's example template. Its
 state and zones go to a data directory it names at start-up: ./dcgw-data under the
-working directory, or $XDG_DATA_HOME/dcgw when XDG_DATA_HOME is set.
+working directory, or $XDG_DATA_HOME/dcgw when XDG_DATA_HOME is set. With
+`metrics.listen` it also serves /metrics, and nothing else, on that address.
 
 The port is taken before anything is printed, so a port in use is one line and exit 2.
 """
@@ -18,6 +19,7 @@ import logging
 import shutil
 import socket
 import sys
+import threading
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -69,8 +71,31 @@ def run(args: argparse.Namespace) -> int:
     if embedded:  # a person trying the gateway reads this, not a log collector
         print(f"State and zones in {data_dir}", file=sys.stderr)
         print(f"Try it (sign in as demo / demo): {example_apply_url(config)}", file=sys.stderr)
-    serve_on(app, listener, log_config, args.host, args.port)
+    metrics_server = start_metrics_server(app, config)
+    try:
+        serve_on(app, listener, log_config, args.host, args.port)
+    finally:
+        if metrics_server is not None:
+            metrics_server.should_exit = True
     return 0
+
+
+def start_metrics_server(app, config):
+    """/metrics alone on `metrics.listen`, in a thread beside the gateway (signals stay the gateway's)."""
+    if config.metrics.listen is None:
+        return None
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from gateway.observability import metrics_routes
+
+    host, port = config.metrics.listen
+    metrics_app = Starlette(routes=metrics_routes(app.state.runtime.metrics, config.metrics.token))
+    server = uvicorn.Server(uvicorn.Config(metrics_app, host=host, port=port, log_config=None,
+                                           access_log=False, proxy_headers=False))
+    threading.Thread(target=server.run, name="metrics", daemon=True).start()
+    log.info("metrics on http://%s:%s/metrics", host, port)
+    return server
 
 
 def bind_listener(host: str, port: int) -> socket.socket:

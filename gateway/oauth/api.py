@@ -12,20 +12,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backends.base import BackendError, ZoneChanged
+from gateway.auth import zones
 from gateway.auth.base import Authenticator
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import InstanceResult, apply_instance, record_dicts, revert_instance
+from gateway.intents import StateUnavailable, failure_message
+from gateway.oauth.approvals import Approved
 from gateway.observability import Metrics
 from gateway.oauth.params import BadRequest, request_params
 from gateway.plan import PlanError
 from gateway.records import relative_text
 from gateway.registry import BackendRouter
-from gateway.render import ApplyContext, RenderError, TtlPolicy, group_ids
-from gateway.state import StateStore
+from gateway.render import ApplyContext, RenderError, RenderLimits, TtlPolicy, group_ids
+from gateway.safety import SafetyPolicy
+from gateway.state import StateError, StateStore
 from gateway.state.models import Grant
 from gateway.template import Template
 
-RESERVED = {"domain", "host", "groupId", "force", "instanceId"}
+# providerName and serviceName are display text of the consent, never template variables.
+RESERVED = {"domain", "host", "groupId", "force", "instanceId", "providerName", "serviceName"}
 ZONE_CHANGED_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
@@ -81,20 +86,23 @@ def hosting_zone(router: BackendRouter, domain: str):
 
 def still_controls(authenticator: Authenticator, grant: Grant) -> bool:
     """Whether the user who consented still controls the zone: a token must not outlive the
-    user's hold on it. Users signed in by a proxy are unknown between visits unless listed in
-    the config, so for them only a revoked grant ends access."""
-    user = authenticator.user_named(grant.user)
-    if user is None:
-        return not authenticator.uses_login_form
-    return user.controls(grant.domain)
+    user's hold on it (gateway.auth.zones decides; `Refused` 503 when it cannot tell, and the
+    grant stays, so a control panel outage neither widens access nor ends it)."""
+    try:
+        return zones.still_controls(authenticator, grant.user, grant.domain)
+    except zones.ZonesUnavailable:
+        raise Refused(503, "temporarily_unavailable", "the domains of the user who authorized this could not "
+                                                      "be checked; try again later") from None
 
 
 def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
-               authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), metrics: Metrics | None = None):
+               authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), limits: RenderLimits = RenderLimits(),
+               safety: SafetyPolicy = SafetyPolicy(), metrics: Metrics | None = None):
     metrics = metrics or Metrics()
 
     async def context_of(request: Request):
-        grant = bearer_grant(store, request)  # before reading a body: strangers get a cheap 401
+        # Before reading a body: strangers get a cheap 401.
+        grant = await run_in_threadpool(bearer_grant, store, request)
         try:
             params = await request_params(request)
         except BadRequest as exc:
@@ -106,8 +114,8 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         if template is None:
             raise Refused(404, "template_not_found", f"template {provider_id}/{service_id}: not found")
         found = await run_in_threadpool(hosting_zone, router, domain)
-        if not still_controls(authenticator, grant):
-            store.revoke_grant(grant.id, grant.user)
+        if not await run_in_threadpool(still_controls, authenticator, grant):
+            await run_in_threadpool(store.revoke_grant, grant.id, grant.user)
             if metrics is not None:
                 metrics.token_event("revoked")
             raise Refused(403, "access_denied", "the user who authorized this no longer controls the domain; "
@@ -118,29 +126,36 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         try:
             params, grant, template, domain, host, (backend, zone) = await context_of(request)
             variables = {k: v for k, v in params.items() if k not in RESERVED}
-            context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy)
+            context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy,
+                                   limits, safety)
             force = params.get("force", "").lower() in ("1", "true")
+            approved = Approved.of_grant(grant.approved or (), template.service_id, host)
             result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
-                                             force=force)
+                                             force=force, approved=approved.covers)
         except Refused as refused:
             return refused.response()
         except (RenderError, PlanError) as exc:
             return JSONResponse({"code": "invalid_request", "message": str(exc)}, 400)
+        except StateUnavailable as exc:
+            return unavailable_response(exc)
         except ZoneChanged:
             metrics.apply(backend.name, "zone_changed", "api")
             return JSONResponse({"code": "zone_changed", "message": "the zone kept changing; try again"}, 503)
         except BackendError as exc:
             metrics.apply(backend.name, "error", "api")
             log.error("API apply on %s through backend %r failed: %s", domain, backend.name, exc)
-            return JSONResponse({"code": "backend_error", "message": "the DNS change could not be made"}, 502)
+            return JSONResponse({"code": "backend_error", "message": failure_message(exc)}, 502)
         if result.instance is None:
             metrics.apply(backend.name, "conflict", "api")
-            return conflict_response(store, grant, domain, zone, result)
+            return await run_in_threadpool(conflict_response, store, grant, domain, zone, result, approved)
         metrics.apply(backend.name, "applied" if result.changes else "nothing", "api")
-        return JSONResponse({"changed": [{"name": c.name.to_text(), "type": dns.rdatatype.to_text(c.rdtype)}
-                                         for c in result.changes],
-                             "records_left_changed": record_dicts(result.changed_since)})
+        body = {"changed": [{"name": c.name.to_text(), "type": dns.rdatatype.to_text(c.rdtype)}
+                            for c in result.changes],
+                "records_left_changed": record_dicts(result.changed_since)}
+        if template.multi_instance:
+            body["instanceId"] = result.instance_id
+        return JSONResponse(body)
 
     async def revert(request: Request) -> Response:
         try:
@@ -148,19 +163,23 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         except Refused as refused:
             return refused.response()
         instance_id = params.get("instanceId")
-        matching = [i for i in store.instances(domain, host)
-                    if (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
-                    and (instance_id is None or i.instance_id == instance_id)]
-        if not matching:
-            return JSONResponse({"warning": "nothing to revert"})
-        changed = []
         try:
+            matching = [i for i in await run_in_threadpool(store.instances, domain, host)
+                        if (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
+                        and (instance_id is None or i.instance_id == instance_id)]
+            if not matching:
+                return JSONResponse({"warning": "nothing to revert"})
+            changed = []
             for instance in matching:
                 changed += (await run_in_threadpool(revert_instance, store, backend, zone, instance.id,
                                                     f"client:{grant.client_id}"))[1]
+        except StateUnavailable as exc:
+            return unavailable_response(exc)
+        except StateError:  # reverted meanwhile by another request
+            return JSONResponse({"warning": "nothing to revert"})
         except BackendError as exc:
             log.error("API revert on %s through backend %r failed: %s", domain, backend.name, exc)
-            return JSONResponse({"code": "backend_error", "message": "the DNS change could not be made"}, 502)
+            return JSONResponse({"code": "backend_error", "message": failure_message(exc)}, 502)
         if changed:
             return JSONResponse({"warning": "records changed since they were applied were left in place",
                                  "records": record_dicts(changed)})
@@ -170,25 +189,33 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
 
 def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
-                       instance_id: str | None, actor: str, force: bool) -> InstanceResult:
+                       instance_id: str | None, actor: str, force: bool, approved=None) -> InstanceResult:
     """An API caller sees no plan, so a zone that moved between read and write is simply
     read and planned again (conflicts included) before giving up."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
             return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                  force=force)
+                                  force=force, approved=approved)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result) -> JSONResponse:
+def unavailable_response(error: StateUnavailable) -> JSONResponse:
+    return JSONResponse({"code": "temporarily_unavailable", "message": str(error)}, 503,
+                        headers={"Retry-After": "5"})
+
+
+def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result,
+                      approved: Approved) -> JSONResponse:
+    """409 naming the conflicts the user did not see at consent (the ones they did are none)."""
     records = [{"type": dns.rdatatype.to_text(c.record.rdata.rdtype), "host": relative_text(c.record.name, zone),
-                "data": c.record.rdata.to_text()} for c in result.plan.conflicts]
+                "data": c.record.rdata.to_text()} for c in approved.unapproved(result.plan.conflicts)]
     message = "the template conflicts with existing records"
-    if result.disabled:
-        message += "; applying it would disable " + ", ".join(result.disabled)
+    disabled = [d for d in result.disabled if d not in approved.disabled]
+    if disabled:
+        message += "; applying it would disable " + ", ".join(disabled)
     store.audit("refuse", f"client:{grant.client_id}", domain,
                 {"reason": "conflict", "records": records, "disabled": result.disabled})
     return JSONResponse({"code": "conflict", "message": message, "records": records}, 409)

@@ -30,7 +30,7 @@ def open_state_store(settings: DatabaseSettings) -> StateStore:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         _make_directory(Path(url.database).parent, shown)
     try:
-        return StateStore.open(settings.url)
+        return StateStore.open(settings.url, timeout=settings.timeout)
     except ImportError as exc:  # the dialect's driver package is not installed (mysql://, postgresql://)
         raise ConfigError(f"database.url: {shown}: the database driver is not installed ({exc.name or exc}); "
                           "the gateway supports SQLite and PostgreSQL (pip install 'domainconnect-gateway[postgresql]')"

@@ -6,15 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.observability import audit_log
 from gateway.state import migrate
-from gateway.state.models import AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token
-from gateway.state.secrets import new_secret, secret_hash, secret_matches
+from gateway.state.models import (
+    ApplyIntent, AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token,
+)
+from gateway.state.pkce import verifier_problem
+from gateway.state.secrets import chosen_secret_hash, new_secret, secret_hash, secret_matches
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -23,6 +26,10 @@ REFRESH_LIFETIME = timedelta(days=365)
 
 class StateError(Exception):
     """A request the store refuses; the message names what was wrong."""
+
+
+class InstanceTaken(StateError):
+    """Another instance with the same zone, host, template and instanceId was recorded meanwhile."""
 
 
 class InvalidGrant(StateError):
@@ -46,7 +53,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def _code_problem(code: AuthorizationCode, grant: Grant, client_id: str, redirect_uri: str,
-                  now: datetime) -> str | None:
+                  code_verifier: str | None, now: datetime) -> str | None:
     if _aware(code.expires_at) <= now:
         return "code: expired"
     if grant.client_id != client_id:
@@ -55,41 +62,55 @@ def _code_problem(code: AuthorizationCode, grant: Grant, client_id: str, redirec
         return "redirect_uri: does not match the authorization request"
     if grant.revoked_at is not None:
         return "code: authorization revoked"
-    return None
+    return verifier_problem(code_verifier, code.code_challenge, code.code_challenge_method)
 
 
-def open_engine(url: str) -> Engine:
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
+DEFAULT_TIMEOUT = 5.0  # seconds: `database.timeout`
+
+
+def open_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
+    """An engine whose connects, statements and lock waits give up after `timeout` seconds,
+    so a stopped or locked database fails a request instead of holding it."""
+    milliseconds = max(1, int(timeout * 1000))
+    if url.startswith("sqlite"):
+        engine = create_engine(url, future=True, connect_args={"timeout": timeout})
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record) -> None:
             cursor = connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
             cursor.close()
-    return engine
+        return engine
+    connect_args = {}
+    if url.startswith("postgresql"):
+        connect_args = {"connect_timeout": max(1, round(timeout)),
+                        "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"}
+    return create_engine(url, future=True, pool_timeout=timeout, pool_pre_ping=True, connect_args=connect_args)
 
 
 class StateStore:
-    def __init__(self, engine: Engine, clock=utcnow) -> None:
+    def __init__(self, engine: Engine, clock=utcnow, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.engine = engine
         self.clock = clock
+        self.timeout = timeout
         self.sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str, clock=utcnow) -> "StateStore":
+    def open(cls, url: str, clock=utcnow, timeout: float = DEFAULT_TIMEOUT) -> "StateStore":
         """Open the database at `url`, migrating it to the current schema first."""
-        engine = open_engine(url)
+        engine = open_engine(url, timeout)
         migrate.upgrade(engine)
-        return cls(engine, clock)
+        return cls(engine, clock, timeout)
 
     def close(self) -> None:
         self.engine.dispose()
 
     # --- OAuth clients -------------------------------------------------------------------
 
-    def add_client(self, client_id: str, redirect_uris: Sequence[str]) -> str:
-        """Register a client; returns its secret, which is not stored and cannot be shown again."""
+    def add_client(self, client_id: str, redirect_uris: Sequence[str], secret: str | None = None) -> str:
+        """Register a client with `secret` (generated when None); returns the secret, which is
+        not stored and cannot be shown again."""
         if not client_id or len(client_id) > 255:
             raise StateError("client_id: must be 1 to 255 characters")
         if not redirect_uris:
@@ -97,8 +118,14 @@ class StateStore:
         for uri in redirect_uris:
             if not uri.startswith(("https://", "http://")):
                 raise StateError(f"redirect_uri: {uri!r} must be an absolute http(s) URL")
-        secret = new_secret()
-        client = OAuthClient(client_id=client_id, secret_hash=secret_hash(secret),
+        if secret is not None and not secret:
+            raise StateError("secret: must not be empty")
+        if secret is None:
+            secret = new_secret()
+            stored = secret_hash(secret)
+        else:
+            stored = chosen_secret_hash(secret)  # perhaps guessable: a slow hash at rest
+        client = OAuthClient(client_id=client_id, secret_hash=stored,
                              redirect_uris=list(redirect_uris), created_at=self.clock())
         try:
             with self.sessions.begin() as session:
@@ -133,8 +160,11 @@ class StateStore:
     # --- consent, codes and tokens ---------------------------------------------------------
 
     def create_grant(self, client_id: str, user: str, domain: str, hosts: Sequence[str],
-                     services: Sequence[str], redirect_uri: str) -> str:
-        """Record a user's consent; returns a single-use authorization code."""
+                     services: Sequence[str], redirect_uri: str, *, approved: Sequence[dict] = (),
+                     code_challenge: str | None = None, code_challenge_method: str | None = None) -> str:
+        """Record a user's consent; returns a single-use authorization code. `approved` is what
+        the consent page said would be replaced or removed (see Grant.approved); the PKCE
+        challenge, when given, must be answered when the code is redeemed."""
         client = self.client(client_id)
         if client is None:
             raise StateError(f"client_id: {client_id!r} is not registered")
@@ -144,17 +174,21 @@ class StateStore:
         now = self.clock()
         with self.sessions.begin() as session:
             grant = Grant(client_id=client_id, user=user, domain=domain, hosts=list(hosts),
-                          services=list(services), created_at=now)
+                          services=list(services), approved=list(approved), created_at=now)
             session.add(grant)
             session.flush()
             session.add(AuthorizationCode(code_hash=secret_hash(code), grant_id=grant.id,
-                                          redirect_uri=redirect_uri, expires_at=now + CODE_LIFETIME))
+                                          redirect_uri=redirect_uri, expires_at=now + CODE_LIFETIME,
+                                          code_challenge=code_challenge,
+                                          code_challenge_method=code_challenge_method))
             self._audit(session, "consent", f"user:{user}", domain,
                         {"client_id": client_id, "hosts": list(hosts), "services": list(services)})
         return code
 
-    def redeem_code(self, code: str, client_id: str, redirect_uri: str) -> IssuedTokens:
-        """Exchange a code for tokens: once, within its lifetime, by its client and redirect_uri."""
+    def redeem_code(self, code: str, client_id: str, redirect_uri: str,
+                    code_verifier: str | None = None) -> IssuedTokens:
+        """Exchange a code for tokens: once, within its lifetime, by its client and redirect_uri,
+        with the PKCE verifier when the authorization request carried a challenge."""
         now = self.clock()
         code_hash = secret_hash(code)
         with self.sessions.begin() as session:
@@ -169,7 +203,7 @@ class StateStore:
                                                 AuthorizationCode.used_at.is_(None))
                 .values(used_at=now).execution_options(synchronize_session=False)).rowcount == 1
             if claimed:
-                problem = _code_problem(row, grant, client_id, redirect_uri, now)
+                problem = _code_problem(row, grant, client_id, redirect_uri, code_verifier, now)
                 if problem:
                     raise InvalidGrant(problem)  # rolled back: the code stays unused
                 return self._issue(session, grant, now)
@@ -179,26 +213,35 @@ class StateStore:
         raise InvalidGrant("code: already used")
 
     def refresh(self, refresh_token: str, client_id: str) -> IssuedTokens:
-        """Rotate a refresh token: the presented one stops working, a new pair is issued."""
+        """Rotate a refresh token: the presented one stops working, a new pair is issued.
+
+        A token that was already rotated, presented again, means two parties hold it: one
+        of them stole it. Which one cannot be told, so the whole grant is revoked
+        (RFC 9700 4.14.2) and the user has to consent again."""
         now = self.clock()
         token_hash = secret_hash(refresh_token)
         with self.sessions.begin() as session:
             token = session.get(Token, token_hash)
-            if token is None or token.kind != "refresh" or token.revoked_at is not None \
-                    or _aware(token.expires_at) <= now:
+            if token is None or token.kind != "refresh":
                 raise InvalidGrant("refresh_token: unknown, expired or revoked")
             grant = session.get(Grant, token.grant_id)
             if grant.client_id != client_id:
                 raise InvalidGrant("refresh_token: issued to another client")
             if grant.revoked_at is not None:
                 raise InvalidGrant("refresh_token: authorization revoked")
-            # One conditional UPDATE, so two concurrent refreshes cannot both rotate the same token.
-            rotated = session.execute(
+            # Revoking a grant revokes its tokens, so a revoked token of a live grant was rotated.
+            # The conditional UPDATE also makes the loser of two concurrent refreshes a reuse.
+            rotated = token.revoked_at is None and session.execute(
                 update(Token).where(Token.token_hash == token_hash, Token.revoked_at.is_(None))
                 .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount == 1
-            if not rotated:
-                raise InvalidGrant("refresh_token: unknown, expired or revoked")
-            return self._issue(session, grant, now)
+            if rotated:
+                if _aware(token.expires_at) <= now:
+                    raise InvalidGrant("refresh_token: unknown, expired or revoked")  # rolled back
+                return self._issue(session, grant, now)
+            self._revoke_grant(session, grant, now)
+            self._audit(session, "refuse", f"client:{client_id}", grant.domain,
+                        {"reason": "refresh token reuse", "grant_id": grant.id})
+        raise InvalidGrant("refresh_token: already used, so it may have leaked; the authorization is revoked")
 
     def grant_for_access_token(self, access_token: str) -> Grant | None:
         """The live grant an access token stands for; None when unknown, expired or revoked."""
@@ -243,26 +286,98 @@ class StateStore:
 
     def record_instance(self, *, provider_id: str, service_id: str, domain: str, host: str,
                         instance_id: str | None, group_ids: Sequence[str], params: dict[str, str],
-                        records: list[dict], applied_by: str, replaces: Sequence[int] = ()) -> int:
+                        records: list[dict], applied_by: str, replaces: Sequence[int] = (),
+                        multi_instance: bool = False) -> int:
         """Store an applied instance, dropping the ones it replaces, in one transaction."""
+        row = instance_row(provider_id=provider_id, service_id=service_id, domain=domain, host=host,
+                           instance_id=instance_id, group_ids=group_ids, params=params, records=records,
+                           applied_by=applied_by, multi_instance=multi_instance)
+        return self.commit(row, replaces, applied_by)
+
+    def commit(self, instance: dict | None, replaces: Sequence[int], actor: str, audit: dict | None = None,
+               intent_id: int | None = None) -> int | None:
+        """Record `instance` in place of `replaces` (None: remove `replaces`, a revert) and drop
+        the intent of the write, in one transaction. Returns the new instance's id."""
         with self.sessions.begin() as session:
+            if intent_id is not None:
+                session.execute(delete(ApplyIntent).where(ApplyIntent.id == intent_id))
+            if instance is not None:
+                return self._record(session, instance, replaces)
             for old_id in replaces:
                 old = session.get(TemplateInstance, old_id)
                 if old is not None:
-                    session.delete(old)
-            instance = TemplateInstance(
-                provider_id=provider_id, service_id=service_id, domain=domain, host=host,
-                instance_id=instance_id, group_ids=list(group_ids), params=dict(params), records=records,
-                applied_at=self.clock(), applied_by=applied_by)
-            session.add(instance)
-            session.flush()
-            self._audit(session, "apply", applied_by, domain, {
-                "provider_id": provider_id, "service_id": service_id, "host": host,
-                "instance_id": instance_id, "replaced": list(replaces), "records": records})
-            return instance.id
+                    self._remove(session, old, actor, audit)
+            return None
 
-    def instances(self, domain: str, host: str | None = None) -> list[TemplateInstance]:
-        query = select(TemplateInstance).where(TemplateInstance.domain == domain)
+    def _record(self, session: Session, row: dict, replaces: Sequence[int]) -> int:
+        for old_id in replaces:
+            old = session.get(TemplateInstance, old_id)
+            if old is not None:
+                session.delete(old)
+        session.flush()
+        instance = TemplateInstance(**row, applied_at=self.clock())
+        session.add(instance)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise InstanceTaken(f"instance of {row['provider_id']}/{row['service_id']} at "
+                                f"{row['host'] or '@'} on {row['domain']}: recorded by another apply meanwhile") from None
+        self._audit(session, "apply", row["applied_by"], row["domain"], {
+            "provider_id": row["provider_id"], "service_id": row["service_id"], "host": row["host"],
+            "instance_id": row["instance_id"], "replaced": list(replaces), "records": row["records"]})
+        return instance.id
+
+    # --- write-ahead intents ---------------------------------------------------------------
+
+    def add_intent(self, *, backend: str, zone: str, domain: str, changes: list[dict], instance: dict | None,
+                   replaces: Sequence[int], actor: str, audit: dict | None = None) -> ApplyIntent:
+        """Commit what is about to be written to DNS; the write is made only once this returns."""
+        with self.sessions.begin() as session:
+            intent = ApplyIntent(backend=backend, zone=zone, domain=domain, changes=changes, instance=instance,
+                                 replaces=list(replaces), actor=actor, audit=audit, created_at=self.clock(),
+                                 status="pending")
+            session.add(intent)
+        return intent
+
+    def intents(self, backend: str | None = None, zone: str | None = None,
+                status: str | None = "pending") -> list[ApplyIntent]:
+        query = select(ApplyIntent).order_by(ApplyIntent.id)
+        if backend is not None:
+            query = query.where(ApplyIntent.backend == backend)
+        if zone is not None:
+            query = query.where(ApplyIntent.zone == zone)
+        if status is not None:
+            query = query.where(ApplyIntent.status == status)
+        with self.sessions() as session:
+            return list(session.scalars(query))
+
+    def intent(self, intent_id: int) -> ApplyIntent | None:
+        with self.sessions() as session:
+            return session.get(ApplyIntent, intent_id)
+
+    def finish_intent(self, intent: ApplyIntent) -> int | None:
+        """The intent's write is in DNS: record what it says and drop it, in one transaction."""
+        return self.commit(intent.instance, intent.replaces, intent.actor, intent.audit, intent_id=intent.id)
+
+    def discard_intent(self, intent_id: int) -> None:
+        """Nothing of the intent reached DNS."""
+        with self.sessions.begin() as session:
+            session.execute(delete(ApplyIntent).where(ApplyIntent.id == intent_id))
+
+    def flag_intent(self, intent_id: int, detail: dict) -> None:
+        """DNS matches neither side of the intent: keep it for the operator."""
+        with self.sessions.begin() as session:
+            intent = session.get(ApplyIntent, intent_id)
+            if intent is None:
+                return
+            intent.status = "flagged"
+            self._audit(session, "flag", intent.actor, intent.domain, {"intent": intent_id, "zone": intent.zone,
+                                                                        **detail})
+
+    def instances(self, domain: str | None = None, host: str | None = None) -> list[TemplateInstance]:
+        query = select(TemplateInstance)
+        if domain is not None:
+            query = query.where(TemplateInstance.domain == domain)
         if host is not None:
             query = query.where(TemplateInstance.host == host)
         with self.sessions() as session:
@@ -277,10 +392,13 @@ class StateStore:
             instance = session.get(TemplateInstance, instance_pk)
             if instance is None:
                 raise StateError(f"instance {instance_pk}: not found")
-            session.delete(instance)
-            self._audit(session, "revert", actor, instance.domain, {
-                "provider_id": instance.provider_id, "service_id": instance.service_id,
-                "host": instance.host, "instance_id": instance.instance_id, **(detail or {})})
+            self._remove(session, instance, actor, detail)
+
+    def _remove(self, session: Session, instance: TemplateInstance, actor: str, detail: dict | None) -> None:
+        session.delete(instance)
+        self._audit(session, "revert", actor, instance.domain, {
+            "provider_id": instance.provider_id, "service_id": instance.service_id,
+            "host": instance.host, "instance_id": instance.instance_id, **(detail or {})})
 
     # --- audit log -----------------------------------------------------------------------
 
@@ -298,3 +416,12 @@ class StateStore:
         # Logged once the entry is committed: the log never tells of a change that was rolled back.
         event.listen(session, "after_commit", lambda _session: audit_log(action, actor=actor, domain=domain,
                                                                          detail=detail), once=True)
+
+
+def instance_row(*, provider_id: str, service_id: str, domain: str, host: str, instance_id: str | None,
+                 group_ids: Sequence[str], params: dict[str, str], records: list[dict], applied_by: str,
+                 multi_instance: bool) -> dict:
+    """The columns of a TemplateInstance, JSON-ready for an intent."""
+    return {"provider_id": provider_id, "service_id": service_id, "domain": domain, "host": host,
+            "instance_id": instance_id, "instance_key": (instance_id or "") if multi_instance else "",
+            "group_ids": list(group_ids), "params": dict(params), "records": records, "applied_by": applied_by}

@@ -16,12 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backends.base import BackendError, ZoneChanged
+from backends.base import Backend, BackendError, ZoneChanged
 from gateway.apply import ZoneNotHosted
+from gateway.auth import zones
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
-from gateway.instances import InstancePlan, commit_instance, plan_instance
+from gateway.forms import FormRefused, read_form
+from gateway.instances import InstancePlan, commit_instance, hosted_zone, plan_instance
+from gateway.intents import StateUnavailable, exclusive, failure_message
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back, redirect_with
 from gateway.render import RenderError
@@ -54,7 +57,10 @@ def apply_page(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    try:
+        form = dict((await read_form(request)).items())
+    except FormRefused as refused:
+        return refused.page(request)
     return await run_in_threadpool(_confirm, request, form)
 
 
@@ -76,14 +82,20 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
         return finish(request, sync, {"error": "access_denied", "error_description": "user_cancel"},
                       "Nothing was changed", "You cancelled; your DNS records are as they were.")
     try:
-        plan = prepare(runtime, sync, user)
-        # Apply exactly what was shown, from the same read: if the zone moves after this
-        # read the backend refuses the write, and the user sees the new plan instead.
-        if plan_digest(plan) != pending["digest"]:
-            return consent_page(request, sync, plan, user, changed=True)
-        commit_instance(runtime.store, plan, actor=f"user:{user.username}")
+        backend = zone_backend(runtime, sync)
+        with exclusive(runtime.store, backend, hosted_zone(backend, sync.context)):
+            plan = prepare(runtime, sync, user, backend)
+            # Apply exactly what was shown, from the same read: if the zone moves after this
+            # read the backend refuses the write, and the user sees the new plan instead.
+            if plan_digest(plan) != pending["digest"]:
+                return consent_page(request, sync, plan, user, changed=True)
+            commit_instance(runtime.store, plan, actor=f"user:{user.username}")
     except SyncError as exc:
         return refusal(request, exc)
+    except ZoneNotHosted as exc:
+        return refusal(request, sync.refusal("invalid_request", str(exc), 404))
+    except StateUnavailable as exc:
+        return unavailable_page(request, sync, str(exc))
     except ZoneChanged:
         runtime.metrics.apply(plan.prepared.backend.name, "zone_changed", "sync")
         try:
@@ -93,22 +105,31 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
     except BackendError as exc:
         runtime.metrics.apply(plan.prepared.backend.name, "error", "sync")
         log.error("sync apply of %s/%s on %s failed: %s", *sync.template.key, sync.context.domain, exc)
-        return refusal(request, sync.refusal("server_error", "the DNS change could not be made; try again later",
-                                             502))
+        return refusal(request, sync.refusal("server_error", failure_message(exc), 502))
     runtime.metrics.apply(plan.prepared.backend.name, "applied" if plan.changes else "nothing", "sync")
     return finish(request, sync, {}, "Done", f"{sync.service_label} is set up on {sync.context.fqdn}.")
 
 
-def prepare(runtime, sync: SyncRequest, user: User) -> InstancePlan:
-    """Find the zone, check the user controls it, and plan the whole change; `SyncError` otherwise."""
-    domain = sync.context.domain
+def zone_backend(runtime, sync: SyncRequest) -> Backend:
+    """The backend hosting the request's domain as a zone; `SyncError` otherwise."""
     try:
         backend = runtime.router.zone_backend(sync.context.domain_name)
     except BackendError as exc:
         raise unavailable(sync, exc) from None
     if backend is None:
-        raise sync.refusal("invalid_request", f"domain: {domain} is not a zone hosted here", 404)
-    if not user.controls(domain):
+        raise sync.refusal("invalid_request", f"domain: {sync.context.domain} is not a zone hosted here", 404)
+    return backend
+
+
+def prepare(runtime, sync: SyncRequest, user: User, backend: Backend | None = None) -> InstancePlan:
+    """Find the zone, check the user controls it, and plan the whole change; `SyncError` otherwise."""
+    domain = sync.context.domain
+    backend = backend or zone_backend(runtime, sync)
+    try:
+        allowed = zones.controls(runtime.authenticator, user, domain)
+    except zones.ZonesUnavailable:
+        raise sync.refusal("temporarily_unavailable", zones.UNAVAILABLE, 503) from None
+    if not allowed:
         runtime.store.audit("refuse", f"user:{user.username}", domain, {**_subject(sync), "reason": "zone access"})
         raise sync.refusal("access_denied", "this account cannot manage the domain", 403)
     try:
@@ -119,6 +140,16 @@ def prepare(runtime, sync: SyncRequest, user: User) -> InstancePlan:
         raise sync.refusal("invalid_request", str(exc), 404) from None
     except BackendError as exc:
         raise unavailable(sync, exc) from None
+
+
+def unavailable_page(request: Request, sync: SyncRequest, message: str) -> Response:
+    """The state store is down or the zone busy: nothing was changed; a way back to the service."""
+    back = None
+    if sync.redirect_uri:
+        back = redirect_back(sync.redirect_uri, {"error": "temporarily_unavailable", "error_description": message},
+                             sync.state).headers["location"]
+    return error_page(request, "Try again in a moment", message, 503, back=back,
+                      back_label=f"Back to {sync.template.provider_name}")
 
 
 def unavailable(sync: SyncRequest, error: BackendError) -> SyncError:
@@ -152,7 +183,7 @@ def consent_page(request: Request, sync: SyncRequest, plan: InstancePlan, user: 
         **shown_changes(plan),
         "warnings": [*plan.prepared.rendered.warnings, *plan.prepared.plan.warnings],
         "confirm_url": request.url_for("sync_consent").path,
-    })
+    }, return_to=sync.redirect_uri)
 
 
 def finish(request: Request, sync: SyncRequest, params: dict[str, str], heading: str, message: str) -> Response:
@@ -193,9 +224,9 @@ def expired_page(request: Request, sync: SyncRequest | None) -> Response:
     if sync is not None and sync.redirect_uri:
         url = redirect_with(sync.redirect_uri, {"error": "access_denied", "error_description": "expired",
                                                 **({"state": sync.state} if sync.state is not None else {})})
-        back = (sync.provider_label, url)
-    return error_page(request, "This page has expired",
-                      "Nothing was changed. Start again from the service's page.", 400, back=back)
+        back = (url, f"Back to {sync.provider_label}")
+    return error_page(request, "This page has expired", "Nothing was changed. Start again from the service's page.",
+                      400, back=back[0] if back else None, back_label=back[1] if back else "Back")
 
 
 
