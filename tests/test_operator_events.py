@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.state import StateStore
-from tests.gateway_app import build_gateway, sign_in
+from tests.gateway_app import METRICS_AUTH, build_gateway, sign_in
 from tests.test_operator_config import run_dcgw
 
 REDIRECT = "https://app.provider.example/oauth"
@@ -90,7 +90,7 @@ def test_metrics_count_backend_calls_sign_ins_and_tokens(tmp_path):
                               params={"domain": "example.com", "host": "", "ip": "192.0.2.80", "token": "abc",
                                       "force": "1"})
         assert applied.status_code == 200, applied.text
-        exposition = client.get("/metrics").text
+        exposition = client.get("/metrics", headers=METRICS_AUTH).text
     found = samples(exposition)
     assert value(found, "dcgw_sign_in_failures_total", reason="credentials") == 5
     assert value(found, "dcgw_sign_in_failures_total", reason="locked") == 1
@@ -129,5 +129,5 @@ def test_revoking_an_authorization_is_counted(tmp_path):
         action = re.search(r'action="([^"]*revoke[^"]*)"', page.text).group(1)
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
         assert client.post(action, data={"csrf_token": csrf}).status_code in (200, 303)
-        found = samples(client.get("/metrics").text)
+        found = samples(client.get("/metrics", headers=METRICS_AUTH).text)
     assert value(found, "dcgw_tokens_total", event="revoked") == 1

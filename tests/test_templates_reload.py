@@ -15,7 +15,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.gateway_app import HOSTING, build_gateway, dcgw_serve
+from tests.gateway_app import HOSTING, METRICS_AUTH, build_gateway, dcgw_serve
 from tests.servers.common import free_port
 from tests.test_operator_config import run_dcgw
 
@@ -66,7 +66,7 @@ def test_reload_adds_changes_removes_and_keeps_a_broken_template(tmp_path, caplo
         write_template(templates, {**HOSTING, "version": 4})
         assert runtime.reload_templates().changed == ["provider.example/hosting"]
         assert version_of(client, HOSTING) == 4
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=METRICS_AUTH).text
         assert "dcgw_templates_loaded 2.0" in metrics
         assert "dcgw_templates_last_reload_timestamp_seconds" in metrics
 

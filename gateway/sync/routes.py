@@ -193,13 +193,12 @@ def finish(request: Request, sync: SyncRequest, params: dict[str, str], heading:
     return render_page(request, "done.html", {"heading": heading, "message": message, "user": current_user(request)})
 
 
-# What a customer reads for each refusal; the developer detail (error.description) goes to the log.
+# What a customer reads for a refused request; its developer detail (error.description) goes to
+# the log. Server-side refusals (5xx) are already written for the customer and shown as they are.
 PLAIN_WORDS = {
     403: "The link from the service could not be verified, so nothing was changed. Go back to the service and "
          "start again from there.",
     404: "This DNS host does not offer the service this link asks for. Nothing was changed.",
-    502: "The DNS change could not be made. Nothing was changed; please try again in a few minutes.",
-    503: "The DNS service is unavailable right now. Nothing was changed; please try again in a few minutes.",
 }
 PLAIN_DEFAULT = ("The link from the service is incomplete or not valid, so nothing was changed. Go back to the "
                  "service and start again from there.")
@@ -210,11 +209,11 @@ def refusal(request: Request, error: SyncError) -> Response:
         return redirect_back(error.redirect_uri, {"error": error.error, "error_description": error.description},
                              error.state)
     log.info("sync request refused (%s, %d): %s", error.error, error.status, error.description)
-    # The reason stays on the page, small, for the service's developers when it names what
-    # was wrong in the request; server-side failures are in the log only.
-    detail = f"For the service's developers: {error.description}" if error.status < 500 else ""
+    if error.status >= 500:
+        return error_page(request, "This change cannot be made", error.description, error.status)
+    # The reason stays on the page, small, for the service's developers: it names what was wrong.
     return error_page(request, "This change cannot be made", PLAIN_WORDS.get(error.status, PLAIN_DEFAULT),
-                      error.status, detail=detail)
+                      error.status, detail=f"For the service's developers: {error.description}")
 
 
 def expired_page(request: Request, sync: SyncRequest | None) -> Response:
