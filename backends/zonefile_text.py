@@ -29,6 +29,7 @@ import dns.rrset
 import dns.zone
 
 from backends.base import RRsetChange
+from gateway.records import relative_text
 
 Key = tuple[dns.name.Name, int]
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"?|;|\(|\)|[^\s;()"]+')
@@ -252,7 +253,7 @@ class ZoneText:
         return data[start:end]
 
     def _lines(self, rrset: dns.rrset.RRset, origin: dns.name.Name) -> bytes:
-        owner = _relative(rrset.name, origin)
+        owner = relative_text(rrset.name, origin)
         rdtype = dns.rdatatype.to_text(rrset.rdtype)
         rdclass = dns.rdataclass.to_text(rrset.rdclass)
         return b"".join(f"{owner} {rrset.ttl} {rdclass} {rdtype} {rdata.to_text(origin=origin, relativize=True)}"
@@ -277,7 +278,7 @@ class ZoneText:
                 before = self._previous_record(following - 1, replaced)
                 inherited = self.owners[before] if before is not None else None
                 if inherited != self.owners[following]:
-                    owner = _relative(self.owners[following], self.origins[following]).encode("utf-8")
+                    owner = relative_text(self.owners[following], self.origins[following]).encode("utf-8")
                     replaced[following] = owner + self._entry(data, following)
 
     def _next_record(self, start: int, replaced: dict[int, bytes]) -> int | None:
@@ -378,11 +379,3 @@ def _with_serial(entry: bytes, serial: int) -> bytes:
     if serial_match is None or not serial_match.group().isdigit():
         raise NotEditable("the SOA serial could not be found in its line")
     return entry[:serial_match.start()] + str(serial).encode("ascii") + entry[serial_match.end():]
-
-
-def _relative(name: dns.name.Name, origin: dns.name.Name) -> str:
-    if name == origin:
-        return "@"
-    if name.is_subdomain(origin):
-        return name.relativize(origin).to_text()
-    return name.to_text()
