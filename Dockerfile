@@ -37,7 +37,8 @@ USER 10001:10001
 
 EXPOSE 8080
 
-# Python's urllib, since the slim image has no curl; urlopen raises (exit 1) on a 503 from a failing check.
+# /healthz is liveness (the process answers); orchestrators that route traffic should also ask
+# /readyz, which checks the database and every backend. Python's urllib, since the slim image has no curl; urlopen raises (exit 1) on a 503 from a failing check.
 # It asks port 8080: change it here too if CMD serves another port.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]

@@ -202,6 +202,11 @@ class Backend(abc.ABC):
         completed write at once.
         """
 
+    def check_ready(self) -> None:
+        """Raise unless the backend answers now (`/readyz`, run with a timeout). The default
+        lists the zones; backends override it with their cheapest request."""
+        self.zones()
+
     def close(self) -> None:
         """Release connections; the default has none."""
 

@@ -138,6 +138,10 @@ class PowerDNSBackend(Backend):
     def zones(self) -> list[dns.name.Name]:
         return [dns.name.from_text(zone["name"]) for zone in self._json("GET", "/zones", None)]
 
+    def check_ready(self) -> None:
+        # One small answer, whatever the number of zones.
+        self._json("GET", "/statistics", None, params={"statistic": "uptime"})
+
     def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
         # One filtered lookup per label: the cost follows the name, not the number of zones.
         # Zones found are remembered (a request naming one that answers 404 or 422 forgets

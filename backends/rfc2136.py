@@ -146,6 +146,10 @@ class RFC2136Backend(Backend):
         """An RFC 2136 server cannot list its zones: `find_zone` asks the server instead."""
         return []
 
+    def check_ready(self) -> None:
+        """Any answer to one SOA query for the root (usually REFUSED) shows the server is up."""
+        self._exchange([self._query(dns.name.root, T.SOA)], zone=None)
+
     def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
         """The zone the server is authoritative for that holds `domain`, from one SOA query:
         the SOA comes back in the answer at a zone apex, else in the authority section.

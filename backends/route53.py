@@ -118,6 +118,9 @@ class Route53Backend(Backend):
                 return sorted(found)
             params = {"Marker": page["NextMarker"]}
 
+    def check_ready(self) -> None:
+        self._call("get_hosted_zone_count", None)
+
     def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
         name = domain
         while len(name) > 1:

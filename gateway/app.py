@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -30,6 +30,7 @@ from gateway.auth import zones
 from gateway.auth.routes import login_routes
 from gateway.auth.session import current_user
 from gateway.config import Config
+from gateway.connections import connection_routes
 from gateway.discovery import settings, template_version
 from gateway.intents import StateUnavailable
 from gateway.oauth.consent import consent_page
@@ -39,6 +40,8 @@ from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.sync.routes import sync_routes
 from gateway.ui import STATIC_DIR, brand_css, error_page, render_page
 from gateway.web_redirects import WebRedirects, allowed_route, redirect_name
+
+log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,25 @@ def own_hosts(config: Config) -> frozenset[str]:
     """The gateway's own host names, which are never looked up as redirected names."""
     name = redirect_name(urlsplit(config.gateway.base_url).netloc)
     return frozenset([name] if name else [])
+def watch_sighup(runtime: Runtime) -> bool:
+    """Reload the templates on SIGHUP, off the event loop; False where signals cannot be
+    handled (not the main thread, as under a test client)."""
+    loop = asyncio.get_running_loop()
+
+    def reload_logged() -> None:
+        try:
+            runtime.reload_templates()
+        except Exception:  # a signal handler has no caller to tell: the log is where it goes
+            log.exception("templates reload failed; the templates loaded before stay")
+
+    def reload() -> None:
+        loop.run_in_executor(None, reload_logged)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reload)
+    except (RuntimeError, ValueError, NotImplementedError, AttributeError):
+        return False
+    return True
 
 
 def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
@@ -116,22 +138,21 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        reloading = watch_sighup(runtime)
         # Settled in the background: a backend that hangs must not keep the gateway from serving.
         settling = asyncio.get_running_loop().run_in_executor(None, runtime.settle_pending)
         yield
         await asyncio.wait([settling], timeout=1)
+        if reloading:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         runtime.close()
-
-    def database_check() -> None:
-        with runtime.store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
 
     routes = [
         # Discovery and probes first: they are asked most, and routing tries routes in order.
         Route("/v2/{domain}/settings", settings, methods=["GET"]),
         # /readyz runs the database check; /metrics here only for a bearer of [metrics] token
         # (`dcgw serve` serves metrics.listen).
-        *observability_routes(runtime.metrics, {"database": database_check},
+        *observability_routes(runtime.metrics, runtime.readiness_checks(),
                               serve_metrics=config.metrics.token is not None, metrics_token=config.metrics.token),
         Route("/", home, methods=["GET"], name="home"),
         Route("/v2/domainTemplates/providers/{provider_id}/services/{service_id}", template_or_consent,
@@ -141,6 +162,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
                       **runtime.config.apply_policies(), metrics=runtime.metrics,
                       extensions=runtime.extensions),
         *login_routes(),
+        *connection_routes(),
         *runtime.authenticator.routes(),
         allowed_route(runtime.store),
         Route("/brand.css", brand_css, name="brand_css"),

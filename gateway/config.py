@@ -4,8 +4,11 @@
 
 Every section is optional; each command checks what it needs. A string `"env:NAME"`
 anywhere under `[[backends]]` and `[auth]`, and in `gateway.session_secret`,
-`database.url` and `metrics.token`, is read from the environment variable NAME, so secrets stay out of
-the file. Relative paths resolve against the config file's directory: `gateway.templates`,
+`database.url` and `metrics.token`, is read from the environment variable NAME, and
+`"file:/PATH"` from the file PATH (one trailing newline stripped: Docker and Kubernetes
+secrets), so secrets stay out of the file. Each is resolved where it is used: the session
+secret by the commands that sign sessions (`dcgw serve`), a backend's by the commands that
+load it, so `dcgw apply` never needs the session secret. Relative paths resolve against the config file's directory: `gateway.templates`,
 a relative SQLite `database.url`, and backend options named `directory` or ending in
 `_dir`, `_file` or `_path`.
 
@@ -18,10 +21,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import MappingProxyType
@@ -38,15 +42,22 @@ from gateway.safety import SafetyPolicy
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
-    "GatewaySettings", "MetricsSettings", "RedirectSettings", "TtlSettings", "default_config_path",
-    "installed_drivers", "load_config",
+    "GatewaySettings", "MetricsSettings", "RedirectSettings", "TtlSettings", "data_directory", "default_config_path",
+    "embedded_default_config", "installed_drivers", "load_config", "resolve_secret",
 ]
 
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "env:"
+FILE_PREFIX = "file:"
+MAX_SECRET_FILE_BYTES = 64 * 1024
+MIN_SESSION_SECRET_LENGTH = 32
 ANY_ZONE = "*"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATA_DIRECTORY_NAME = "dcgw-data"
+# Hex colours and the functional notations; a bare "0b5fff" would be silently ignored by browsers.
+CSS_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})"
+                       r"|(?:rgb|rgba|hsl|hsla)\(\s*[0-9.%,\s/+-]+\)|[a-zA-Z]{3,20}")
 
 
 class ConfigError(BackendConfigError):
@@ -76,10 +87,16 @@ class GatewaySettings:
             object.__setattr__(self, "provider_display_name", self.provider_name)
 
     def signing_secret(self) -> str:
-        """`session_secret`, or a random one for this process when none is configured
-        (sessions then do not survive a restart nor work across replicas)."""
+        """`session_secret` (resolved from the environment or a file now, where it is used),
+        or a random one for this process when none is configured (sessions then do not
+        survive a restart nor work across replicas)."""
         if self.session_secret:
-            return self.session_secret
+            resolved = self.__dict__.get("_resolved_secret")
+            if resolved is None:
+                resolved = resolve_secret(self.session_secret, "gateway.session_secret")
+                check_session_secret(resolved)
+                object.__setattr__(self, "_resolved_secret", resolved)
+            return resolved
         generated = self.__dict__.get("_generated_secret")
         if generated is None:
             log.warning("gateway.session_secret is not set; using a random secret for this process "
@@ -132,6 +149,7 @@ class AuthSettings:
     driver: str = "local"
     users: tuple[AuthUser, ...] = ()
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    unresolved: str | None = None  # a secret reference that could not be resolved: raised where sign-in is loaded
 
 
 @dataclass(frozen=True)
@@ -160,6 +178,7 @@ class BackendConfig:
     driver: str
     zones: tuple[str, ...] = (ANY_ZONE,)
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    unresolved: str | None = None  # a secret reference that could not be resolved: raised where it is loaded
 
     @property
     def claims_any_zone(self) -> bool:
@@ -194,8 +213,66 @@ class Config:
 
 
 def default_config_path() -> Path:
-    """The embedded default config: a zone-file backend and demo data next to it."""
-    return REPO_ROOT / "config" / "default.toml"
+    """The embedded default config, shipped inside the package: a zone-file backend, the
+    demo user and the spec's example template."""
+    return PACKAGE_DIR / "defaults" / "default.toml"
+
+
+def data_directory() -> Path:
+    """Where the embedded default keeps its state and zones: `$XDG_DATA_HOME/dcgw` when
+    XDG_DATA_HOME is set, else `./dcgw-data` under the working directory (never inside
+    the installed package, which may be read-only)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg).expanduser().resolve() / "dcgw"
+    return Path.cwd().resolve() / DATA_DIRECTORY_NAME
+
+
+def embedded_default_config(data_dir: Path | None = None) -> Config:
+    """The embedded default with its database and zone directory in `data_dir`."""
+    data_dir = data_dir or data_directory()
+    config = load_config(default_config_path())
+    backend = config.backends[0]
+    options = MappingProxyType({**backend.options, "directory": str(data_dir / "zones")})
+    return replace(config, database=DatabaseSettings(url=f"sqlite:///{data_dir / 'dcgw.sqlite'}"),
+                   backends=(replace(backend, options=options),))
+
+
+def resolve_secret(value: str, key: str) -> str:
+    """`value`, or what an `"env:NAME"` or `"file:/PATH"` reference points to; `ConfigError`
+    naming `key` when the variable or file is missing."""
+    if value.startswith(ENV_PREFIX):
+        variable = value[len(ENV_PREFIX):]
+        if not variable:
+            raise ConfigError(f"{key}: 'env:' needs a variable name, as in 'env:PDNS_API_KEY'")
+        if variable not in os.environ:
+            raise ConfigError(f"{key}: environment variable {variable} is not set")
+        return os.environ[variable]
+    if value.startswith(FILE_PREFIX):
+        name = value[len(FILE_PREFIX):]
+        if not name:
+            raise ConfigError(f"{key}: 'file:' needs a path, as in 'file:/run/secrets/pdns_api_key'")
+        try:
+            with open(name, "rb") as file:
+                data = file.read(MAX_SECRET_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{key}: cannot read secret file {name}: {exc.strerror or exc}") from None
+        if len(data) > MAX_SECRET_FILE_BYTES:
+            raise ConfigError(f"{key}: secret file {name} is larger than {MAX_SECRET_FILE_BYTES} bytes")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{key}: secret file {name} is not UTF-8 text") from None
+        # Files written by `echo` or an editor end in a newline that is no part of the secret.
+        return text.removesuffix("\n").removesuffix("\r")
+    return value
+
+
+def check_session_secret(secret: str) -> None:
+    if len(secret) < MIN_SESSION_SECRET_LENGTH:
+        raise ConfigError(f"gateway.session_secret: must be at least {MIN_SESSION_SECRET_LENGTH} characters "
+                          f"(it is {len(secret)}); make one with "
+                          "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
 
 
 def installed_drivers() -> list[str]:
@@ -237,7 +314,7 @@ class _Loader:
             gateway=self.gateway(self.table(document, "gateway")),
             ttl=self.ttl(self.table(document, "ttl")),
             dns=self.dns(self.table(document, "dns")),
-            auth=self.auth(self.resolve_env(self.table(document, "auth"), "auth")),
+            auth=self.auth_section(self.table(document, "auth")),
             database=self.database(self.table(document, "database")),
             backends=self.backends(document.get("backends", [])),
             limits=self.limits(self.table(document, "limits")),
@@ -255,14 +332,12 @@ class _Loader:
         return value
 
     def resolve_env(self, value: Any, key: str) -> Any:
-        """Replace every `"env:NAME"` string in `value` by the environment variable NAME."""
-        if isinstance(value, str) and value.startswith(ENV_PREFIX):
-            variable = value[len(ENV_PREFIX):]
-            if not variable:
-                raise self.fail(key, "'env:' needs a variable name, as in 'env:PDNS_API_KEY'")
-            if variable not in os.environ:
-                raise self.fail(key, f"environment variable {variable} is not set")
-            return os.environ[variable]
+        """Replace every `"env:NAME"` and `"file:/PATH"` string in `value` by what it names."""
+        if isinstance(value, str):
+            try:
+                return resolve_secret(value, key)
+            except ConfigError as exc:
+                raise ConfigError(f"{self.path}: {exc}") from None
         if isinstance(value, dict):
             return {k: self.resolve_env(v, f"{key}.{k}") for k, v in value.items()}
         if isinstance(value, list):
@@ -311,8 +386,19 @@ class _Loader:
             if not base_url.startswith(("https://", "http://")):
                 raise self.fail("gateway.base_url", f"must be an http(s) URL, not {values['base_url']!r}")
             values["base_url"] = base_url
+        for key in ("brand_color", "accent_color"):
+            bare_hex = key in values and re.fullmatch(r"[0-9a-fA-F]{3,8}", values[key]) is not None
+            if key in values and (bare_hex or not CSS_COLOR.fullmatch(values[key].strip())):
+                hint = f" (did you mean '#{values[key]}'?)" if bare_hex else ""
+                raise self.fail(f"gateway.{key}", f"{values[key]!r} is not a CSS color such as '#0b5fff'{hint}")
         templates = self.get(table, "gateway", "templates", str, None)
-        secret = self.resolve_env(self.get(table, "gateway", "session_secret", str, None), "gateway.session_secret")
+        # Resolved where sessions are signed (signing_secret), not by every command.
+        secret = self.get(table, "gateway", "session_secret", str, None)
+        if secret and not secret.startswith((ENV_PREFIX, FILE_PREFIX)):
+            try:
+                check_session_secret(secret)
+            except ConfigError as exc:
+                raise ConfigError(f"{self.path}: {exc}") from None
         for key in ("width", "height"):
             size = self.get(table, "gateway", key, int, None)
             if size is not None:
@@ -365,6 +451,18 @@ class _Loader:
             except ValueError:
                 raise self.fail(f"redirects.addresses[{index}]", f"{text!r} is not an IP address") from None
         return RedirectSettings(addresses=tuple(dict.fromkeys(parsed)))
+    def deferred(self, value: Any, key: str) -> tuple[Any, str | None]:
+        """`value` with its secrets resolved, or as written and why not: a command that never
+        loads this part (sign-in, one backend) must not need its secrets."""
+        try:
+            return self.resolve_env(value, key), None
+        except ConfigError as exc:
+            return value, str(exc)
+
+    def auth_section(self, table: dict[str, Any]) -> AuthSettings:
+        resolved, problem = self.deferred(table, "auth")
+        settings = self.auth(resolved)
+        return replace(settings, unresolved=problem) if problem else settings
 
     def auth(self, table: dict[str, Any]) -> AuthSettings:
         driver = self.get(table, "auth", "driver", str, "local")
@@ -446,7 +544,6 @@ class _Loader:
             section = f"backends[{index}]"
             if not isinstance(raw, dict):
                 raise self.fail(section, f"must be a table ([[backends]]), not {_kind(raw)}")
-            raw = self.resolve_env(raw, section)
             for key in ("name", "driver"):
                 if not isinstance(raw.get(key), str) or not raw[key].strip():
                     raise self.fail(f"{section}.{key}", "is required (a non-empty string)")
@@ -461,10 +558,11 @@ class _Loader:
                 raise self.fail(f"{section}.zones", 'must list at least one zone, or "*" for every zone')
             zones = tuple(z if z == ANY_ZONE else _zone_text(z, lambda m: self.fail(f"{section}.zones", m))
                           for z in zones)
-            options = {key: self.option_value(key, value)
-                       for key, value in raw.items() if key not in ("name", "driver", "zones")}
+            options, problem = self.deferred({k: v for k, v in raw.items() if k not in ("name", "driver", "zones")},
+                                             section)
+            options = {key: self.option_value(key, value) for key, value in options.items()}
             configs.append(BackendConfig(name=name, driver=driver, zones=tuple(dict.fromkeys(zones)),
-                                         options=MappingProxyType(options)))
+                                         options=MappingProxyType(options), unresolved=problem))
         return tuple(configs)
 
     def option_value(self, key: str, value: Any) -> Any:

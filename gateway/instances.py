@@ -354,22 +354,29 @@ def revert_instance(store: StateStore, backend: Backend, zone: dns.name.Name, in
                     actor: str) -> tuple[list[RRsetChange], list[Record]]:
     """Remove what one instance wrote and is still as written; returns the changes and the records left."""
     with exclusive(store, backend, zone):
-        instance = store.instance(instance_pk)
-        if instance is None:
-            raise StateError(f"instance {instance_pk}: not found")
-        written = _owned(instance.records)
-        spf = _spf_rows(instance.records)
-        current = backend.read(zone, {r.name for r in written} | {dns.name.from_text(row["name"]) for row in spf}, ())
-        others = [i for i in store.instances(instance.domain) if i.id != instance.id]
-        final, changed = _without(current, written, keep=[], still_needed=[
-            r for i in others for r in records_from_dicts(i.records)])
-        final = _unmerge_spf(final, spf, _spf_terms_by_name(row for i in others for row in _spf_rows(i.records)))
-        changes = _changes(current, final)
-        extension_changes = _extension_removals(backend, zone, extensions_from_rows(instance.records),
-                                                [e for i in others for e in extensions_from_rows(i.records)])
+        instance, changes, changed, extension_changes = plan_revert(store, backend, zone, instance_pk)
         write(store, backend, zone, instance.domain, changes, instance=None, replaces=[instance.id], actor=actor,
               audit={"changed_since": record_dicts(changed)}, extensions=extension_changes)
         return changes, changed
+
+
+def plan_revert(store: StateStore, backend: Backend, zone: dns.name.Name, instance_pk: int
+                ) -> tuple[TemplateInstance, list[RRsetChange], list[Record], list[ExtensionChange]]:
+    """What reverting an instance would change now (reads only): the instance, the RRset
+    changes, the records it wrote that changed since and so stay, and the extension changes."""
+    instance = store.instance(instance_pk)
+    if instance is None:
+        raise StateError(f"instance {instance_pk}: not found")
+    written = _owned(instance.records)
+    spf = _spf_rows(instance.records)
+    current = backend.read(zone, {r.name for r in written} | {dns.name.from_text(row["name"]) for row in spf}, ())
+    others = [i for i in store.instances(instance.domain) if i.id != instance.id]
+    final, changed = _without(current, written, keep=[], still_needed=[
+        r for i in others for r in records_from_dicts(i.records)])
+    final = _unmerge_spf(final, spf, _spf_terms_by_name(row for i in others for row in _spf_rows(i.records)))
+    extension_changes = _extension_removals(backend, zone, extensions_from_rows(instance.records),
+                                            [e for i in others for e in extensions_from_rows(i.records)])
+    return instance, _changes(current, final), changed, extension_changes
 
 
 def _extension_removals(backend: Backend, zone: dns.name.Name, written: Sequence[ExtensionRecord],

@@ -21,6 +21,7 @@ import inspect
 import json
 import logging
 import logging.config
+import platform
 import re
 import secrets
 import time
@@ -28,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TextIO
 from urllib.parse import unquote
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -36,7 +37,8 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
-    "APPLY_FLOWS", "APPLY_OUTCOMES", "AUDIT_LOGGER", "HealthCheck", "JsonFormatter", "Metrics", "RedactSecrets",
+    "APPLY_FLOWS", "APPLY_OUTCOMES", "AUDIT_LOGGER", "HealthCheck", "JsonFormatter", "Metrics", "Readiness",
+    "RedactSecrets",
     "RequestMetricsMiddleware", "audit_log", "configure_logging", "install_redaction", "observability_routes",
     "redact",
 ]
@@ -227,6 +229,22 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> dict
 
 APPLY_OUTCOMES = frozenset({"applied", "nothing", "conflict", "zone_changed", "error"})
 APPLY_FLOWS = frozenset({"sync", "api", "cli"})
+TOKEN_EVENTS = frozenset({"issued", "refreshed", "revoked"})
+
+
+def _gateway_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("domainconnect-gateway")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def metrics_of(request: Request) -> Metrics | None:
+    """The running gateway's metrics, or None for routes mounted without a runtime."""
+    runtime = getattr(request.app.state, "runtime", None)
+    return getattr(runtime, "metrics", None)
 UNMATCHED_ROUTE = "<unmatched>"
 
 
@@ -245,6 +263,29 @@ class Metrics:
             "dcgw_request_duration_seconds", "HTTP request time by route template, method and status",
             ["route", "method", "status"], registry=self.registry)
         self._request_children: dict[tuple[str, str, int], Any] = {}
+        self.backend_duration = Histogram(
+            "dcgw_backend_call_duration_seconds", "Backend call time by backend and operation",
+            ["backend", "operation"], registry=self.registry)
+        self.backend_errors = Counter(
+            "dcgw_backend_errors", "Backend calls that failed, by backend, operation and kind (error, zone_changed)",
+            ["backend", "operation", "kind"], registry=self.registry)
+        self.sign_in_failures = Counter(
+            "dcgw_sign_in_failures", "Sign-ins refused, by reason (credentials, locked)", ["reason"],
+            registry=self.registry)
+        self.sign_in_lockouts = Counter(
+            "dcgw_sign_in_lockouts", "Usernames or addresses locked out after too many failed sign-ins",
+            registry=self.registry)
+        self.tokens = Counter(
+            "dcgw_tokens", "OAuth tokens by event (issued, refreshed, revoked)", ["event"], registry=self.registry)
+        self.templates_loaded = Gauge(
+            "dcgw_templates_loaded", "Templates onboarded now", registry=self.registry)
+        self.templates_last_reload = Gauge(
+            "dcgw_templates_last_reload_timestamp_seconds", "When the templates were last (re)loaded, Unix time",
+            registry=self.registry)
+        self.build_info = Gauge(
+            "dcgw_build_info", "Always 1; the labels say which gateway runs", ["version", "python"],
+            registry=self.registry)
+        self.build_info.labels(version=_gateway_version(), python=platform.python_version()).set(1)
 
     def apply(self, backend: str, outcome: str, flow: str) -> None:
         if outcome not in APPLY_OUTCOMES:
@@ -264,6 +305,25 @@ class Metrics:
             child = self._request_children[key] = self.request_duration.labels(
                 route=route, method=method, status=str(status))
         child.observe(seconds)
+
+    def backend_call(self, backend: str, operation: str, seconds: float, failure: str | None = None) -> None:
+        self.backend_duration.labels(backend=backend, operation=operation).observe(seconds)
+        if failure is not None:
+            self.backend_errors.labels(backend=backend, operation=operation, kind=failure).inc()
+
+    def sign_in_failure(self, reason: str, locked_out: bool = False) -> None:
+        self.sign_in_failures.labels(reason=reason).inc()
+        if locked_out:
+            self.sign_in_lockouts.inc()
+
+    def token_event(self, event: str) -> None:
+        if event not in TOKEN_EVENTS:
+            raise ValueError(f"event {event!r} is not one of {', '.join(sorted(TOKEN_EVENTS))}")
+        self.tokens.labels(event=event).inc()
+
+    def templates_reloaded(self, loaded: int, at: float) -> None:
+        self.templates_loaded.set(loaded)
+        self.templates_last_reload.set(at)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus text format."""
@@ -350,7 +410,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | None:
     """None when the check passes, otherwise why it failed (the details go to the log only:
-    /healthz is often public and an exception may name hosts or database URLs)."""
+    /readyz is often public and an exception may name hosts or database URLs)."""
     try:
         if inspect.iscoroutinefunction(check):
             await asyncio.wait_for(check(), timeout)
@@ -367,28 +427,65 @@ async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | Non
     return None
 
 
+READY_CACHE_SECONDS = 2.0
+
+
+class Readiness:
+    """Runs every check in parallel, each under its own timeout, at most once per
+    `cache_seconds` however many callers ask: a flood of `/readyz` requests reaches the
+    database and the backends once per period, never once per request."""
+
+    def __init__(self, checks: Mapping[str, HealthCheck], timeout: float, cache_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.checks = dict(checks)
+        self.timeout = timeout
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._answer: tuple[float, dict[str, str]] | None = None
+        self._lock: asyncio.Lock | None = None  # made in the serving loop, on first use
+
+    async def failing(self) -> dict[str, str]:
+        """Each failing check's name and why; empty when everything answered."""
+        if self._fresh() is not None:
+            return self._fresh()
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # callers arriving during a run wait for its answer
+            answer = self._fresh()
+            if answer is None:
+                names = list(self.checks)
+                results = await asyncio.gather(*(_run_check(n, self.checks[n], self.timeout) for n in names))
+                answer = {name: why for name, why in zip(names, results) if why is not None}
+                self._answer = (self.clock(), answer)
+            return answer
+
+    def _fresh(self) -> dict[str, str] | None:
+        if self._answer is not None and self.clock() - self._answer[0] < self.cache_seconds:
+            return self._answer[1]
+        return None
+
+
 def observability_routes(metrics: Metrics, checks: Mapping[str, HealthCheck] | None = None,
-                         timeout: float = CHECK_TIMEOUT_SECONDS, *, serve_metrics: bool = True,
-                         metrics_token: str | None = None) -> list[Route]:
+                         timeout: float = CHECK_TIMEOUT_SECONDS, cache_seconds: float = READY_CACHE_SECONDS, *,
+                         serve_metrics: bool = True, metrics_token: str | None = None) -> list[Route]:
     """`GET /healthz`, `GET /readyz`, and `GET /metrics` when `serve_metrics` (only to a
     bearer of `metrics_token` when one is given).
 
-    `/healthz` is liveness: the process answers, touching neither the database nor a
-    backend, so a probe polling it costs nothing and a slow database never gets the
-    gateway restarted. `/readyz` runs every check (sync or async callables; raising means
-    failing) and answers 200 `{"status": "ok"}`, or 503 naming each failing check:
-    `{"status": "failing", "failing": {"database": "failed (OperationalError)"}}`."""
-    named_checks = dict(checks or {})
+    `/healthz` is liveness: 200 `{"status": "ok"}` while the process serves requests; it
+    touches neither the database nor a backend, so a slow backend never gets the gateway
+    restarted. `/readyz` is readiness: it runs every check (sync or async callables;
+    raising means failing) in parallel and answers 200 `{"status": "ok"}`, or 503 naming
+    each failing one: `{"status": "unavailable", "failing": {"pdns": "timed out after 5 s"}}`.
+    Its answer is cached for `cache_seconds`."""
+    readiness = Readiness(checks or {}, timeout, cache_seconds)
 
     async def healthz(request: Request) -> Response:
         return Response(_LIVE_BODY, media_type="application/json", headers=_NO_STORE)
 
     async def readyz(request: Request) -> Response:
-        names = list(named_checks)
-        results = await asyncio.gather(*(_run_check(n, named_checks[n], timeout) for n in names))
-        failing = {name: why for name, why in zip(names, results) if why is not None}
+        failing = await readiness.failing()
         if failing:
-            return JSONResponse({"status": "failing", "failing": failing}, status_code=503, headers=_NO_STORE)
+            return JSONResponse({"status": "unavailable", "failing": failing}, status_code=503, headers=_NO_STORE)
         return Response(_LIVE_BODY, media_type="application/json", headers=_NO_STORE)
 
     health = [Route("/healthz", healthz, methods=["GET"], name="healthz"),

@@ -35,6 +35,8 @@ def load_backend(config: BackendConfig) -> Backend:
     def reraise(_manager, _entry_point, error: Exception) -> None:
         raise error
 
+    if config.unresolved:
+        raise ConfigError(config.unresolved)
     try:
         manager = stevedore_driver.DriverManager(
             namespace=ENTRY_POINT_GROUP, name=config.driver, invoke_on_load=True,

@@ -4,11 +4,15 @@ signature keys and metrics. Built once at start-up; request handlers reach it th
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from backends.base import Backend, ZoneChanged
 from gateway.auth import Authenticator, load_authenticator
+from gateway.catalog import ReloadReport, TemplateCatalog, load_catalog, reload_catalog
 from gateway.config import Config, ConfigError
 from gateway.discovery import SettingsCache
 from gateway.extensions import NO_EXTENSIONS, GatewayExtensions, gateway_extensions
@@ -18,11 +22,9 @@ from gateway.registry import BackendRouter
 from gateway.render import TtlPolicy
 from gateway.signature import KeyResolver
 from gateway.state import StateStore
-from gateway.template import Template, load_templates
+from gateway.state.database import check_database, open_state_store
 
 log = logging.getLogger(__name__)
-
-TemplateCatalog = dict[tuple[str, str], Template]
 
 
 @dataclass
@@ -40,18 +42,46 @@ class Runtime:
     @classmethod
     def from_config(cls, config: Config) -> Runtime:
         """Load everything `config` names; `ConfigError` on the first problem, before serving anything."""
-        templates = load_catalog(config.gateway.templates)
         authenticator = load_authenticator(config.auth)
+        templates = load_catalog(config.gateway.templates)
         authenticator.check_deployment(config.gateway)
         router = BackendRouter.from_config(config)
-        store = StateStore.open(config.database.url, timeout=config.database.timeout)
-        return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics(),
+        try:
+            store = open_state_store(config.database)
+        except ConfigError:
+            router.close()
+            raise
+        metrics = Metrics()
+        instrument_backends(router, metrics)
+        metrics.templates_reloaded(len(templates), time.time())
+        return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), metrics,
                    extensions=gateway_extensions(config))
+
+    def readiness_checks(self) -> dict[str, Callable[[], object]]:
+        """What `/readyz` asks: the state database and every backend, by its configured name."""
+        checks: dict[str, Callable[[], object]] = {"database": lambda: check_database(self.store)}
+        for backend in self.router.backends:
+            checks[backend.name] = backend.check_ready
+        return checks
 
     @property
     def ttl_policy(self) -> TtlPolicy:
         return self.config.ttl.policy()
 
+    def reload_templates(self) -> ReloadReport | None:
+        """Re-read `gateway.templates` (SIGHUP); logged, and None when there is nothing to read."""
+        directory = self.config.gateway.templates
+        if directory is None:
+            log.info("templates reload: gateway.templates is not set; nothing to reload")
+            return None
+        try:
+            report = reload_catalog(self.templates, directory)
+        except ConfigError as exc:
+            log.error("templates reload failed, the templates loaded before stay: %s", exc)
+            return None
+        self.metrics.templates_reloaded(report.loaded, report.finished_at)
+        log.info("templates reloaded from %s: %s", directory, report.summary())
+        return report
     def settle_pending(self) -> None:
         """Settle the writes a crashed or cut-off gateway process left pending."""
         left = settle_all(self.store, {b.name: b for b in self.router.backends})
@@ -64,15 +94,33 @@ class Runtime:
         self.authenticator.close()
 
 
-def load_catalog(directory: Path | None) -> TemplateCatalog:
-    """The onboarded templates. An invalid file is logged and left out rather than stopping
-    the gateway: one service provider's broken template must not take down the others."""
-    if directory is None:
-        return {}
-    if not directory.is_dir():
-        raise ConfigError(f"gateway.templates: {directory} is not a directory")
-    templates, errors = load_templates([directory])
-    for error in errors:
-        log.warning("template left out: %s", error)
-    log.info("%d templates onboarded from %s", len(templates), directory)
-    return templates
+
+
+BACKEND_OPERATIONS = ("zones", "find_zone", "read", "apply", "check_ready")
+
+
+def instrument_backends(router: BackendRouter, metrics: Metrics) -> None:
+    """Time every backend call and count its failures, by backend and operation, whatever
+    plugin the backend is: its methods are wrapped on the instance, so identity stays."""
+    for backend in router.backends:
+        for operation in BACKEND_OPERATIONS:
+            setattr(backend, operation, _timed(backend, operation, getattr(backend, operation), metrics))
+
+
+def _timed(backend: Backend, operation: str, method: Callable, metrics: Metrics) -> Callable:
+    @functools.wraps(method)
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        failure = None
+        try:
+            return method(*args, **kwargs)
+        except ZoneChanged:
+            failure = "zone_changed"
+            raise
+        except Exception:
+            failure = "error"
+            raise
+        finally:
+            metrics.backend_call(backend.name, operation, time.perf_counter() - started, failure)
+
+    return timed

@@ -140,3 +140,12 @@ def sign_in(client: TestClient, username: str = "alice", password: str = PASSWOR
     page = client.get("/login", params={"next": next_path})
     return client.post("/login", data={"username": username, "password": password, "next": next_path,
                                        "csrf_token": csrf_of(page.text)})
+
+
+def table_rows(page: str, caption: str) -> list[list[str]]:
+    """The rows of the table captioned `caption`, each a list of its cells' text (tags removed)."""
+    table = re.search(rf"<caption>{re.escape(caption)}</caption>(.*?)</table>", page, re.S).group(1)
+    body = table.split("<tbody>", 1)[-1]
+    return [[html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+

@@ -55,7 +55,7 @@ def test_yes_applies_and_a_second_run_has_nothing_to_do(setup):
     assert "applied 5 RRset change(s) to example.com on backend 'files'" in result.stderr
     text = zone_file.read_text()
     assert "www 600 IN A 192.0.2.1" in text and "192.0.2.10" not in text
-    assert 'other 3600 IN TXT "untouched"' in text
+    assert '\nother IN TXT "untouched"\n' in text  # untouched lines stay as written
     assert "m 600 IN A 192.0.2.2" in text
 
     again = dcgw_apply(config, "--yes")
@@ -226,4 +226,4 @@ def test_group_and_host_select_what_is_applied(setup):
     assert result.returncode == 0, result.stderr
     text = zone_file.read_text()
     assert 'example.shop 600 IN TXT "verified"' in text
-    assert "www 3600 IN A 192.0.2.10" in text and "192.0.2.1\n" not in text
+    assert "\nwww IN A 192.0.2.10\n" in text and "192.0.2.1\n" not in text

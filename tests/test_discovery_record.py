@@ -117,7 +117,7 @@ def test_write_adds_the_record_and_a_second_run_is_a_no_op(config, zones, capsys
     assert "wrote _domainconnect.example.com. TXT to zone example.com on backend 'files'" in err
     assert txt_values(zone_file) == ["dc.example.net"]
     text = zone_file.read_text()
-    assert "www 3600 IN A 192.0.2.10" in text
+    assert "\nwww IN A 192.0.2.10\n" in text  # untouched lines stay as they were written
 
     assert run("example.com", "--config", str(config), "--write") == 0
     assert "already holds" in capsys.readouterr().err

@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 
 from gateway.observability import (
     Metrics,
+    Readiness,
     RequestMetricsMiddleware,
     audit_log,
     configure_logging,
@@ -190,28 +191,17 @@ def test_metrics_endpoint_serves_the_text_exposition_format():
     assert counts["/v2/{domain}/settings"] == 1
 
 
-# -- /healthz and /readyz -------------------------------------------------------------------------------
-
-
-def test_healthz_ok_without_checks():
-    response = TestClient(make_app(Metrics())).get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-    assert response.headers["cache-control"] == "no-store"
+# -- /healthz and /readyz ----------------------------------------------------------------------
 
 
 def test_healthz_is_liveness_and_runs_no_check():
     calls = []
-
-    def database():
-        calls.append("database")
-        raise ConnectionError("down")
-
-    client = TestClient(make_app(Metrics(), {"database": database}))
-    response = client.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    checks = {"database": lambda: calls.append("database") or 1 / 0}
+    response = TestClient(make_app(Metrics(), checks)).get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["cache-control"] == "no-store"
     assert calls == []
-    assert client.get("/readyz").status_code == 503 and calls == ["database"]
 
 
 def test_readyz_ok_when_every_check_passes():
@@ -233,34 +223,68 @@ def test_readyz_names_a_failing_sync_check(caplog):
     def database():
         raise ConnectionError("postgresql://dcgw:hunter2@db/dcgw unreachable")
 
-    checks = {"database": database, "backends": lambda: None}
+    checks = {"database": database, "pdns": lambda: None}
     response = TestClient(make_app(Metrics(), checks)).get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"status": "failing", "failing": {"database": "failed (ConnectionError)"}}
+    assert response.json() == {"status": "unavailable", "failing": {"database": "failed (ConnectionError)"}}
     # The details go to the log, never to the (often public) response.
     assert "hunter2" not in response.text
     assert "health check database failed: ConnectionError" in caplog.text
 
 
 def test_readyz_names_a_failing_async_check():
-    async def backends():
+    async def pdns():
         raise OSError("pdns down")
 
-    response = TestClient(make_app(Metrics(), {"backends": backends, "database": lambda: True})).get("/readyz")
+    response = TestClient(make_app(Metrics(), {"pdns": pdns, "database": lambda: True})).get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"status": "failing", "failing": {"backends": "failed (OSError)"}}
+    assert response.json() == {"status": "unavailable", "failing": {"pdns": "failed (OSError)"}}
 
 
-def test_readyz_fails_a_check_that_hangs():
+def test_readyz_fails_a_check_that_hangs_and_runs_checks_in_parallel():
     async def stuck():
         await asyncio.sleep(30)
 
-    app = Starlette(routes=observability_routes(Metrics(), {"dns": stuck}, timeout=0.2))
+    def slow():
+        time.sleep(0.6)
+
+    app = Starlette(routes=observability_routes(Metrics(), {"dns": stuck, "a": slow, "b": slow, "c": slow},
+                                                timeout=1.0))
     started = time.monotonic()
     response = TestClient(app).get("/readyz")
-    assert time.monotonic() - started < 5
+    elapsed = time.monotonic() - started
     assert response.status_code == 503
-    assert response.json() == {"status": "failing", "failing": {"dns": "timed out after 0.2 s"}}
+    assert response.json() == {"status": "unavailable", "failing": {"dns": "timed out after 1 s"}}
+    assert elapsed < 1.6  # one timeout, not three slow checks one after another plus it
+
+
+def test_readyz_cannot_be_used_to_load_the_backends():
+    calls = []
+
+    def backend():
+        calls.append(1)
+        raise OSError("down")
+
+    client = TestClient(Starlette(routes=observability_routes(Metrics(), {"pdns": backend}, cache_seconds=60)))
+    answers = {client.get("/readyz").status_code for _ in range(50)}
+    assert answers == {503} and len(calls) == 1
+
+
+def test_readyz_asks_again_after_the_cache_period():
+    now = [0.0]
+    state = {"up": False}
+
+    def backend():
+        if not state["up"]:
+            raise OSError("down")
+
+    readiness = Readiness({"pdns": backend}, timeout=1, cache_seconds=2, clock=lambda: now[0])
+    assert asyncio.run(readiness.failing()) == {"pdns": "failed (OSError)"}
+    state["up"] = True
+    now[0] = 1.0
+    assert asyncio.run(readiness.failing()) == {"pdns": "failed (OSError)"}  # still cached
+    now[0] = 2.5
+    assert asyncio.run(readiness.failing()) == {}
 
 
 def test_readyz_is_timed_like_any_route():

@@ -100,6 +100,8 @@ def load_authenticator(settings: AuthSettings) -> Authenticator:
     def reraise(_manager, _entry_point, error: Exception) -> None:
         raise error
 
+    if settings.unresolved:
+        raise ConfigError(settings.unresolved)
     try:
         manager = stevedore_driver.DriverManager(namespace=AUTH_ENTRY_POINT_GROUP, name=settings.driver,
                                                  invoke_on_load=True, invoke_args=(settings,),

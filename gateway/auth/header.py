@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 KNOWN_OPTIONS = {"trusted_proxies", "user_header", "zones_header", "zones"}
 MAX_USERNAME_LENGTH = 256
+# A network this wide holds far more than a DNS host's proxies (an IPv4 /8, an IPv6 /16).
+BROADEST_SENSIBLE_PREFIX = {4: 7, 6: 15}
 
 
 class HeaderAuthenticator(Authenticator):
@@ -105,9 +107,14 @@ def parse_trusted_proxies(value: object) -> tuple[IPNetwork, ...]:
         if not isinstance(item, str):
             raise ConfigError(f"auth.trusted_proxies[{index}]: must be a string such as \"10.0.0.0/8\"")
         try:
-            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            network = ipaddress.ip_network(item.strip(), strict=False)
         except ValueError:
             raise ConfigError(f"auth.trusted_proxies[{index}]: {item!r} is not an IP address or network") from None
+        if network.prefixlen <= BROADEST_SENSIBLE_PREFIX[network.version]:
+            log.warning("auth.trusted_proxies[%d]: %s trusts %s addresses to name the signed-in user; "
+                        "list only your proxies' addresses", index, item,
+                        "all" if network.prefixlen == 0 else "very many")
+        networks.append(network)
     return tuple(networks)
 
 

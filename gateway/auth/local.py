@@ -13,6 +13,7 @@ Zones may come from the control panel instead (`[auth.zones] source = "url"`, ga
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 
@@ -21,6 +22,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from gateway.auth.base import Authenticator, User
 from gateway.config import AuthSettings, AuthUser, ConfigError
+
+log = logging.getLogger(__name__)
+# What the example configs hold instead of a hash: it can never verify, and refusing it
+# keeps a copied example from going live with a known password.
+PLACEHOLDER_PREFIX = "REPLACE-ME"
 
 
 class LocalAuthenticator(Authenticator):
@@ -31,7 +37,13 @@ class LocalAuthenticator(Authenticator):
         unknown = sorted(set(settings.options) - {"zones"})
         if unknown:
             raise ConfigError(f"auth.{unknown[0]}: unknown key for the local driver (expected: driver, users, zones)")
+        if not settings.users:
+            log.warning("auth.users: the local driver has no users; nobody can sign in "
+                        "(add [[auth.users]] with `dcgw users hash-password`)")
         for index, user in enumerate(settings.users):
+            if user.password_hash.startswith(PLACEHOLDER_PREFIX):
+                raise ConfigError(f"auth.users[{index}].password_hash: replace the placeholder with the output "
+                                  "of `dcgw users hash-password`")
             if not is_argon2_hash(user.password_hash):
                 raise ConfigError(f"auth.users[{index}].password_hash: not an argon2 PHC string "
                                   "(make one with `dcgw users hash-password`)")

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from gateway.auth.base import Authenticator
 from gateway.auth.session import CSRF_FIELD, csrf_ok, sign_in, sign_out
 from gateway.auth.throttle import SignInThrottle
+from gateway.observability import metrics_of
 from gateway.forms import FormRefused, read_form
 from gateway.ui import error_page, render_page
 
@@ -97,7 +98,10 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
     password = text_field(form, "password")
     keys = (f"user:{username.lower()}", f"address:{request.client.host if request.client else ''}")
     wait = throttle.retry_after(*keys)
+    metrics = metrics_of(request)
     if wait:
+        if metrics is not None:
+            metrics.sign_in_failure("locked")
         return login_form(request, next_path=next_path, username=username[:MAX_FIELD_LENGTH],
                           error=TOO_MANY_ATTEMPTS, status_code=429, headers={"Retry-After": str(wait)})
     user = None
@@ -106,6 +110,8 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
         user = await run_in_threadpool(authenticator.authenticate, username, password)
     if user is None:
         throttle.failed(*keys)
+        if metrics is not None:
+            metrics.sign_in_failure("credentials", locked_out=throttle.retry_after(*keys) > 0)
         return login_form(request, next_path=next_path, username=username[:MAX_FIELD_LENGTH],
                           error=WRONG_CREDENTIALS, status_code=401)
     throttle.succeeded(keys[0])

@@ -1,6 +1,6 @@
 """`dcgw apply`: apply a template to a domain through the configured backend.
 
-    dcgw apply --config FILE --domain DOMAIN [--host HOST] --template FILE.json
+    dcgw apply [--config FILE] --domain DOMAIN [--host HOST] --template FILE.json
                [--group ID]... [--param NAME=VALUE]... [--yes] [--json]
 
 Prints the plan as `dcgw preview` does (`zone` lists only the touched names), asks for
@@ -21,9 +21,10 @@ import sys
 
 from backends.base import Backend, BackendError, ZoneChanged
 from gateway.apply import ZoneNotHosted
+from gateway.commands.common import add_command, add_config_option, load_config_from
 from gateway.commands.preview import InvalidInput, add_apply_arguments, context_from_args, print_plan
 from gateway.commands.state import open_store
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError
 from gateway.extensions import GatewayExtensions, gateway_extensions
 from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.intents import StateUnavailable, change_json, exclusive
@@ -46,9 +47,8 @@ class CommandFailed(Exception):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("apply", help="apply a template to a domain through its backend",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, metavar="FILE", help="gateway config (TOML)")
+    parser = add_command(subparsers, "apply", __doc__, help="apply a template to a domain through its backend")
+    add_config_option(parser)
     add_apply_arguments(parser)
     parser.add_argument("--yes", action="store_true", help="apply without asking")
     parser.set_defaults(func=run)
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     router: BackendRouter | None = None
     store: StateStore | None = None
     try:
-        config = load_config(args.config)
+        config = load_config_from(args)
         template, context = context_from_args(args, **config.apply_policies())
         router = BackendRouter.from_config(config)
         backend = _backend(router, context)

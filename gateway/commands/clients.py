@@ -1,9 +1,9 @@
 """`dcgw clients`: register, list and remove the OAuth clients (service providers).
 
-    dcgw clients add --config FILE --client-id ID --redirect-uri URI [--redirect-uri URI...]
+    dcgw clients add [--config FILE] --client-id ID --redirect-uri URI [--redirect-uri URI...]
                      [--secret SECRET | --secret -] [--json]
-    dcgw clients list --config FILE [--json]
-    dcgw clients remove --config FILE --client-id ID
+    dcgw clients list [--config FILE] [--json]
+    dcgw clients remove [--config FILE] --client-id ID
 
 The client id is the template providerId. `add` generates a secret and prints it once, or
 takes the one the service provider already uses with --secret (`--secret -` reads it from
@@ -18,7 +18,9 @@ import argparse
 import json
 import sys
 
-from gateway.config import ConfigError, load_config
+from gateway.commands.common import add_command, add_config_option, load_config_from
+from gateway.commands.state import open_store as open_config_store
+from gateway.config import ConfigError
 from gateway.redirects import RedirectError, check_client_redirect_uri
 from gateway.state import StateError, StateStore
 
@@ -27,8 +29,7 @@ SHORT_SECRET = 16  # characters; a shorter chosen secret is accepted with a warn
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("clients", help="manage OAuth clients", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "clients", __doc__, help="manage OAuth clients")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     add = actions.add_parser("add", help="register a client and print its secret once")
@@ -49,11 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     remove.set_defaults(func=run_remove)
 
     for action in (add, listing, remove):
-        action.add_argument("--config", required=True, metavar="FILE", help="gateway config (TOML)")
+        add_config_option(action)
 
 
 def open_store(args: argparse.Namespace) -> StateStore:
-    return StateStore.open(load_config(args.config).database.url)
+    return open_config_store(load_config_from(args))
 
 
 def chosen_secret(value: str | None) -> str | None:
@@ -71,7 +72,7 @@ def chosen_secret(value: str | None) -> str | None:
 
 def run_add(args: argparse.Namespace) -> int:
     def action(store: StateStore) -> None:
-        development = load_config(args.config).gateway.development
+        development = load_config_from(args).gateway.development
         try:
             for uri in args.redirect_uri:
                 check_client_redirect_uri(uri, development=development)

@@ -34,10 +34,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from backends.base import BackendError, ZoneChanged
-from gateway.config import ConfigError, default_config_path, load_config
-from gateway.plan import RRsetChange
-from gateway.registry import BackendRouter
+from gateway.commands.common import add_command, add_config_option, load_config_from
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -83,19 +80,21 @@ class DiscoveryRecord:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("discovery-record", help="print (or write) the _domainconnect TXT record of a zone",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "discovery-record", __doc__,
+                         help="print (or write) the _domainconnect TXT record of a zone")
     parser.add_argument("domain", metavar="DOMAIN", help="the zone service providers will discover (Unicode or IDNA)")
-    parser.add_argument("--config", metavar="FILE", help="gateway config (TOML; default: the embedded one)")
+    add_config_option(parser)
     parser.add_argument("--write", action="store_true", help="write the record through the backend hosting DOMAIN")
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError
+
     try:
         zone = zone_name(args.domain)
-        config = load_config(args.config or default_config_path())
+        config = load_config_from(args)
         record = DiscoveryRecord(zone, discovery_value(config.gateway.base_url))
         if urllib.parse.urlsplit(config.gateway.base_url).scheme != "https":
             print(f"dcgw discovery-record: warning: gateway.base_url {config.gateway.base_url!r} is not https; "
@@ -155,6 +154,9 @@ def discovery_value(base_url: str) -> str:
 
 def write_record(config, record: DiscoveryRecord) -> dict[str, object]:
     """Publish `record` through the backend hosting its zone; what happened, for --json."""
+    from backends.base import BackendError
+    from gateway.registry import BackendRouter
+
     try:
         router = BackendRouter.from_config(config)
     except BackendError as exc:
@@ -165,7 +167,10 @@ def write_record(config, record: DiscoveryRecord) -> dict[str, object]:
         router.close()
 
 
-def _write_through(router: BackendRouter, record: DiscoveryRecord) -> dict[str, object]:
+def _write_through(router, record: DiscoveryRecord) -> dict[str, object]:
+    from backends.base import BackendError, ZoneChanged
+    from gateway.plan import RRsetChange
+
     zone_text = record.zone.to_text(omit_final_dot=True)
     try:
         route = router.backend_for(record.name)

@@ -1,8 +1,8 @@
 """`dcgw instances` and `dcgw revert`: the template instances the state store records.
 
-    dcgw instances list   --config FILE [--domain DOMAIN] [--json]
-    dcgw instances verify --config FILE [--domain DOMAIN] [--json]
-    dcgw revert --config FILE --domain DOMAIN [--host HOST] --provider P --service S
+    dcgw instances list   [--config FILE] [--domain DOMAIN] [--json]
+    dcgw instances verify [--config FILE] [--domain DOMAIN] [--json]
+    dcgw revert [--config FILE] --domain DOMAIN [--host HOST] --provider P --service S
                 [--instance-id I] [--yes] [--json]
 
 `verify` compares each recorded instance with what its backend serves and lists the
@@ -24,7 +24,8 @@ import dns.name
 
 from backends.base import BackendError
 from gateway.commands.state import open_store
-from gateway.config import Config, ConfigError, load_config
+from gateway.commands.common import add_config_option, load_config_from
+from gateway.config import Config, ConfigError
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import describe_row, instance_differences, record_dicts, revert_instance
 from gateway.intents import StateUnavailable
@@ -51,14 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, run, help_text in (("list", run_list, "list recorded instances"),
                                  ("verify", run_verify, "compare recorded instances with what DNS serves")):
         action = actions.add_parser(name, help=help_text)
-        action.add_argument("--config", required=True, metavar="FILE", help="gateway config (TOML)")
+        add_config_option(action)
         action.add_argument("--domain", help="only this domain")
         action.add_argument("--json", action="store_true", help="print JSON")
         action.set_defaults(func=run)
 
     revert = subparsers.add_parser("revert", help="remove what a template instance wrote",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    revert.add_argument("--config", required=True, metavar="FILE", help="gateway config (TOML)")
+    add_config_option(revert)
     revert.add_argument("--domain", required=True)
     revert.add_argument("--host", default="", help="sub-domain (default: the apex)")
     revert.add_argument("--provider", required=True, metavar="PROVIDER_ID")
@@ -192,7 +193,7 @@ def _guarded(command: str, args: argparse.Namespace,
              action: Callable[[Config, StateStore, BackendRouter], int]) -> int:
     store = router = None
     try:
-        config = load_config(args.config)
+        config = load_config_from(args)
         store = open_store(config)
         router = BackendRouter.from_config(config)
         return action(config, store, router)

@@ -13,17 +13,18 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import dns.exception
-import dns.name
-import dns.rrset
+from gateway.commands.common import add_command
 
-from gateway.plan import Plan, PlanError, apply_changes_to_rrsets, plan_changes, read_scope
-from gateway.records import Record, records_of
-from gateway.render import ApplyContext, RenderError, render_template
-from gateway.template import Template, TemplateError, load_template
-from gateway.zonedata import ZoneFileError, load_zone_file, rrsets_in_scope, zone_rrsets
+if TYPE_CHECKING:  # imported when a command runs, so that `dcgw --help` stays fast
+    import dns.name
+    import dns.rrset
+
+    from gateway.plan import Plan
+    from gateway.records import Record
+    from gateway.render import ApplyContext
+    from gateway.template import Template
 
 EXIT_INVALID = 2
 
@@ -33,8 +34,7 @@ class InvalidInput(Exception):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("preview", help="show what a template would change in a zone file",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "preview", __doc__)
     parser.add_argument("--zone", required=True, metavar="ZONEFILE", help="RFC 1035 master file of DOMAIN")
     add_apply_arguments(parser)
     parser.set_defaults(func=run)
@@ -54,6 +54,12 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
 def context_from_args(args: argparse.Namespace, **policies) -> tuple[Template, ApplyContext]:
     """The template and apply context the common options describe; InvalidInput when wrong.
     `policies` are the config's ApplyContext fields (ttl_policy, limits, safety)."""
+    import dns.exception
+    import dns.name
+
+    from gateway.render import ApplyContext
+    from gateway.template import TemplateError, load_template
+
     try:
         template = load_template(args.template)
     except TemplateError as exc:
@@ -74,6 +80,10 @@ def context_from_args(args: argparse.Namespace, **policies) -> tuple[Template, A
 
 
 def run(args: argparse.Namespace) -> int:
+    from gateway.plan import PlanError, apply_changes_to_rrsets, plan_changes, read_scope
+    from gateway.render import RenderError, render_template
+    from gateway.zonedata import ZoneFileError, load_zone_file, rrsets_in_scope, zone_rrsets
+
     try:
         template, context = context_from_args(args)
         zone = load_zone_file(args.zone, context.domain_name)
@@ -88,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def plan_json(plan: Plan, zone_after: Iterable[dns.rrset.RRset]) -> dict:
+    from gateway.records import records_of
+
     document = plan.to_json()
     document["zone"] = [r.to_json(plan.zone) for r in records_of(zone_after)]
     document["conflicts"] = [{**c.record.to_json(plan.zone), "reason": c.reason} for c in plan.conflicts]
@@ -128,4 +140,6 @@ def _print_table(rows: list[tuple[str, Record, str]], zone: dns.name.Name, strea
 
 def _key(record) -> tuple:
     """What identifies a record or an extension record among a plan's conflicts."""
+    import dns.name
+
     return tuple(sorted(record.to_json(dns.name.root).items(), key=lambda item: item[0]))

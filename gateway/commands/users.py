@@ -14,14 +14,13 @@ import argparse
 import getpass
 import sys
 
-from argon2 import PasswordHasher
+from gateway.commands.common import add_command
 
 EXIT_INVALID = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("users", help="manage local users", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "users", __doc__, help="manage local users")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     hash_password = actions.add_parser("hash-password", help="print an argon2id hash of a password",
                                        description="Read a password and print its argon2id hash for "
@@ -30,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_hash_password(args: argparse.Namespace) -> int:
+    from argon2 import PasswordHasher
+
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
         if getpass.getpass("Repeat password: ") != password:

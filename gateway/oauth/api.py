@@ -117,6 +117,8 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         found = await run_in_threadpool(hosting_zone, router, domain)
         if not await run_in_threadpool(still_controls, authenticator, grant):
             await run_in_threadpool(store.revoke_grant, grant.id, grant.user)
+            if metrics is not None:
+                metrics.token_event("revoked")
             raise Refused(403, "access_denied", "the user who authorized this no longer controls the domain; "
                                                 "the authorization is revoked")
         return params, grant, template, domain, host, found

@@ -21,6 +21,7 @@ from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.forms import FormRefused, read_form
 from gateway.oauth.consent import PageError, problem_page
+from gateway.observability import metrics_of
 from gateway.state import StateError
 from gateway.state.models import Grant
 from gateway.template import Template
@@ -62,6 +63,9 @@ async def revoke(request: Request) -> Response:
         await run_in_threadpool(request.app.state.runtime.store.revoke_grant, grant_id, user.username)
     except StateError as exc:
         return problem_page(request, PageError(404, "Authorization not found", str(exc)))
+    metrics = metrics_of(request)
+    if metrics is not None:
+        metrics.token_event("revoked")
     request.session[REVOKED_NOTICE] = grant_id
     return RedirectResponse(str(request.url_for("authorizations")), 303, headers={"Cache-Control": "no-store"})
 

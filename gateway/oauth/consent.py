@@ -58,6 +58,7 @@ from gateway.state import StateError
 from gateway.state.pkce import PkceError, checked_challenge
 from gateway.template import Template
 from gateway.ui import error_page, render_page
+from gateway.ui.changes import spf_merges
 
 
 CONSENT_PATH = "/v2/oauth/consent"
@@ -148,6 +149,7 @@ class Preview:
     add: list[dict[str, Any]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)  # records waiting for apply-time variables
     remove: list[dict[str, Any]] = field(default_factory=list)
+    spf: list[dict[str, Any]] = field(default_factory=list)  # SPF merges: the terms added
     conflicts: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)  # "provider/service" of applied templates it breaks
     warnings: list[str] = field(default_factory=list)
@@ -285,9 +287,11 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
                 raise Refused("invalid_request", f"{template.service_id} at {host or 'the apex'}: {exc}") from None
             except BackendError:
                 raise Refused("server_error", "the DNS backend could not be read; try again later") from None
-            shown.append(Preview(template, host, add=[r.to_json(zone) for r in plan.records_added()],
+            add, remove, spf = spf_merges([r.to_json(zone) for r in plan.records_added()],
+                                          [r.to_json(zone) for r in plan.records_removed()])
+            shown.append(Preview(template, host, add=add, spf=spf,
                                  pending=pending_rows(plan.prepared.rendered.pending, zone, template.provider_name),
-                                 remove=[r.to_json(zone) for r in plan.records_removed()],
+                                 remove=remove,
                                  conflicts=[c.reason for c in plan.conflicts], disabled=plan.disabled,
                                  warnings=list(plan.prepared.plan.warnings), approval=approval_of(plan)))
     return shown

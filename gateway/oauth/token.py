@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.oauth.params import BadRequest, request_params
+from gateway.observability import metrics_of
 from gateway.state import InvalidGrant, IssuedTokens, StateStore
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -63,7 +64,11 @@ def token_endpoint(store: StateStore):
         except BadRequest as exc:
             return oauth_error(400, "invalid_request", str(exc))
         # Hashing secrets and the database work stay off the event loop.
-        return await run_in_threadpool(grant_tokens, store, params, client_id, client_secret, basic)
+        response = await run_in_threadpool(grant_tokens, store, params, client_id, client_secret, basic)
+        metrics = metrics_of(request)
+        if metrics is not None and response.status_code == 200:
+            metrics.token_event("issued" if params.get("grant_type") == "authorization_code" else "refreshed")
+        return response
 
     return access_token
 

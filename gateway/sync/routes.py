@@ -26,10 +26,11 @@ from gateway.forms import FormRefused, read_form
 from gateway.instances import InstancePlan, commit_instance, hosted_zone, plan_instance
 from gateway.intents import StateUnavailable, exclusive, failure_message
 from gateway.plan import PlanError
-from gateway.redirects import redirect_back
+from gateway.redirects import redirect_back, redirect_with
 from gateway.render import RenderError
 from gateway.sync.request import SyncError, SyncRequest, parse_sync_request
 from gateway.ui import error_page, render_page
+from gateway.ui.changes import spf_merges
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
     user = current_user(request)
     query = form.get("query", "")
     if pending is None or user is None or user.username != pending["user"] or _hash(query) != pending["query"]:
-        return error_page(request, "This page has expired", "Start again from the service's page.", 400)
+        return expired_page(request, _posted_request(runtime, form))
     try:
         sync = parse_sync_request(runtime, pending["provider"], pending["service"], query)
     except SyncError as exc:
@@ -161,9 +162,9 @@ def unavailable(sync: SyncRequest, error: BackendError) -> SyncError:
 def shown_changes(plan: InstancePlan) -> dict[str, list]:
     """What the consent page lists: every record added and removed, and the services disabled."""
     zone = plan.prepared.zone
-    return {"add": [r.to_json(zone) for r in plan.records_added()],
-            "delete": [r.to_json(zone) for r in plan.records_removed()],
-            "disabled": plan.disabled}
+    add, delete, spf = spf_merges([r.to_json(zone) for r in plan.records_added()],
+                                  [r.to_json(zone) for r in plan.records_removed()])
+    return {"add": add, "delete": delete, "spf": spf, "disabled": plan.disabled}
 
 
 def plan_digest(plan: InstancePlan, shown: dict[str, list] | None = None) -> str:
@@ -195,13 +196,50 @@ def finish(request: Request, sync: SyncRequest, params: dict[str, str], heading:
     return render_page(request, "done.html", {"heading": heading, "message": message, "user": current_user(request)})
 
 
+# What a customer reads for a refused request; its developer detail (error.description) goes to
+# the log. Server-side refusals (5xx) are already written for the customer and shown as they are.
+PLAIN_WORDS = {
+    403: "The link from the service could not be verified, so nothing was changed. Go back to the service and "
+         "start again from there.",
+    404: "This DNS host does not offer the service this link asks for. Nothing was changed.",
+}
+PLAIN_DEFAULT = ("The link from the service is incomplete or not valid, so nothing was changed. Go back to the "
+                 "service and start again from there.")
+
+
 def refusal(request: Request, error: SyncError) -> Response:
     if error.redirect_uri:
         return redirect_back(error.redirect_uri, {"error": error.error, "error_description": error.description},
                              error.state)
-    return error_page(request, "This change cannot be made", error.description, error.status)
+    log.info("sync request refused (%s, %d): %s", error.error, error.status, error.description)
+    if error.status >= 500:
+        return error_page(request, "This change cannot be made", error.description, error.status)
+    # The reason stays on the page, small, for the service's developers: it names what was wrong.
+    return error_page(request, "This change cannot be made", PLAIN_WORDS.get(error.status, PLAIN_DEFAULT),
+                      error.status, detail=f"For the service's developers: {error.description}")
 
 
+def expired_page(request: Request, sync: SyncRequest | None) -> Response:
+    """The consent form came back too late or from another session: nothing was changed. With a
+    verified return address the page offers the way back to the service provider."""
+    back = None
+    if sync is not None and sync.redirect_uri:
+        url = redirect_with(sync.redirect_uri, {"error": "access_denied", "error_description": "expired",
+                                                **({"state": sync.state} if sync.state is not None else {})})
+        back = (url, f"Back to {sync.provider_label}")
+    return error_page(request, "This page has expired", "Nothing was changed. Start again from the service's page.",
+                      400, back=back[0] if back else None, back_label=back[1] if back else "Back")
+
+
+
+
+def _posted_request(runtime, form: dict[str, str]) -> SyncRequest | None:
+    """The request a stale consent form carried, when it still checks out (template, signature,
+    redirect_uri): only then is its return address verified."""
+    try:
+        return parse_sync_request(runtime, form.get("provider", ""), form.get("service", ""), form.get("query", ""))
+    except SyncError:
+        return None
 
 
 def _hash(text: str) -> str:
