@@ -1,5 +1,5 @@
 """Start-up time of `dcgw --help` next to its anchor, `python -m uvicorn --help`.
-Run: python bench/cli_startup.py [--runs N]
+Run: python bench/cli_startup.py [--runs N] [--quick]
 
 Both run as fresh interpreters, interleaved pair by pair; the ratio is the median of the
 per-pair ratios (target: <= 2x). `dcgw preview --help` is shown too: it must start as fast.
@@ -39,7 +39,9 @@ def environ_for(environment: dict[str, str]) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
-    runs = parser.parse_args().runs
+    parser.add_argument("--quick", action="store_true", help="two runs: check that the benchmark runs")
+    args = parser.parse_args()
+    runs = 2 if args.quick else args.runs
     for command in COMMANDS.values():  # warm the page cache and bytecode
         elapsed(command)
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
