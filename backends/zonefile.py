@@ -8,9 +8,11 @@
     lock_timeout = 30                        # optional; seconds to wait for another writer
     create_directory = false                 # optional; create `directory` when missing
 
-A zone is a file named `{zone}.zone` whose origin is the zone name. An apply holds an
-exclusive lock (`{zone}.zone.lock`) across re-read, compare, modify and write, so two
-gateway processes never lose each other's changes; the new file replaces the old one
+A zone is a file named `{zone}.zone` whose origin is the zone name. An apply holds the
+zone lock of the backend kit (`zone_lock`, in the state store: it reaches gateways on
+other hosts sharing the directory) and an exclusive file lock (`{zone}.zone.lock`, for
+other tools that honour it) across re-read, compare, modify and write, so two gateway
+processes never lose each other's changes; the new file replaces the old one
 atomically (temporary file in the same directory, fsync, rename, fsync of the
 directory) and the SOA serial goes up. The file is rewritten from its parsed records:
 records are kept exactly, but comments and formatting are not, and `$GENERATE` ranges
@@ -91,6 +93,9 @@ class ZoneFileBackend(Backend):
         self._parsed: OrderedDict[dns.name.Name, tuple[bytes, dns.zone.Zone]] = OrderedDict()
         self._parsed_lock = threading.Lock()  # the web front end calls backends from worker threads
 
+    def lock_scope(self) -> str:
+        return f"zonefile {self.directory.resolve()}"
+
     def path(self, zone: dns.name.Name) -> Path:
         if not is_safe_zone_name(zone):
             raise BackendError(f"backend {self.name!r}: {zone.to_text()!r} cannot be a zone file name")
@@ -126,7 +131,7 @@ class ZoneFileBackend(Backend):
             return
         path = self.path(zone)
         try:
-            with filelock.FileLock(f"{path}.lock", timeout=self.lock_timeout):
+            with self.zone_lock(zone), filelock.FileLock(f"{path}.lock", timeout=self.lock_timeout):
                 current, data = self._load_with_bytes(zone)
                 if INCLUDE.search(data):
                     raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: {path.name} uses $INCLUDE; "

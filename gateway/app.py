@@ -8,11 +8,14 @@ them from its root. Behind a proxy that adds a path prefix, run uvicorn with `--
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -22,17 +25,21 @@ from starlette.staticfiles import StaticFiles
 
 from gateway import oauth
 from gateway.auth.routes import login_routes
-from gateway.auth.session import current_user
+from gateway.auth.session import SESSION_LIFETIME, SessionLoader, current_user
 from gateway.config import Config
 from gateway.discovery import settings, template_version
 from gateway.oauth.consent import consent_page
 from gateway.observability import RequestMetricsMiddleware, observability_routes
+from gateway.proxies import forwarding_middleware
 from gateway.runtime import Runtime
 from gateway.sync.routes import sync_routes
 from gateway.ui import STATIC_DIR, brand_css, render_page
 
 SESSION_COOKIE = "dcgw_session"
-SESSION_MAX_AGE = 8 * 3600
+SESSION_MAX_AGE = int(SESSION_LIFETIME.total_seconds())
+HOUSEKEEPING_INTERVAL = 10 * 60  # seconds between purges of expired sessions, pages and counters
+
+log = logging.getLogger(__name__)
 
 
 async def template_or_consent(request: Request) -> Response:
@@ -51,10 +58,22 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     """The gateway for `config`; pass `runtime` to reuse one already built (tests, benchmarks)."""
     runtime = runtime or Runtime.from_config(config)
 
+    async def housekeeping() -> None:
+        while True:
+            try:
+                await run_in_threadpool(runtime.tidy_store)
+            except Exception:  # a database down for a while must not end the loop
+                log.exception("purging expired sessions and counters failed; trying again later")
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        runtime.close()
+        task = asyncio.create_task(housekeeping())
+        try:
+            yield
+        finally:
+            task.cancel()
+            runtime.close()
 
     def database_check() -> None:
         with runtime.store.engine.connect() as connection:
@@ -75,9 +94,11 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     ]
     secure_cookies = config.gateway.base_url.startswith("https://")
     middleware = [
+        *forwarding_middleware(config),
         Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
         Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
+        Middleware(SessionLoader),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.runtime = runtime

@@ -15,6 +15,7 @@ Errors are `ConfigError`s that name the file and the key:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -36,7 +37,7 @@ from gateway.render import TtlPolicy
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
-    "GatewaySettings", "TtlSettings", "default_config_path", "installed_drivers", "load_config",
+    "GatewaySettings", "ServerSettings", "TtlSettings", "default_config_path", "installed_drivers", "load_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,15 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """`[server]`: how the gateway sits behind a reverse proxy or load balancer."""
+
+    # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed;
+    # from anyone else, and when empty, the TCP peer is the client.
+    forwarded_allow_ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class BackendConfig:
     """One `[[backends]]` table: instance name, entry point name, zones, and its own options."""
 
@@ -157,6 +167,7 @@ class Config:
     auth: AuthSettings = AuthSettings()
     database: DatabaseSettings = DatabaseSettings()
     backends: tuple[BackendConfig, ...] = ()
+    server: ServerSettings = ServerSettings()
 
     @property
     def directory(self) -> Path:
@@ -197,7 +208,7 @@ class _Loader:
         return ConfigError(f"{self.path}: {key}: {message}")
 
     def config(self, document: dict[str, Any]) -> Config:
-        known = {"gateway", "ttl", "dns", "auth", "database", "backends"}
+        known = {"gateway", "ttl", "dns", "auth", "database", "backends", "server"}
         unknown = sorted(set(document) - known)
         if unknown:
             raise self.fail(unknown[0], f"unknown section (expected one of: {', '.join(sorted(known))})")
@@ -209,6 +220,7 @@ class _Loader:
             auth=self.auth(self.resolve_env(self.table(document, "auth"), "auth")),
             database=self.database(self.table(document, "database")),
             backends=self.backends(document.get("backends", [])),
+            server=self.server(self.table(document, "server")),
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -350,6 +362,18 @@ class _Loader:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
             url = f"sqlite:///{self.path_value(url[len('sqlite:///'):])}"
         return DatabaseSettings(url=url)
+
+    def server(self, table: dict[str, Any]) -> ServerSettings:
+        self.check_keys(table, "server", {"forwarded_allow_ips"})
+        proxies = self.strings(table, "server", "forwarded_allow_ips", ())
+        for index, item in enumerate(proxies):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise self.fail(f"server.forwarded_allow_ips[{index}]",
+                                f"{item!r} is not an IP address or network; list the proxies, "
+                                'as in ["10.0.0.5", "10.1.0.0/16"]') from None
+        return ServerSettings(forwarded_allow_ips=proxies)
 
     def backends(self, raw_backends: Any) -> tuple[BackendConfig, ...]:
         if not isinstance(raw_backends, list):

@@ -41,11 +41,24 @@ class Runtime:
         authenticator = load_authenticator(config.auth)
         router = BackendRouter.from_config(config)
         store = StateStore.open(config.database.url)
+        for backend in router.backends:
+            # One writer per zone across every replica: the backends lock zones in the shared store.
+            backend.zone_locks = store.zone_locks
         return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics())
 
     @property
     def ttl_policy(self) -> TtlPolicy:
         return self.config.ttl.policy()
+
+    def tidy_store(self) -> None:
+        """Purge expired sessions, consent pages and attempt counters, and end the sessions of
+        users the authenticator no longer knows (removed from the config), on every replica."""
+        purged = self.store.purge_expired()
+        if self.authenticator.uses_login_form:
+            purged["sessions"] += self.store.end_sessions_unless(
+                lambda username: self.authenticator.user_named(username) is not None)
+        if any(purged.values()):
+            log.info("purged from the state store: %s", purged)
 
     def close(self) -> None:
         self.router.close()

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from gateway.auth.base import Authenticator
 from gateway.auth.session import CSRF_FIELD, csrf_ok, sign_in, sign_out
-from gateway.auth.throttle import SignInThrottle
+from gateway.auth.throttle import SignInThrottle, client_address
 from gateway.ui import error_page, render_page
 
 LOGIN_PATH = "/login"
@@ -84,8 +84,9 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
         return expired_form_page(request)
     username = text_field(form, "username")
     password = text_field(form, "password")
-    keys = (f"user:{username.lower()}", f"address:{request.client.host if request.client else ''}")
-    wait = throttle.retry_after(*keys)
+    store, address = request.app.state.runtime.store, client_address(request)
+    # Counted before the password is checked, so parallel guesses cannot all be checked.
+    wait = await run_in_threadpool(throttle.begin, store, username[:MAX_FIELD_LENGTH], address)
     if wait:
         return login_form(request, next_path=next_path, username=username[:MAX_FIELD_LENGTH],
                           error=TOO_MANY_ATTEMPTS, status_code=429, headers={"Retry-After": str(wait)})
@@ -94,11 +95,10 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
         # argon2 takes tens of milliseconds of CPU; keep it off the event loop.
         user = await run_in_threadpool(authenticator.authenticate, username, password)
     if user is None:
-        throttle.failed(*keys)
         return login_form(request, next_path=next_path, username=username[:MAX_FIELD_LENGTH],
                           error=WRONG_CREDENTIALS, status_code=401)
-    throttle.succeeded(keys[0])
-    sign_in(request, user)
+    await run_in_threadpool(throttle.succeeded, store, username, address)
+    await run_in_threadpool(sign_in, request, user)
     return RedirectResponse(next_path, status_code=303)
 
 
@@ -106,7 +106,7 @@ async def submit_logout(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10)
     if not csrf_ok(request, text_field(form, CSRF_FIELD)):
         return expired_form_page(request)
-    sign_out(request)
+    await run_in_threadpool(sign_out, request)
     after = LOGIN_PATH if authenticator_of(request).uses_login_form else DEFAULT_NEXT
     return RedirectResponse(site_path(request, after), status_code=303)
 

@@ -21,6 +21,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.config import Config, ConfigError, default_config_path, load_config
 from gateway.observability import configure_logging
+from gateway.proxies import forwarding_warning
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"dcgw serve: {exc}", file=sys.stderr)
         return EXIT_INVALID
     log.info("Domain Connect gateway on http://%s:%s (%s)", args.host, args.port, config.path)
+    warning = forwarding_warning(config)
+    if warning:
+        log.warning(warning)
     if embedded:  # a person trying the gateway reads this, not a log collector
         print(f"Try it (sign in as demo / demo): {example_apply_url(config)}", file=sys.stderr)
+    # The app applies uvicorn's proxy-header handling itself, with [server] forwarded_allow_ips
+    # (gateway.proxies), keeping the TCP peer for the header sign-in: uvicorn must not do it again.
     uvicorn.run(app, host=args.host, port=args.port, log_config=log_config, proxy_headers=False)
     return 0
 

@@ -118,7 +118,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             variables = {k: v for k, v in params.items() if k not in RESERVED}
             context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy)
             force = params.get("force", "").lower() in ("1", "true")
-            result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
+            result = await run_in_threadpool(apply_with_retries, store, backend, zone, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
                                              force=force)
         except Refused as refused:
@@ -154,7 +154,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         changed = []
         try:
             for instance in matching:
-                changed += (await run_in_threadpool(revert_instance, store, backend, zone, instance.id,
+                changed += (await run_in_threadpool(revert_locked, store, backend, zone, instance.id,
                                                     f"client:{grant.client_id}"))[1]
         except BackendError as exc:
             log.error("API revert on %s through backend %r failed: %s", domain, backend.name, exc)
@@ -167,18 +167,29 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
     return apply, revert
 
 
-def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
-                       instance_id: str | None, actor: str, force: bool) -> InstanceResult:
+def apply_with_retries(store: StateStore, backend, zone: dns.name.Name, template: Template,
+                       context: ApplyContext, *, instance_id: str | None, actor: str, force: bool) -> InstanceResult:
     """An API caller sees no plan, so a zone that moved between read and write is simply
-    read and planned again (conflicts included) before giving up."""
+    read and planned again (conflicts included) before giving up.
+
+    Each attempt holds the zone lock from the plan's reads (of DNS and of the recorded
+    instances) to the recorded result, so two replicas never both plan against the same
+    previous instance; the backend's own apply takes the same lock again inside."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
-            return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                  force=force)
+            with backend.zone_lock(zone):
+                return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
+                                      force=force)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def revert_locked(store: StateStore, backend, zone: dns.name.Name, instance_pk: int, actor: str):
+    """`revert_instance` under the zone lock, for the same reason as `apply_with_retries`."""
+    with backend.zone_lock(zone):
+        return revert_instance(store, backend, zone, instance_pk, actor)
 
 
 def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result) -> JSONResponse:

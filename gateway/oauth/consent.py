@@ -7,8 +7,9 @@ Until client_id and redirect_uri are known to be registered, every problem is an
 redirecting to an unchecked URI would make the gateway an open redirector. After that,
 problems go back to the client as OAuth errors on its redirect_uri.
 
-What the user consents to is kept in the signed session, keyed by a nonce the page carries;
-the hidden fields of the form are only compared with it, never trusted.
+What the user consents to is kept in the state store for the session, keyed by a nonce the
+page carries, and can be taken once; the hidden fields of the form are only compared with
+it, never trusted.
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ async def consent_page(request: Request) -> Response:
         shown = await run_in_threadpool(previews, runtime, asked)
     except Refused as refused:
         return return_to.error(refused)
-    nonce = remember(request, asked, user)
+    nonce = await run_in_threadpool(remember, request, asked, user)
     return render_page(request, "oauth_consent.html", {
         "user": user, "asked": asked, "previews": shown, "nonce": nonce, "fields": asked.shown(),
         "action": CONSENT_PATH, "provider_name": asked.templates[0].provider_name,
@@ -267,7 +268,7 @@ async def consent_answer(request: Request) -> Response:
     user = current_user(request)
     if user is None:
         return problem_page(request, PageError(401, "Not signed in", "sign in, then start again from the service"))
-    shown = take_page(request, PENDING, form.get("consent"), now())
+    shown = await run_in_threadpool(take_page, request, PENDING, form.get("consent"), now())
     if shown is None:
         return problem_page(request, PageError(400, "Request expired", "consent: this request is unknown, expired "
                                                                      "or already answered; start again"))
@@ -302,7 +303,7 @@ def allow(request: Request, user: User, shown: dict[str, Any], return_to: Return
 
 
 def remember(request: Request, asked: ConsentRequest, user: User) -> str:
-    """Keep what the page shows in the signed session; the page carries only the nonce."""
+    """Keep what the page shows for this session in the store; the page carries only the nonce."""
     return remember_page(request, PENDING, {
         "user": user.username, "client_id": asked.return_to.client_id,
         "redirect_uri": asked.return_to.redirect_uri, "state": asked.return_to.state, "zone": asked.zone_text,

@@ -13,8 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.observability import audit_log
 from gateway.state import migrate
+from gateway.state.attempts import AttemptCounters
+from gateway.state.sessions import SessionRows
 from gateway.state.models import AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token
 from gateway.state.secrets import new_secret, secret_hash, secret_matches
+from gateway.zone_locks import ZoneLocks, zone_locks_for
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -70,11 +73,13 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-class StateStore:
+class StateStore(SessionRows, AttemptCounters):
     def __init__(self, engine: Engine, clock=utcnow) -> None:
         self.engine = engine
         self.clock = clock
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        #: Zone locks shared by every gateway process using this database (backends.base.Backend.zone_lock).
+        self.zone_locks: ZoneLocks = zone_locks_for(engine)
 
     @classmethod
     def open(cls, url: str, clock=utcnow) -> "StateStore":
@@ -84,6 +89,7 @@ class StateStore:
         return cls(engine, clock)
 
     def close(self) -> None:
+        self.zone_locks.close()
         self.engine.dispose()
 
     # --- OAuth clients -------------------------------------------------------------------

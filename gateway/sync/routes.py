@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -74,13 +75,17 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
         runtime.store.audit("cancel", f"user:{user.username}", sync.context.domain, _subject(sync))
         return finish(request, sync, {"error": "access_denied", "error_description": "user_cancel"},
                       "Nothing was changed", "You cancelled; your DNS records are as they were.")
+    plan = None
     try:
-        plan = prepare(runtime, sync, user)
-        # Apply exactly what was shown, from the same read: if the zone moves after this
-        # read the backend refuses the write, and the user sees the new plan instead.
-        if plan_digest(plan) != pending["digest"]:
-            return consent_page(request, sync, plan, user, changed=True)
-        commit_instance(runtime.store, plan, actor=f"user:{user.username}")
+        # The zone lock spans the plan's reads and the recorded instance: another replica
+        # cannot plan against the same previous instance meanwhile.
+        with zone_lock_of(runtime, sync):
+            plan = prepare(runtime, sync, user)
+            # Apply exactly what was shown, from the same read: if the zone moves after this
+            # read the backend refuses the write, and the user sees the new plan instead.
+            if plan_digest(plan) != pending["digest"]:
+                return consent_page(request, sync, plan, user, changed=True)
+            commit_instance(runtime.store, plan, actor=f"user:{user.username}")
     except SyncError as exc:
         return refusal(request, exc)
     except ZoneChanged:
@@ -89,13 +94,23 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
             return consent_page(request, sync, prepare(runtime, sync, user), user, changed=True)
         except SyncError as exc:
             return refusal(request, exc)
-    except BackendError as exc:
-        runtime.metrics.apply(plan.prepared.backend.name, "error", "sync")
+    except BackendError as exc:  # the write failed, or the zone lock could not be had
+        if plan is not None:
+            runtime.metrics.apply(plan.prepared.backend.name, "error", "sync")
         log.error("sync apply of %s/%s on %s failed: %s", *sync.template.key, sync.context.domain, exc)
         return refusal(request, sync.refusal("server_error", "the DNS change could not be made; try again later",
                                              502))
     runtime.metrics.apply(plan.prepared.backend.name, "applied" if plan.changes else "nothing", "sync")
     return finish(request, sync, {}, "Done", f"{sync.service_label} is set up on {sync.context.fqdn}.")
+
+
+def zone_lock_of(runtime, sync: SyncRequest) -> AbstractContextManager[None]:
+    """The zone lock of the request's zone; nothing to hold when no backend hosts it (`prepare` refuses)."""
+    try:
+        backend = runtime.router.zone_backend(sync.context.domain_name)
+    except BackendError as exc:
+        raise unavailable(sync, exc) from None
+    return backend.zone_lock(sync.context.domain_name) if backend is not None else nullcontext()
 
 
 def prepare(runtime, sync: SyncRequest, user: User) -> InstancePlan:
