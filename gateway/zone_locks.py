@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dns.name
@@ -81,7 +81,12 @@ class ZoneLocks:
             if not lock.acquire(timeout=timeout):
                 raise ZoneLockTimeout(f"another apply in this process held the zone for more than {timeout:g}s")
             try:
-                with self._shared(key, max(deadline - time.monotonic(), 0.001)):
+                shared = ExitStack()
+                try:
+                    shared.enter_context(self._shared(key, max(deadline - time.monotonic(), 0.001)))
+                except ZoneLockTimeout as exc:
+                    raise ZoneLockTimeout(f"{exc} for more than {timeout:g}s") from None
+                with shared:
                     held.add(key)
                     try:
                         yield
@@ -133,7 +138,7 @@ class FileZoneLocks(ZoneLocks):
             lock = filelock.FileLock(str(self.directory / f"{key & (2**64 - 1):016x}.lock"), timeout=timeout)
             lock.acquire()
         except filelock.Timeout:
-            raise ZoneLockTimeout(f"another gateway process held the zone for more than {timeout:g}s") from None
+            raise ZoneLockTimeout("another gateway process held the zone") from None
         except OSError as exc:
             raise ZoneLockError(f"cannot create a lock file in {self.directory}: {exc.strerror or exc}") from None
         try:
@@ -158,7 +163,7 @@ class AdvisoryZoneLocks(ZoneLocks):
         try:
             connection = self.engine.connect()
         except PoolTimeout:
-            raise ZoneLockTimeout("no database connection was free for the zone lock") from None
+            raise ZoneLockTimeout("every zone-lock connection to the database was busy") from None
         except SQLAlchemyError as exc:
             raise ZoneLockError(f"the state database did not answer: {type(exc).__name__}") from None
         try:
@@ -171,8 +176,7 @@ class AdvisoryZoneLocks(ZoneLocks):
             except SQLAlchemyError as exc:
                 transaction.rollback()
                 if getattr(getattr(exc, "orig", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
-                    raise ZoneLockTimeout(f"another gateway process held the zone for more than {timeout:g}s") \
-                        from None
+                    raise ZoneLockTimeout("another gateway process held the zone") from None
                 raise ZoneLockError(f"the state database refused the zone lock: {type(exc).__name__}") from None
             try:
                 yield
