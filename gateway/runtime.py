@@ -41,9 +41,7 @@ class Runtime:
         authenticator = load_authenticator(config.auth)
         router = BackendRouter.from_config(config)
         store = StateStore.open(config.database.url)
-        for backend in router.backends:
-            # One writer per zone across every replica: the backends lock zones in the shared store.
-            backend.zone_locks = store.zone_locks
+        router.use_zone_locks(store.zone_locks)  # one writer per zone across every replica
         return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics())
 
     @property
