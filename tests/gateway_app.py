@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,10 +70,7 @@ def build_gateway(tmp_path: Path, templates: list[dict] | None = None, *, zones=
     zone_dir.mkdir()
     for zone in zones:
         (zone_dir / f"{zone}.zone").write_text(ZONE.format(zone=zone))
-    password_hash = HASHER.hash(PASSWORD)
     users = users if users is not None else {"alice": ["example.com"], "bob": ["other.com"]}
-    user_tables = "".join(f'[[auth.users]]\nusername = "{name}"\npassword_hash = "{password_hash}"\n'
-                          f"zones = {json.dumps(user_zones)}\n" for name, user_zones in users.items())
     config_path = tmp_path / "gateway.toml"
     config_path.write_text(f"""\
 [gateway]
@@ -85,7 +84,7 @@ control_panel_url = "https://panel.dns.test/domains/%domain%"
 [database]
 url = "sqlite:///state.sqlite"
 
-{user_tables}
+{user_tables(users)}
 [[backends]]
 name = "files"
 driver = "zonefile"
@@ -95,6 +94,20 @@ directory = "zones"
 """)
     config = load_config(config_path)
     return Gateway(create_app(config), config, zone_dir)
+
+
+def user_tables(users: dict[str, list[str]]) -> str:
+    """`[[auth.users]]` tables, every user with the password PASSWORD."""
+    password_hash = HASHER.hash(PASSWORD)
+    return "".join(f'[[auth.users]]\nusername = "{name}"\npassword_hash = "{password_hash}"\n'
+                   f"zones = {json.dumps(user_zones)}\n" for name, user_zones in users.items())
+
+
+def start_serve(config: Path, port: int, log: Path, *options: str) -> subprocess.Popen:
+    """`dcgw serve` as its own process on 127.0.0.1:port, its output in `log`."""
+    with log.open("w") as output:
+        return subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+                                 "--port", str(port), *options], stdout=output, stderr=subprocess.STDOUT)
 
 
 def csrf_of(html: str) -> str:

@@ -3,15 +3,13 @@ sign-in still judged by the TCP peer, and a start-up warning when a proxy is in 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
 
 from gateway.config import ConfigError, load_config
 from gateway.proxies import forwarding_warning
-from tests.gateway_app import build_gateway
+from tests.gateway_app import build_gateway, start_serve
 from tests.servers.common import free_port, stop, wait_for_port
 
 HEADER_AUTH = '[auth]\ndriver = "header"\ntrusted_proxies = ["127.0.0.1"]\n'
@@ -51,9 +49,7 @@ def test_serve_warns_at_start_up_when_header_auth_has_no_forwarded_allow_ips(tmp
     port = free_port()
     gateway = build_gateway(tmp_path, users={}, base_url=f"http://127.0.0.1:{port}", sections=HEADER_AUTH)
     log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
-                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
+    process = start_serve(gateway.config.path, port, log)
     try:
         wait_for_port(port, process, timeout=30, log=log)
         deadline = time.monotonic() + 10

@@ -7,8 +7,6 @@ import html
 import itertools
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gateway.state import StateStore
-from tests.gateway_app import HASHER, HOSTING, PASSWORD, consent_form, csrf_of
+from tests.gateway_app import HOSTING, PASSWORD, consent_form, csrf_of, start_serve, user_tables
 from tests.servers.common import free_port, stop, wait_for_port
 from tests.servers.pdns import PdnsServer
 
@@ -75,9 +73,7 @@ def replicas(tmp_path_factory, postgres_url: str, pdns: PdnsServer) -> Iterator[
     templates.mkdir()
     for template in (API_TEMPLATE, HOSTING):
         (templates / f"{template['providerId']}.{template['serviceId']}.json").write_text(json.dumps(template))
-    password_hash = HASHER.hash(PASSWORD)
-    users = "".join(f'[[auth.users]]\nusername = "{name}"\npassword_hash = "{password_hash}"\n'
-                    f'zones = ["{zone.to_text(omit_final_dot=True)}"]\n' for name in USERS)
+    users = user_tables({name: [zone.to_text(omit_final_dot=True)] for name in USERS})
     ports = (free_port(), free_port())
     config = directory / "gateway.toml"
     config.write_text(f"""\
@@ -106,10 +102,7 @@ zones = ["{zone.to_text(omit_final_dot=True)}"]
     processes = []
     # Started together: they also migrate the empty database at the same moment.
     for port, log in zip(ports, logs):
-        with log.open("w") as output:
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
-                 "--log-level", "warning"], stdout=output, stderr=subprocess.STDOUT))
+        processes.append(start_serve(config, port, log, "--log-level", "warning"))
     store = None
     try:
         for port, process, log in zip(ports, processes, logs):

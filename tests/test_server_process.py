@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from tests.gateway_app import PASSWORD, build_gateway, consent_form, csrf_of
+from tests.gateway_app import PASSWORD, build_gateway, consent_form, csrf_of, start_serve
 from tests.servers.common import free_port, require_program, stop, wait_for_port
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
@@ -22,9 +20,7 @@ def served(tmp_path):
     port = free_port()
     gateway = build_gateway(tmp_path, base_url=f"http://127.0.0.1:{port}")
     log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
-                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
+    process = start_serve(gateway.config.path, port, log)
     try:
         wait_for_port(port, process, timeout=30, log=log)
         yield gateway, f"http://127.0.0.1:{port}", log

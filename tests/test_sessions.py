@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-import pytest
+from datetime import timedelta
 
 from gateway.config import load_config
 from gateway.runtime import Runtime
-from gateway.state import StateStore
 from gateway.state.sessions import MAX_PAGES_PER_USER
 from tests.gateway_app import PASSWORD, build_gateway, sign_in
-from tests.state_helpers import database_url  # noqa: F401  (fixture)
+from tests.state_helpers import clock, database_url, store  # noqa: F401  (fixtures)
 
 HOUR = timedelta(hours=1)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(database_url, clock):  # noqa: F811
-    opened = StateStore.open(database_url, clock=clock)
-    yield opened
-    opened.close()
 
 
 def test_a_session_lives_for_its_lifetime_then_is_purged(store, clock):

@@ -4,36 +4,15 @@ before the password is checked (so parallel guesses are limited too, and replica
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gateway.auth.throttle import SIGN_IN, SignInThrottle
 from gateway.state import StateStore
 from gateway.state.models import AttemptCounter
 from tests.gateway_app import PASSWORD, build_gateway, csrf_of, sign_in
-from tests.state_helpers import database_url  # noqa: F401  (fixture)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(database_url, clock):  # noqa: F811
-    opened = StateStore.open(database_url, clock=clock)
-    yield opened
-    opened.close()
+from tests.state_helpers import clock, database_url, store  # noqa: F401  (fixtures)
 
 
 def counters(store: StateStore) -> list[AttemptCounter]:
