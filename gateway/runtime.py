@@ -50,9 +50,11 @@ class Runtime:
 
     def tidy_store(self) -> None:
         """Purge expired sessions, consent pages and attempt counters, and end the sessions of
-        users the authenticator no longer knows (removed from the config), on every replica."""
+        users removed from the config's user list, on every replica."""
         purged = self.store.purge_expired()
-        if self.authenticator.uses_login_form:
+        # Only a list of users in the config can say a user is gone; other drivers (a proxy,
+        # an identity provider) learn of users as they sign in.
+        if self.config.auth.driver == "local":
             purged["sessions"] += self.store.end_sessions_unless(
                 lambda username: self.authenticator.user_named(username) is not None)
         if any(purged.values()):
