@@ -129,3 +129,20 @@ def test_with_forwarded_allow_ips_the_proxy_s_client_address_is_counted(tmp_path
         for n in range(SIGN_IN.per_address):
             _fail_from(outsider, {"X-Forwarded-For": f"192.0.2.{100 + n}"}, n)
         assert _fail_from(outsider, {"X-Forwarded-For": "192.0.2.250"}, 999) == 429
+
+
+def test_ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4(tmp_path):
+    gateway = build_gateway(tmp_path)
+    for n in range(SIGN_IN.per_address):
+        with gateway.client(client=(f"2001:db8:1:2::{n + 1:x}", 40000)) as client:
+            assert _fail_from(client, {}, n) == 401
+    with gateway.client(client=("2001:db8:1:2:ffff::1", 40000)) as same_network:
+        assert _fail_from(same_network, {}, 999) == 429
+    with gateway.client(client=("2001:db8:1:3::1", 40000)) as next_network:
+        assert _fail_from(next_network, {}, 999) == 401
+    with gateway.client(client=("::ffff:192.0.2.1", 40000)) as mapped:
+        for n in range(SIGN_IN.per_address - 1):
+            _fail_from(mapped, {}, 2000 + n)
+    with gateway.client(client=("192.0.2.1", 40000)) as plain:
+        assert _fail_from(plain, {}, 999) == 401  # the fiftieth
+        assert _fail_from(plain, {}, 998) == 429

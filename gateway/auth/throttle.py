@@ -13,6 +13,7 @@ whose X-Forwarded-For is believed.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -47,7 +48,18 @@ CLIENT_AUTHENTICATION = Throttle("client-auth", per_name=100, per_address=30)
 
 
 def client_address(request: HTTPConnection) -> str:
-    return request.client.host if request.client else ""
+    """The address attempts are counted against: an IPv6 client by its /64 (one subscriber's
+    network hands out addresses from it freely), an IPv4 one by itself."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 class SignInThrottle:
