@@ -23,8 +23,8 @@ from gateway.plan import RRsetChange
 from gateway.records import same_rrset
 from gateway.zone_locks import PROCESS_ZONE_LOCKS, ZoneLockError, ZoneLocks, ZoneLockTimeout
 
-__all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "RRsetChange", "ZoneChanged",
-           "same_rrset"]
+__all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "RRsetChange", "ReloadFailed",
+           "ZoneChanged", "same_rrset"]
 
 ENTRY_POINT_GROUP = "domainconnect_gateway.backends"
 
@@ -35,6 +35,11 @@ class BackendError(RuntimeError):
 
 class ZoneChanged(BackendError):
     """The RRsets read for the plan changed before the write; nothing was written."""
+
+
+class ReloadFailed(BackendError):
+    """The change is written to the backend's data, but the server serving it was not told
+    to load it (a failed reload command). The gateway records the change, then reports this."""
 
 
 class ConfigError(ValueError):
@@ -109,7 +114,12 @@ class Backend(abc.ABC):
         Each change says what the RRset was when read (`before`) and what it must become
         (`after`, None to delete). If any RRset no longer matches its `before`, raise
         `ZoneChanged` and write nothing. On any other failure raise `BackendError` and
-        leave the zone as it was. Touch nothing outside the changed RRsets.
+        leave the zone as it was; `ReloadFailed` when the change is written but not loaded.
+        Touch nothing outside the changed RRsets.
+
+        When the answer is lost (a timeout, a dropped connection) the gateway cannot know
+        whether the change was made: it re-reads the changed names with `read` and compares
+        them with `before` and `after`, so `read` must show a completed write at once.
         """
 
     def lock_scope(self) -> str:

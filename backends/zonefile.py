@@ -49,7 +49,7 @@ import dns.rrset
 import dns.zone
 import filelock
 
-from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
+from backends.base import Backend, BackendError, ConfigError, ReloadFailed, RRsetChange, ZoneChanged
 from gateway.records import same_rrset
 from gateway.zonedata import ZoneFileError, rrsets_in_scope
 
@@ -151,6 +151,9 @@ class ZoneFileBackend(Backend):
         except filelock.Timeout:
             raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: another writer held "
                                f"{path.name}.lock for more than {self.lock_timeout:g}s") from None
+        except OSError as exc:  # the lock file: a read-only directory, a full disk
+            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: cannot lock {path.name}: "
+                               f"{exc.strerror or exc}") from None
         self._reload(zone)
 
     def _load(self, zone: dns.name.Name) -> dns.zone.Zone:
@@ -240,11 +243,11 @@ class ZoneFileBackend(Backend):
         try:
             result = subprocess.run(argv, capture_output=True, text=True, timeout=self.reload_timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BackendError(f"backend {self.name!r}: zone {zone_text}: written, but reload_command "
+            raise ReloadFailed(f"backend {self.name!r}: zone {zone_text}: written, but reload_command "
                                f"{shlex.join(argv)!r} failed: {exc}") from None
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip()[-500:]
-            raise BackendError(f"backend {self.name!r}: zone {zone_text}: written, but reload_command "
+            raise ReloadFailed(f"backend {self.name!r}: zone {zone_text}: written, but reload_command "
                                f"{shlex.join(argv)!r} exited with status {result.returncode}"
                                + (f": {detail}" if detail else ""))
 

@@ -14,12 +14,13 @@ import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -28,18 +29,19 @@ from gateway.auth.routes import login_routes
 from gateway.auth.session import SESSION_LIFETIME, SessionLoader, current_user
 from gateway.config import Config
 from gateway.discovery import settings, template_version
+from gateway.intents import StateUnavailable
 from gateway.oauth.consent import consent_page
 from gateway.observability import RequestMetricsMiddleware, observability_routes
 from gateway.proxies import forwarding_middleware
 from gateway.runtime import Runtime
 from gateway.sync.routes import sync_routes
-from gateway.ui import STATIC_DIR, brand_css, render_page
+from gateway.ui import STATIC_DIR, brand_css, error_page, render_page
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "dcgw_session"
 SESSION_MAX_AGE = int(SESSION_LIFETIME.total_seconds())
 HOUSEKEEPING_INTERVAL = 10 * 60  # seconds between purges of expired sessions, pages and counters
-
-log = logging.getLogger(__name__)
 
 
 async def template_or_consent(request: Request) -> Response:
@@ -48,6 +50,28 @@ async def template_or_consent(request: Request) -> Response:
     if "client_id" in request.query_params or "response_type" in request.query_params:
         return await consent_page(request)
     return template_version(request)
+
+
+def failure_response(request: Request, status: int, code: str, message: str) -> Response:
+    """A failure no handler answered: JSON for programs, the error page for browsers."""
+    if "text/html" in request.headers.get("accept", ""):
+        try:
+            return error_page(request, "Try again in a moment" if status == 503 else "Something went wrong",
+                              message, status)
+        except Exception:  # noqa: BLE001  the page itself needs the session, which may be what failed
+            pass
+    return JSONResponse({"code": code, "message": message}, status)
+
+
+async def state_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("%s %s: state store unavailable: %s", request.method, request.url.path, exc)
+    return failure_response(request, 503, "temporarily_unavailable",
+                            "the gateway's state store is unavailable; nothing was changed, try again later")
+
+
+async def unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return failure_response(request, 500, "server_error", "the gateway failed to answer; nothing was changed")
 
 
 def home(request: Request) -> Response:
@@ -68,11 +92,14 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(housekeeping())
+        # Settled in the background: a backend that hangs must not keep the gateway from serving.
+        settling = asyncio.get_running_loop().run_in_executor(None, runtime.settle_pending)
+        tidying = asyncio.create_task(housekeeping())
         try:
             yield
         finally:
-            task.cancel()
+            tidying.cancel()
+            await asyncio.wait([settling], timeout=1)
             runtime.close()
 
     def database_check() -> None:
@@ -100,6 +127,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
         Middleware(SessionLoader),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    handlers = {SQLAlchemyError: state_unavailable, StateUnavailable: state_unavailable, Exception: unexpected}
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers)
     app.state.runtime = runtime
     return app

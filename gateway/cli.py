@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "gateway.commands.apply",
     "gateway.commands.clients",
     "gateway.commands.discovery_record",
+    "gateway.commands.instances",
     "gateway.commands.preview",
     "gateway.commands.serve",
     "gateway.commands.templates",

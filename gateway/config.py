@@ -126,9 +126,11 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """`[database]`: SQLAlchemy URL of the state store."""
+    """`[database]`: SQLAlchemy URL of the state store, and how long a connect, statement or
+    lock wait may take (seconds) before the request fails instead of waiting."""
 
     url: str = "sqlite:///dcgw.sqlite"
+    timeout: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -352,16 +354,19 @@ class _Loader:
         return AuthSettings(driver=driver, users=tuple(users), options=MappingProxyType(options))
 
     def database(self, table: dict[str, Any]) -> DatabaseSettings:
-        self.check_keys(table, "database", {"url"})
+        self.check_keys(table, "database", {"url", "timeout"})
+        timeout = float(self.get(table, "database", "timeout", (int, float), 5.0))
+        if not 0 < timeout <= 300:
+            raise self.fail("database.timeout", f"must be between 0 and 300 seconds, not {timeout:g}")
         url = self.resolve_env(self.get(table, "database", "url", str, None), "database.url")
         if url is None:
-            return DatabaseSettings(url=f"sqlite:///{self.base / 'dcgw.sqlite'}")
+            return DatabaseSettings(url=f"sqlite:///{self.base / 'dcgw.sqlite'}", timeout=timeout)
         if "://" not in url:
             raise self.fail("database.url", f"must be a database URL such as 'sqlite:///dcgw.sqlite', not {url!r}")
         # sqlite:///relative/path is relative to the config file, not to wherever dcgw runs.
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
             url = f"sqlite:///{self.path_value(url[len('sqlite:///'):])}"
-        return DatabaseSettings(url=url)
+        return DatabaseSettings(url=url, timeout=timeout)
 
     def server(self, table: dict[str, Any]) -> ServerSettings:
         self.check_keys(table, "server", {"forwarded_allow_ips"})

@@ -1,10 +1,14 @@
 """Template state: applying and reverting template instances recorded in the state store.
 
 Re-applying a template on the same host replaces its previous instance: records the new
-one no longer writes are removed. A multiInstance template only replaces the instance with
-the same instanceId. Revert removes exactly the records an instance wrote and that are still
-as written; changed ones are reported, never clobbered. The extra removals join the engine's
-plan so the backend sees one atomic change.
+one no longer writes are removed. Groups add up: one instance per template and host holds
+every group applied, and re-applying group A replaces only A's records. A multiInstance
+template replaces only the instance with the same instanceId; without one, each apply
+adds an instance. Revert removes exactly the records an instance wrote and that are still
+as written; changed ones are reported, never clobbered, and records that were there before
+the instance (written exactly as the template would) stay. The extra removals join the
+engine's plan so the backend sees one atomic change, made through gateway.intents under
+the zone lock.
 
 SPF records are merged, not written (SPFM), so an instance remembers the SPF terms it owns
 instead: a row `{"name", "spf": [term, ...], "created": bool}` beside its records. Revert takes
@@ -15,6 +19,7 @@ and nothing but `all` is left. The `all` qualifier the merge chose stays as it i
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -27,13 +32,15 @@ import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from backends.base import Backend
-from gateway.apply import PreparedApply, prepare_apply
+from gateway.apply import PreparedApply, ZoneNotHosted, prepare_apply
+from gateway.intents import exclusive, write
 from gateway.plan import Conflict, Plan, RRsetChange, apply_changes_to_rrsets, read_scope
-from gateway.records import Record, make_rrset, rdata_identity, same_rrset
+from gateway.records import Record, make_rrset, rdata_identity, records_of, same_rrset
 from gateway.render import ApplyContext, split_txt, txt_text
 from gateway.spf import SpfMergeError, is_spf, merge_spf, term_key
 from gateway.state import StateError, StateStore
 from gateway.state.models import TemplateInstance
+from gateway.state.store import instance_row
 from gateway.template import Essential, Template
 
 RRsetKey = tuple[dns.name.Name, int]
@@ -48,17 +55,38 @@ class InstanceResult:
     changed_since: list[Record] = field(default_factory=list)
     # "provider/service" of instances whose essential (Always) records this apply removes.
     disabled: list[str] = field(default_factory=list)
+    instance_id: str | None = None
 
 
-def record_dicts(records: Iterable[Record]) -> list[dict]:
+def record_dicts(records: Iterable[Record], **flags: bool) -> list[dict]:
     return [{"name": r.name.to_text(), "type": dns.rdatatype.to_text(r.rdata.rdtype), "ttl": r.ttl,
-             "data": r.rdata.to_text(), **_essential_of(r)} for r in records]
+             "data": r.rdata.to_text(), **_provenance(getattr(r, "source", None)), **flags} for r in records]
 
 
-def _essential_of(record: Record) -> dict:
+def _provenance(source) -> dict:
     # Only records whose loss must drop their template are marked; OnApply ones may change freely.
-    source = getattr(record, "source", None)
-    return {"essential": True} if source is not None and source.essential == Essential.ALWAYS else {}
+    marks: dict = {"essential": True} if source is not None and source.essential == Essential.ALWAYS else {}
+    if source is not None and source.group_id is not None:
+        marks["group"] = source.group_id
+    return marks
+
+
+def _owned(rows: Iterable[dict]) -> list[Record]:
+    """The records of `rows` the instance wrote itself (not those that were there before it)."""
+    return records_from_dicts(row for row in rows if not row.get("preexisting"))
+
+
+def _in_groups(row: dict, groups: frozenset[str] | None) -> bool:
+    """Whether an apply of `groups` (None: every group) re-writes this row."""
+    return groups is None or row.get("group") in groups
+
+
+def _union_groups(previous: Iterable[TemplateInstance], groups: frozenset[str] | None) -> list[str]:
+    """The groups an instance holds after this apply; [] stands for every group."""
+    held = [set(i.group_ids) for i in previous]
+    if groups is None or any(not g for g in held):
+        return []
+    return sorted(set(groups).union(*held))
 
 
 def records_from_dicts(rows: Iterable[dict]) -> list[Record]:
@@ -86,6 +114,7 @@ class InstancePlan:
     replaces: list[TemplateInstance]  # the previous instance and any disabled ones
     disabled: list[str]  # "provider/service" of instances losing an essential record
     changed_since: list[Record]
+    group_ids: list[str] = field(default_factory=list)  # the groups the instance holds; []: every group
 
     @property
     def conflicts(self) -> list[Conflict]:
@@ -97,24 +126,42 @@ class InstancePlan:
     def records_removed(self) -> list[Record]:
         return [r for c in self.changes for r in _only_in(c.before, c.after)]
 
+    def instance_row(self, actor: str) -> dict:
+        context, template = self.prepared.rendered.context, self.prepared.rendered.template
+        return instance_row(provider_id=template.provider_id, service_id=template.service_id,
+                            domain=context.domain, host=context.host, instance_id=self.instance_id,
+                            group_ids=self.group_ids, params=dict(context.params), records=self.written,
+                            applied_by=actor, multi_instance=template.multi_instance)
+
+
+def new_instance_id() -> str:
+    """An instanceId for a multiInstance apply that names none."""
+    return secrets.token_hex(8)
+
 
 def plan_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
                   instance_id: str | None) -> InstancePlan:
     """The whole change applying `template` makes, replaced and disabled instances included; writes nothing."""
     prepared = prepare_apply(backend, template, context)
     applied = store.instances(context.domain)  # read once: every decision below sees the same state
+    if template.multi_instance and instance_id is None:
+        instance_id = new_instance_id()  # a new instance; it replaces none
     previous = replaced_instances(template, context, instance_id, applied)
+    groups = context.group_ids
+    # Rows of the previous instance this apply writes again, and rows of its other groups, kept.
+    rewritten = [row for i in previous for row in i.records if _in_groups(row, groups)]
+    carried = [row for i in previous for row in i.records if not _in_groups(row, groups)]
     # Re-applying replaces the previous instance, so its own records are no conflict (spec
     # "Apply, Re-apply, and Multi-Instance"); they are still removed by the plan.
-    replaced = {_identity(r) for i in previous for r in records_from_dicts(i.records)}
+    replaced = {_identity(r) for r in records_from_dicts(rewritten)}
     prepared.plan.conflicts = [c for c in prepared.plan.conflicts if _identity(c.record) not in replaced]
     broken = disabled_instances(prepared.plan, applied, {i.id for i in previous})
     # A template that lost an essential record is removed as a whole.
-    previous = previous + broken
-    stale = [r for i in previous for r in records_from_dicts(i.records)]
-    stale_spf = [row for i in previous for row in _spf_rows(i.records)]
+    stale_rows = rewritten + [row for i in broken for row in i.records]
+    stale = _owned(stale_rows)
+    stale_spf = _spf_rows(stale_rows)
     spf_owned = _spf_claims(prepared, applied)
-    gone = {i.id for i in previous}
+    gone = {i.id for i in [*previous, *broken]}
     others = [i for i in applied if i.id not in gone]
     # Only names the plan did not read already: a re-apply usually touches the same ones.
     unread = ({r.name for r in stale} | {dns.name.from_text(row["name"]) for row in stale_spf}) - read_scope(
@@ -122,43 +169,57 @@ def plan_instance(store: StateStore, backend: Backend, template: Template, conte
     current = _union(prepared.current, backend.read(prepared.zone, unread, ()) if unread else [])
     after_plan = apply_changes_to_rrsets(current, prepared.plan.changes)
     rendered = [Record(r.name, r.ttl, r.rdata) for r in prepared.rendered.records]
-    final, changed_since = _without(after_plan, stale, keep=rendered,
+    final, changed_since = _without(after_plan, stale, keep=[*rendered, *records_from_dicts(carried)],
                                     still_needed=[r for i in others for r in records_from_dicts(i.records)])
     # Terms the replaced instances owned go unless the new instance or another one claims them.
-    final = _unmerge_spf(final, stale_spf, _spf_terms_by_name([*spf_owned, *(
+    final = _unmerge_spf(final, stale_spf, _spf_terms_by_name([*spf_owned, *_spf_rows(carried), *(
         row for i in others for row in _spf_rows(i.records))]))
-    # The instance owns what it added and what it took over from the instance it replaces,
-    # never records that were there before any instance.
-    inherited = {_identity(r) for r in stale}
+    return InstancePlan(prepared, instance_id, current, _changes(current, final),
+                        _written(prepared, current, stale) + spf_owned + carried,
+                        previous + broken, [f"{i.provider_id}/{i.service_id}" for i in broken], changed_since,
+                        _union_groups(previous, groups))
+
+
+def _written(prepared: PreparedApply, current: Iterable[dns.rrset.RRset], inherited_records: list[Record]) -> list[dict]:
+    """The rows of the rendered records: owned when this apply adds them or takes them over from
+    the instance it replaces; pre-existing when they were already there exactly as rendered."""
+    inherited = {_identity(r) for r in inherited_records}
     added = {_identity(r) for r in prepared.plan.add}
-    written = [r for r in prepared.rendered.records if _identity(r) in added | inherited]
-    return InstancePlan(prepared, instance_id, current, _changes(current, final), record_dicts(written) + spf_owned,
-                        previous, [f"{i.provider_id}/{i.service_id}" for i in broken], changed_since)
+    present = {(_identity(r), r.ttl) for r in records_of(current)}
+    owned = [r for r in prepared.rendered.records if _identity(r) in added | inherited]
+    there = [r for r in prepared.rendered.records
+             if _identity(r) not in added | inherited and (_identity(r), r.ttl) in present]
+    return record_dicts(owned) + record_dicts(there, preexisting=True)
 
 
 def commit_instance(store: StateStore, plan: InstancePlan, actor: str) -> int:
-    """Write `plan` in one backend change and record the instance; `ZoneChanged` (nothing
-    written) when the zone moved since the plan's read."""
+    """Write `plan` in one backend change and record the instance, crash-safe (gateway.intents).
+    `ZoneChanged` (nothing written) when the zone moved since the plan's read. The caller
+    holds the zone lock (`exclusive`)."""
     prepared = plan.prepared
-    if plan.changes:
-        prepared.backend.apply(prepared.zone, plan.changes)
-    context, template = prepared.rendered.context, prepared.rendered.template
-    return store.record_instance(
-        provider_id=template.provider_id, service_id=template.service_id, domain=context.domain,
-        host=context.host, instance_id=plan.instance_id, group_ids=list(context.group_ids or ()),
-        params=dict(context.params), records=plan.written, applied_by=actor, replaces=[i.id for i in plan.replaces])
+    return write(store, prepared.backend, prepared.zone, prepared.rendered.context.domain, plan.changes,
+                 instance=plan.instance_row(actor), replaces=[i.id for i in plan.replaces], actor=actor)
+
+
+def hosted_zone(backend: Backend, context: ApplyContext) -> dns.name.Name:
+    zone = backend.find_zone(context.domain_name)
+    if zone is None:
+        raise ZoneNotHosted(f"backend {backend.name!r} does not host a zone for {context.domain}")
+    return zone
 
 
 def apply_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
                    instance_id: str | None, actor: str, force: bool = False) -> InstanceResult:
     """Apply `template` and record the instance; nothing is written when there are conflicts and not force."""
-    plan = plan_instance(store, backend, template, context, instance_id=instance_id)
-    result = InstanceResult(plan.prepared.plan, disabled=plan.disabled)
-    if (plan.conflicts or plan.disabled) and not force:
+    with exclusive(store, backend, hosted_zone(backend, context)):
+        plan = plan_instance(store, backend, template, context, instance_id=instance_id)
+        result = InstanceResult(plan.prepared.plan, disabled=plan.disabled)
+        if (plan.conflicts or plan.disabled) and not force:
+            return result
+        result.changes, result.changed_since = plan.changes, plan.changed_since
+        result.instance = commit_instance(store, plan, actor)
+        result.instance_id = plan.instance_id
         return result
-    result.changes, result.changed_since = plan.changes, plan.changed_since
-    result.instance = commit_instance(store, plan, actor)
-    return result
 
 
 def replaced_instances(template: Template, context: ApplyContext, instance_id: str | None,
@@ -181,21 +242,21 @@ def disabled_instances(plan: Plan, applied: Sequence[TemplateInstance],
 def revert_instance(store: StateStore, backend: Backend, zone: dns.name.Name, instance_pk: int,
                     actor: str) -> tuple[list[RRsetChange], list[Record]]:
     """Remove what one instance wrote and is still as written; returns the changes and the records left."""
-    instance = store.instance(instance_pk)
-    if instance is None:
-        raise StateError(f"instance {instance_pk}: not found")
-    written = records_from_dicts(instance.records)
-    spf = _spf_rows(instance.records)
-    current = backend.read(zone, {r.name for r in written} | {dns.name.from_text(row["name"]) for row in spf}, ())
-    others = [i for i in store.instances(instance.domain) if i.id != instance.id]
-    final, changed = _without(current, written, keep=[], still_needed=[
-        r for i in others for r in records_from_dicts(i.records)])
-    final = _unmerge_spf(final, spf, _spf_terms_by_name(row for i in others for row in _spf_rows(i.records)))
-    changes = _changes(current, final)
-    if changes:
-        backend.apply(zone, changes)
-    store.remove_instance(instance.id, actor, {"changed_since": record_dicts(changed)})
-    return changes, changed
+    with exclusive(store, backend, zone):
+        instance = store.instance(instance_pk)
+        if instance is None:
+            raise StateError(f"instance {instance_pk}: not found")
+        written = _owned(instance.records)
+        spf = _spf_rows(instance.records)
+        current = backend.read(zone, {r.name for r in written} | {dns.name.from_text(row["name"]) for row in spf}, ())
+        others = [i for i in store.instances(instance.domain) if i.id != instance.id]
+        final, changed = _without(current, written, keep=[], still_needed=[
+            r for i in others for r in records_from_dicts(i.records)])
+        final = _unmerge_spf(final, spf, _spf_terms_by_name(row for i in others for row in _spf_rows(i.records)))
+        changes = _changes(current, final)
+        write(store, backend, zone, instance.domain, changes, instance=None, replaces=[instance.id], actor=actor,
+              audit={"changed_since": record_dicts(changed)})
+        return changes, changed
 
 
 def _without(rrsets: Iterable[dns.rrset.RRset], remove: Iterable[Record], keep: Iterable[Record],
@@ -234,13 +295,13 @@ def _spf_claims(prepared: PreparedApply, applied: Sequence[TemplateInstance]) ->
     never a term the record held before any instance. It created the record when there was
     none (or it replaced one that could not be merged), or when another instance created it.
     """
-    rules: dict[dns.name.Name, list[str]] = defaultdict(list)
+    rules: dict[tuple[dns.name.Name, str | None], list[str]] = defaultdict(list)
     for spf in prepared.rendered.spf:
-        rules[spf.name].append(spf.rules)
+        rules[(spf.name, spf.source.group_id if spf.source is not None else None)].append(spf.rules)
     current = {(r.name, r.rdtype): r for r in prepared.current}
     claimed_rows = [row for i in applied for row in _spf_rows(i.records)]
     rows = []
-    for name, texts in rules.items():
+    for (name, group), texts in rules.items():
         existing = _mergeable_spf(current.get((name, dns.rdatatype.TXT)))
         before = set(_spf_keys(existing.split())) if existing is not None else set()
         at_name = [row for row in claimed_rows if dns.name.from_text(row["name"]) == name]
@@ -249,7 +310,8 @@ def _spf_claims(prepared: PreparedApply, applied: Sequence[TemplateInstance]) ->
                  if key not in before or key in claimed]
         created = existing is None or any(row.get("created") for row in at_name)
         if owned:
-            rows.append({"name": name.to_text(), "spf": owned, "created": created})
+            rows.append({"name": name.to_text(), "spf": owned, "created": created,
+                         **({"group": group} if group is not None else {})})
     return rows
 
 
@@ -327,3 +389,26 @@ def _changes(before: Iterable[dns.rrset.RRset], after: Iterable[dns.rrset.RRset]
         if not same_rrset(old.get(key), new.get(key)):
             changes.append(RRsetChange(key[0], key[1], old.get(key), new.get(key)))
     return changes
+
+
+def instance_differences(instance: TemplateInstance, backend: Backend, zone: dns.name.Name) -> list[dict]:
+    """What the backend serves that differs from what `instance` recorded: each record it
+    owns or found there that is gone or changed, and each SPF term it owns that is missing."""
+    names = {dns.name.from_text(row["name"]) for row in instance.records}
+    current = {(r.name, r.rdtype): r for r in backend.read(zone, names, ())} if names else {}
+    problems = []
+    for row, record in zip(_record_rows(instance.records), records_from_dicts(instance.records)):
+        rrset = current.get((record.name, record.rdtype))
+        present = rrset is not None and any(rdata_identity(rd) == rdata_identity(record.rdata) for rd in rrset)
+        if not present:
+            problems.append({"record": row, "problem": "missing"})
+        elif rrset.ttl != record.ttl:
+            problems.append({"record": row, "problem": f"TTL is {rrset.ttl}"})
+    for row in _spf_rows(instance.records):
+        txt = current.get((dns.name.from_text(row["name"]), dns.rdatatype.TXT))
+        spf = [txt_text(rd) for rd in txt if is_spf(txt_text(rd))] if txt is not None else []
+        held = {term_key(t) for t in spf[0].split()[1:]} if len(spf) == 1 else set()
+        missing = [term for term in row["spf"] if term not in held]
+        if missing:
+            problems.append({"record": row, "problem": "SPF terms missing: " + " ".join(missing)})
+    return problems

@@ -11,6 +11,7 @@ from pathlib import Path
 from gateway.auth import Authenticator, load_authenticator
 from gateway.config import Config, ConfigError
 from gateway.discovery import SettingsCache
+from gateway.intents import settle_all
 from gateway.observability import Metrics
 from gateway.registry import BackendRouter
 from gateway.render import TtlPolicy
@@ -40,7 +41,7 @@ class Runtime:
         templates = load_catalog(config.gateway.templates)
         authenticator = load_authenticator(config.auth)
         router = BackendRouter.from_config(config)
-        store = StateStore.open(config.database.url)
+        store = StateStore.open(config.database.url, timeout=config.database.timeout)
         router.use_zone_locks(store.zone_locks)  # one writer per zone across every replica
         return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics())
 
@@ -59,6 +60,12 @@ class Runtime:
                 lambda username: self.authenticator.user_named(username) is not None)
         if any(purged.values()):
             log.info("purged from the state store: %s", purged)
+
+    def settle_pending(self) -> None:
+        """Settle the writes a crashed or cut-off gateway process left pending."""
+        left = settle_all(self.store, {b.name: b for b in self.router.backends})
+        if left:
+            log.warning("%d zone(s) still have pending writes; they are settled before their next apply", left)
 
     def close(self) -> None:
         self.router.close()

@@ -156,7 +156,8 @@ class AdvisoryZoneLocks(ZoneLocks):
         super().__init__()
         # A pool of its own: a waiting lock must never take the connection its holder needs
         # to record the instance. At most one waiter per zone per process (see `hold`).
-        self.engine = create_engine(engine.url, pool_size=2, max_overflow=62, pool_timeout=30, pool_pre_ping=True)
+        self.engine = create_engine(engine.url, pool_size=2, max_overflow=62, pool_timeout=30, pool_pre_ping=True,
+                                    connect_args={"connect_timeout": 10})
 
     @contextmanager
     def _shared(self, key: int, timeout: float) -> Iterator[None]:

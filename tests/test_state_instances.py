@@ -91,12 +91,18 @@ def test_revert_reports_records_changed_since_and_does_not_clobber(store, backen
     assert store.audit_entries()[-1].detail["changed_since"][0]["data"] == '"v=one"'
 
 
-def test_record_present_before_any_instance_is_not_claimed(store, backend):
+def test_record_present_before_any_instance_is_noted_as_preexisting(store, backend):
     manual = make_rrset(ZONE, 3600, [dns.rdata.from_text("IN", "TXT", '"v=one"')])
     backend.apply(ZONE, [RRsetChange(ZONE, dns.rdatatype.TXT, None, manual)])
     result = apply(store, backend, "one")
-    assert store.instance(result.instance).records == []
-    revert_instance(store, backend, ZONE, result.instance, "alice")
+    assert result.changes == [] and result.plan.conflicts == []
+    [row] = store.instance(result.instance).records
+    assert row["data"] == '"v=one"' and row["preexisting"] is True
+    # A re-apply with another value does not take the record that was there before.
+    apply(store, backend, "two")
+    assert txt_at(backend) == {'"v=one"', '"v=two"'}
+    [instance] = store.instances("example.com")
+    revert_instance(store, backend, ZONE, instance.id, "alice")
     assert txt_at(backend) == {'"v=one"'}
 
 

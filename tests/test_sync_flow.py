@@ -352,3 +352,17 @@ def test_a_consent_page_left_open_too_long_expires(gateway, alice, monkeypatch):
     later = time.time() + OPEN_PAGE_LIFETIME + 1
     monkeypatch.setattr(time, "time", lambda: later)
     assert confirm(alice, page).status_code == 400 and "192.0.2.80" not in gateway.zone_text()
+
+
+def test_each_sync_apply_of_a_multi_instance_template_adds_an_instance(tmp_path):
+    template = {**HOSTING, "multiInstance": True,
+                "records": [{"type": "TXT", "host": "@", "data": "link=%token%", "ttl": 600}]}
+    gateway = build_gateway(tmp_path, templates=[template])
+    with gateway.client() as client:
+        assert sign_in(client).status_code == 303
+        for token in ("one", "two"):
+            page = consent(client, token=token)
+            assert confirm(client, page).status_code == 200
+    assert '"link=one"' in gateway.zone_text() and '"link=two"' in gateway.zone_text()
+    instances = gateway.app.state.runtime.store.instances("example.com")
+    assert len(instances) == 2 and len({i.instance_id for i in instances}) == 2

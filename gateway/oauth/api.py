@@ -15,13 +15,14 @@ from backends.base import BackendError, ZoneChanged
 from gateway.auth.base import Authenticator
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import InstanceResult, apply_instance, record_dicts, revert_instance
+from gateway.intents import StateUnavailable, failure_message
 from gateway.observability import Metrics
 from gateway.oauth.params import BadRequest, request_params
 from gateway.plan import PlanError
 from gateway.records import relative_text
 from gateway.registry import BackendRouter
 from gateway.render import ApplyContext, RenderError, TtlPolicy, group_ids
-from gateway.state import StateStore
+from gateway.state import StateError, StateStore
 from gateway.state.models import Grant
 from gateway.template import Template
 
@@ -94,7 +95,8 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
     metrics = metrics or Metrics()
 
     async def context_of(request: Request):
-        grant = bearer_grant(store, request)  # before reading a body: strangers get a cheap 401
+        # Before reading a body: strangers get a cheap 401.
+        grant = await run_in_threadpool(bearer_grant, store, request)
         try:
             params = await request_params(request)
         except BadRequest as exc:
@@ -107,7 +109,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             raise Refused(404, "template_not_found", f"template {provider_id}/{service_id}: not found")
         found = await run_in_threadpool(hosting_zone, router, domain)
         if not still_controls(authenticator, grant):
-            store.revoke_grant(grant.id, grant.user)
+            await run_in_threadpool(store.revoke_grant, grant.id, grant.user)
             raise Refused(403, "access_denied", "the user who authorized this no longer controls the domain; "
                                                 "the authorization is revoked")
         return params, grant, template, domain, host, found
@@ -118,27 +120,32 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             variables = {k: v for k, v in params.items() if k not in RESERVED}
             context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy)
             force = params.get("force", "").lower() in ("1", "true")
-            result = await run_in_threadpool(apply_with_retries, store, backend, zone, template, context,
+            result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
                                              force=force)
         except Refused as refused:
             return refused.response()
         except (RenderError, PlanError) as exc:
             return JSONResponse({"code": "invalid_request", "message": str(exc)}, 400)
+        except StateUnavailable as exc:
+            return unavailable_response(exc)
         except ZoneChanged:
             metrics.apply(backend.name, "zone_changed", "api")
             return JSONResponse({"code": "zone_changed", "message": "the zone kept changing; try again"}, 503)
         except BackendError as exc:
             metrics.apply(backend.name, "error", "api")
             log.error("API apply on %s through backend %r failed: %s", domain, backend.name, exc)
-            return JSONResponse({"code": "backend_error", "message": "the DNS change could not be made"}, 502)
+            return JSONResponse({"code": "backend_error", "message": failure_message(exc)}, 502)
         if result.instance is None:
             metrics.apply(backend.name, "conflict", "api")
-            return conflict_response(store, grant, domain, zone, result)
+            return await run_in_threadpool(conflict_response, store, grant, domain, zone, result)
         metrics.apply(backend.name, "applied" if result.changes else "nothing", "api")
-        return JSONResponse({"changed": [{"name": c.name.to_text(), "type": dns.rdatatype.to_text(c.rdtype)}
-                                         for c in result.changes],
-                             "records_left_changed": record_dicts(result.changed_since)})
+        body = {"changed": [{"name": c.name.to_text(), "type": dns.rdatatype.to_text(c.rdtype)}
+                            for c in result.changes],
+                "records_left_changed": record_dicts(result.changed_since)}
+        if template.multi_instance:
+            body["instanceId"] = result.instance_id
+        return JSONResponse(body)
 
     async def revert(request: Request) -> Response:
         try:
@@ -146,19 +153,23 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         except Refused as refused:
             return refused.response()
         instance_id = params.get("instanceId")
-        matching = [i for i in store.instances(domain, host)
-                    if (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
-                    and (instance_id is None or i.instance_id == instance_id)]
-        if not matching:
-            return JSONResponse({"warning": "nothing to revert"})
-        changed = []
         try:
+            matching = [i for i in await run_in_threadpool(store.instances, domain, host)
+                        if (i.provider_id, i.service_id) == (template.provider_id, template.service_id)
+                        and (instance_id is None or i.instance_id == instance_id)]
+            if not matching:
+                return JSONResponse({"warning": "nothing to revert"})
+            changed = []
             for instance in matching:
-                changed += (await run_in_threadpool(revert_locked, store, backend, zone, instance.id,
+                changed += (await run_in_threadpool(revert_instance, store, backend, zone, instance.id,
                                                     f"client:{grant.client_id}"))[1]
+        except StateUnavailable as exc:
+            return unavailable_response(exc)
+        except StateError:  # reverted meanwhile by another request
+            return JSONResponse({"warning": "nothing to revert"})
         except BackendError as exc:
             log.error("API revert on %s through backend %r failed: %s", domain, backend.name, exc)
-            return JSONResponse({"code": "backend_error", "message": "the DNS change could not be made"}, 502)
+            return JSONResponse({"code": "backend_error", "message": failure_message(exc)}, 502)
         if changed:
             return JSONResponse({"warning": "records changed since they were applied were left in place",
                                  "records": record_dicts(changed)})
@@ -167,29 +178,23 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
     return apply, revert
 
 
-def apply_with_retries(store: StateStore, backend, zone: dns.name.Name, template: Template,
-                       context: ApplyContext, *, instance_id: str | None, actor: str, force: bool) -> InstanceResult:
+def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
+                       instance_id: str | None, actor: str, force: bool) -> InstanceResult:
     """An API caller sees no plan, so a zone that moved between read and write is simply
-    read and planned again (conflicts included) before giving up.
-
-    Each attempt holds the zone lock from the plan's reads (of DNS and of the recorded
-    instances) to the recorded result, so two replicas never both plan against the same
-    previous instance; the backend's own apply takes the same lock again inside."""
+    read and planned again (conflicts included) before giving up."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
-            with backend.zone_lock(zone):
-                return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                      force=force)
+            return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
+                                  force=force)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-def revert_locked(store: StateStore, backend, zone: dns.name.Name, instance_pk: int, actor: str):
-    """`revert_instance` under the zone lock, for the same reason as `apply_with_retries`."""
-    with backend.zone_lock(zone):
-        return revert_instance(store, backend, zone, instance_pk, actor)
+def unavailable_response(error: StateUnavailable) -> JSONResponse:
+    return JSONResponse({"code": "temporarily_unavailable", "message": str(error)}, 503,
+                        headers={"Retry-After": "5"})
 
 
 def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result) -> JSONResponse:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -63,10 +63,16 @@ class Token(Base):
 
 
 class TemplateInstance(Base):
-    """One application of a template: its context and the exact records it wrote."""
+    """One application of a template: its context and the exact records it wrote.
+
+    At most one row per zone, host, template and instance key: the database, not the code,
+    makes sure two gateway processes never both record the same instance.
+    """
 
     __tablename__ = "template_instances"
-    __table_args__ = (Index("ix_template_instances_target", "domain", "host"),)
+    __table_args__ = (Index("ix_template_instances_target", "domain", "host"),
+                      UniqueConstraint("domain", "host", "provider_id", "service_id", "instance_key",
+                                       name="uq_template_instances_live"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     provider_id: Mapped[str] = mapped_column(String(255))
@@ -74,12 +80,40 @@ class TemplateInstance(Base):
     domain: Mapped[str] = mapped_column(String(255))
     host: Mapped[str] = mapped_column(String(255))
     instance_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # instance_id, or "" for a template that is not multiInstance (SQL sees NULLs as distinct).
+    instance_key: Mapped[str] = mapped_column(String(255), default="")
     group_ids: Mapped[list[str]] = mapped_column(JSON)
     params: Mapped[dict[str, str]] = mapped_column(JSON)
     # [{"name", "type", "ttl", "data"}], names absolute, exactly as handed to the backend.
     records: Mapped[list[dict]] = mapped_column(JSON)
     applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     applied_by: Mapped[str] = mapped_column(String(255))
+
+
+class ApplyIntent(Base):
+    """A write to DNS that is about to be made, committed before the backend is asked.
+
+    `changes` are the exact RRset changes ({"name", "type", "before", "after"}); `instance`
+    is the instance row to record once they are in DNS (None for a revert), `replaces` the
+    instance ids it removes. A row outlives its write only after a crash or a lost answer;
+    it is then settled by re-reading the names (see gateway.intents).
+    """
+
+    __tablename__ = "apply_intents"
+    __table_args__ = (Index("ix_apply_intents_zone", "backend", "zone"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    backend: Mapped[str] = mapped_column(String(255))
+    zone: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str] = mapped_column(String(255))
+    changes: Mapped[list[dict]] = mapped_column(JSON)
+    instance: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    replaces: Mapped[list[int]] = mapped_column(JSON)
+    audit: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # a revert's audit detail
+    actor: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # "pending" until settled; "flagged" when DNS matched neither side: kept for the operator.
+    status: Mapped[str] = mapped_column(String(16), default="pending")
 
 
 class AuditEntry(Base):

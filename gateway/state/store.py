@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.observability import audit_log
 from gateway.state import migrate
 from gateway.state.attempts import AttemptCounters
+from gateway.state.models import (
+    ApplyIntent, AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token,
+)
 from gateway.state.sessions import SessionRows
-from gateway.state.models import AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token
 from gateway.state.secrets import new_secret, secret_hash, secret_matches
 from gateway.zone_locks import ZoneLocks, zone_locks_for
 
@@ -26,6 +28,10 @@ REFRESH_LIFETIME = timedelta(days=365)
 
 class StateError(Exception):
     """A request the store refuses; the message names what was wrong."""
+
+
+class InstanceTaken(StateError):
+    """Another instance with the same zone, host, template and instanceId was recorded meanwhile."""
 
 
 class InvalidGrant(StateError):
@@ -61,32 +67,45 @@ def _code_problem(code: AuthorizationCode, grant: Grant, client_id: str, redirec
     return None
 
 
-def open_engine(url: str) -> Engine:
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
+DEFAULT_TIMEOUT = 5.0  # seconds: `database.timeout`
+
+
+def open_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
+    """An engine whose connects, statements and lock waits give up after `timeout` seconds,
+    so a stopped or locked database fails a request instead of holding it."""
+    milliseconds = max(1, int(timeout * 1000))
+    if url.startswith("sqlite"):
+        engine = create_engine(url, future=True, connect_args={"timeout": timeout})
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record) -> None:
             cursor = connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
             cursor.close()
-    return engine
+        return engine
+    connect_args = {}
+    if url.startswith("postgresql"):
+        connect_args = {"connect_timeout": max(1, round(timeout)),
+                        "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"}
+    return create_engine(url, future=True, pool_timeout=timeout, pool_pre_ping=True, connect_args=connect_args)
 
 
 class StateStore(SessionRows, AttemptCounters):
-    def __init__(self, engine: Engine, clock=utcnow) -> None:
+    def __init__(self, engine: Engine, clock=utcnow, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.engine = engine
         self.clock = clock
+        self.timeout = timeout
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         #: Zone locks shared by every gateway process using this database (backends.base.Backend.zone_lock).
         self.zone_locks: ZoneLocks = zone_locks_for(engine)
 
     @classmethod
-    def open(cls, url: str, clock=utcnow) -> "StateStore":
+    def open(cls, url: str, clock=utcnow, timeout: float = DEFAULT_TIMEOUT) -> "StateStore":
         """Open the database at `url`, migrating it to the current schema first."""
-        engine = open_engine(url)
+        engine = open_engine(url, timeout)
         migrate.upgrade(engine)
-        return cls(engine, clock)
+        return cls(engine, clock, timeout)
 
     def close(self) -> None:
         self.zone_locks.close()
@@ -249,26 +268,98 @@ class StateStore(SessionRows, AttemptCounters):
 
     def record_instance(self, *, provider_id: str, service_id: str, domain: str, host: str,
                         instance_id: str | None, group_ids: Sequence[str], params: dict[str, str],
-                        records: list[dict], applied_by: str, replaces: Sequence[int] = ()) -> int:
+                        records: list[dict], applied_by: str, replaces: Sequence[int] = (),
+                        multi_instance: bool = False) -> int:
         """Store an applied instance, dropping the ones it replaces, in one transaction."""
+        row = instance_row(provider_id=provider_id, service_id=service_id, domain=domain, host=host,
+                           instance_id=instance_id, group_ids=group_ids, params=params, records=records,
+                           applied_by=applied_by, multi_instance=multi_instance)
+        return self.commit(row, replaces, applied_by)
+
+    def commit(self, instance: dict | None, replaces: Sequence[int], actor: str, audit: dict | None = None,
+               intent_id: int | None = None) -> int | None:
+        """Record `instance` in place of `replaces` (None: remove `replaces`, a revert) and drop
+        the intent of the write, in one transaction. Returns the new instance's id."""
         with self.sessions.begin() as session:
+            if intent_id is not None:
+                session.execute(delete(ApplyIntent).where(ApplyIntent.id == intent_id))
+            if instance is not None:
+                return self._record(session, instance, replaces)
             for old_id in replaces:
                 old = session.get(TemplateInstance, old_id)
                 if old is not None:
-                    session.delete(old)
-            instance = TemplateInstance(
-                provider_id=provider_id, service_id=service_id, domain=domain, host=host,
-                instance_id=instance_id, group_ids=list(group_ids), params=dict(params), records=records,
-                applied_at=self.clock(), applied_by=applied_by)
-            session.add(instance)
-            session.flush()
-            self._audit(session, "apply", applied_by, domain, {
-                "provider_id": provider_id, "service_id": service_id, "host": host,
-                "instance_id": instance_id, "replaced": list(replaces), "records": records})
-            return instance.id
+                    self._remove(session, old, actor, audit)
+            return None
 
-    def instances(self, domain: str, host: str | None = None) -> list[TemplateInstance]:
-        query = select(TemplateInstance).where(TemplateInstance.domain == domain)
+    def _record(self, session: Session, row: dict, replaces: Sequence[int]) -> int:
+        for old_id in replaces:
+            old = session.get(TemplateInstance, old_id)
+            if old is not None:
+                session.delete(old)
+        session.flush()
+        instance = TemplateInstance(**row, applied_at=self.clock())
+        session.add(instance)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise InstanceTaken(f"instance of {row['provider_id']}/{row['service_id']} at "
+                                f"{row['host'] or '@'} on {row['domain']}: recorded by another apply meanwhile") from None
+        self._audit(session, "apply", row["applied_by"], row["domain"], {
+            "provider_id": row["provider_id"], "service_id": row["service_id"], "host": row["host"],
+            "instance_id": row["instance_id"], "replaced": list(replaces), "records": row["records"]})
+        return instance.id
+
+    # --- write-ahead intents ---------------------------------------------------------------
+
+    def add_intent(self, *, backend: str, zone: str, domain: str, changes: list[dict], instance: dict | None,
+                   replaces: Sequence[int], actor: str, audit: dict | None = None) -> ApplyIntent:
+        """Commit what is about to be written to DNS; the write is made only once this returns."""
+        with self.sessions.begin() as session:
+            intent = ApplyIntent(backend=backend, zone=zone, domain=domain, changes=changes, instance=instance,
+                                 replaces=list(replaces), actor=actor, audit=audit, created_at=self.clock(),
+                                 status="pending")
+            session.add(intent)
+        return intent
+
+    def intents(self, backend: str | None = None, zone: str | None = None,
+                status: str | None = "pending") -> list[ApplyIntent]:
+        query = select(ApplyIntent).order_by(ApplyIntent.id)
+        if backend is not None:
+            query = query.where(ApplyIntent.backend == backend)
+        if zone is not None:
+            query = query.where(ApplyIntent.zone == zone)
+        if status is not None:
+            query = query.where(ApplyIntent.status == status)
+        with self.sessions() as session:
+            return list(session.scalars(query))
+
+    def intent(self, intent_id: int) -> ApplyIntent | None:
+        with self.sessions() as session:
+            return session.get(ApplyIntent, intent_id)
+
+    def finish_intent(self, intent: ApplyIntent) -> int | None:
+        """The intent's write is in DNS: record what it says and drop it, in one transaction."""
+        return self.commit(intent.instance, intent.replaces, intent.actor, intent.audit, intent_id=intent.id)
+
+    def discard_intent(self, intent_id: int) -> None:
+        """Nothing of the intent reached DNS."""
+        with self.sessions.begin() as session:
+            session.execute(delete(ApplyIntent).where(ApplyIntent.id == intent_id))
+
+    def flag_intent(self, intent_id: int, detail: dict) -> None:
+        """DNS matches neither side of the intent: keep it for the operator."""
+        with self.sessions.begin() as session:
+            intent = session.get(ApplyIntent, intent_id)
+            if intent is None:
+                return
+            intent.status = "flagged"
+            self._audit(session, "flag", intent.actor, intent.domain, {"intent": intent_id, "zone": intent.zone,
+                                                                        **detail})
+
+    def instances(self, domain: str | None = None, host: str | None = None) -> list[TemplateInstance]:
+        query = select(TemplateInstance)
+        if domain is not None:
+            query = query.where(TemplateInstance.domain == domain)
         if host is not None:
             query = query.where(TemplateInstance.host == host)
         with self.sessions() as session:
@@ -283,10 +374,13 @@ class StateStore(SessionRows, AttemptCounters):
             instance = session.get(TemplateInstance, instance_pk)
             if instance is None:
                 raise StateError(f"instance {instance_pk}: not found")
-            session.delete(instance)
-            self._audit(session, "revert", actor, instance.domain, {
-                "provider_id": instance.provider_id, "service_id": instance.service_id,
-                "host": instance.host, "instance_id": instance.instance_id, **(detail or {})})
+            self._remove(session, instance, actor, detail)
+
+    def _remove(self, session: Session, instance: TemplateInstance, actor: str, detail: dict | None) -> None:
+        session.delete(instance)
+        self._audit(session, "revert", actor, instance.domain, {
+            "provider_id": instance.provider_id, "service_id": instance.service_id,
+            "host": instance.host, "instance_id": instance.instance_id, **(detail or {})})
 
     # --- audit log -----------------------------------------------------------------------
 
@@ -304,3 +398,12 @@ class StateStore(SessionRows, AttemptCounters):
         # Logged once the entry is committed: the log never tells of a change that was rolled back.
         event.listen(session, "after_commit", lambda _session: audit_log(action, actor=actor, domain=domain,
                                                                          detail=detail), once=True)
+
+
+def instance_row(*, provider_id: str, service_id: str, domain: str, host: str, instance_id: str | None,
+                 group_ids: Sequence[str], params: dict[str, str], records: list[dict], applied_by: str,
+                 multi_instance: bool) -> dict:
+    """The columns of a TemplateInstance, JSON-ready for an intent."""
+    return {"provider_id": provider_id, "service_id": service_id, "domain": domain, "host": host,
+            "instance_id": instance_id, "instance_key": (instance_id or "") if multi_instance else "",
+            "group_ids": list(group_ids), "params": dict(params), "records": records, "applied_by": applied_by}

@@ -10,19 +10,19 @@ import hashlib
 import json
 import logging
 import time
-from contextlib import AbstractContextManager, nullcontext
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backends.base import BackendError, ZoneChanged
+from backends.base import Backend, BackendError, ZoneChanged
 from gateway.apply import ZoneNotHosted
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
-from gateway.instances import InstancePlan, commit_instance, plan_instance
+from gateway.instances import InstancePlan, commit_instance, hosted_zone, plan_instance
+from gateway.intents import StateUnavailable, exclusive, failure_message
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back
 from gateway.render import RenderError
@@ -75,12 +75,10 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
         runtime.store.audit("cancel", f"user:{user.username}", sync.context.domain, _subject(sync))
         return finish(request, sync, {"error": "access_denied", "error_description": "user_cancel"},
                       "Nothing was changed", "You cancelled; your DNS records are as they were.")
-    plan = None
     try:
-        # The zone lock spans the plan's reads and the recorded instance: another replica
-        # cannot plan against the same previous instance meanwhile.
-        with zone_lock_of(runtime, sync):
-            plan = prepare(runtime, sync, user)
+        backend = zone_backend(runtime, sync)
+        with exclusive(runtime.store, backend, hosted_zone(backend, sync.context)):
+            plan = prepare(runtime, sync, user, backend)
             # Apply exactly what was shown, from the same read: if the zone moves after this
             # read the backend refuses the write, and the user sees the new plan instead.
             if plan_digest(plan) != pending["digest"]:
@@ -88,40 +86,39 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
             commit_instance(runtime.store, plan, actor=f"user:{user.username}")
     except SyncError as exc:
         return refusal(request, exc)
+    except ZoneNotHosted as exc:
+        return refusal(request, sync.refusal("invalid_request", str(exc), 404))
+    except StateUnavailable as exc:
+        return unavailable_page(request, sync, str(exc))
     except ZoneChanged:
         runtime.metrics.apply(plan.prepared.backend.name, "zone_changed", "sync")
         try:
             return consent_page(request, sync, prepare(runtime, sync, user), user, changed=True)
         except SyncError as exc:
             return refusal(request, exc)
-    except BackendError as exc:  # the write failed, or the zone lock could not be had
-        if plan is not None:
-            runtime.metrics.apply(plan.prepared.backend.name, "error", "sync")
+    except BackendError as exc:
+        runtime.metrics.apply(plan.prepared.backend.name, "error", "sync")
         log.error("sync apply of %s/%s on %s failed: %s", *sync.template.key, sync.context.domain, exc)
-        return refusal(request, sync.refusal("server_error", "the DNS change could not be made; try again later",
-                                             502))
+        return refusal(request, sync.refusal("server_error", failure_message(exc), 502))
     runtime.metrics.apply(plan.prepared.backend.name, "applied" if plan.changes else "nothing", "sync")
     return finish(request, sync, {}, "Done", f"{sync.service_label} is set up on {sync.context.fqdn}.")
 
 
-def zone_lock_of(runtime, sync: SyncRequest) -> AbstractContextManager[None]:
-    """The zone lock of the request's zone; nothing to hold when no backend hosts it (`prepare` refuses)."""
-    try:
-        backend = runtime.router.zone_backend(sync.context.domain_name)
-    except BackendError as exc:
-        raise unavailable(sync, exc) from None
-    return backend.zone_lock(sync.context.domain_name) if backend is not None else nullcontext()
-
-
-def prepare(runtime, sync: SyncRequest, user: User) -> InstancePlan:
-    """Find the zone, check the user controls it, and plan the whole change; `SyncError` otherwise."""
-    domain = sync.context.domain
+def zone_backend(runtime, sync: SyncRequest) -> Backend:
+    """The backend hosting the request's domain as a zone; `SyncError` otherwise."""
     try:
         backend = runtime.router.zone_backend(sync.context.domain_name)
     except BackendError as exc:
         raise unavailable(sync, exc) from None
     if backend is None:
-        raise sync.refusal("invalid_request", f"domain: {domain} is not a zone hosted here", 404)
+        raise sync.refusal("invalid_request", f"domain: {sync.context.domain} is not a zone hosted here", 404)
+    return backend
+
+
+def prepare(runtime, sync: SyncRequest, user: User, backend: Backend | None = None) -> InstancePlan:
+    """Find the zone, check the user controls it, and plan the whole change; `SyncError` otherwise."""
+    domain = sync.context.domain
+    backend = backend or zone_backend(runtime, sync)
     if not user.controls(domain):
         runtime.store.audit("refuse", f"user:{user.username}", domain, {**_subject(sync), "reason": "zone access"})
         raise sync.refusal("access_denied", "this account cannot manage the domain", 403)
@@ -133,6 +130,16 @@ def prepare(runtime, sync: SyncRequest, user: User) -> InstancePlan:
         raise sync.refusal("invalid_request", str(exc), 404) from None
     except BackendError as exc:
         raise unavailable(sync, exc) from None
+
+
+def unavailable_page(request: Request, sync: SyncRequest, message: str) -> Response:
+    """The state store is down or the zone busy: nothing was changed; a way back to the service."""
+    back = None
+    if sync.redirect_uri:
+        back = redirect_back(sync.redirect_uri, {"error": "temporarily_unavailable", "error_description": message},
+                             sync.state).headers["location"]
+    return error_page(request, "Try again in a moment", message, 503, back=back,
+                      back_label=f"Back to {sync.template.provider_name}")
 
 
 def unavailable(sync: SyncRequest, error: BackendError) -> SyncError:

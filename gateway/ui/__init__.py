@@ -30,11 +30,14 @@ def render_page(request: Request, name: str, context: dict[str, Any] | None = No
     return pages.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
 
 
-def error_page(request: Request, heading: str, message: str, status_code: int, detail: str = "") -> HTMLResponse:
-    """The one page every refusal shows: what went wrong, and what to do about it."""
+def error_page(request: Request, heading: str, message: str, status_code: int, detail: str = "", *,
+               back: str | None = None, back_label: str = "Back") -> HTMLResponse:
+    """The one page every refusal shows: what went wrong, what to do about it, and, given a
+    verified return address `back`, a link to it."""
     from gateway.auth.session import current_user  # the session layer sits above the pages
 
     return render_page(request, "error.html", {"heading": heading, "message": message, "detail": detail,
+                                               "back": back, "back_label": back_label,
                                                "user": current_user(request)}, status_code)
 
 

@@ -72,6 +72,25 @@ class PdnsServer:
     dns_port: int
     server_id: str = "localhost"
     _zone_numbers: Iterator[int] = field(default_factory=itertools.count)
+    command: list[str] = field(default_factory=list)  # how it was started: `restart` runs it again
+    directory: Path | None = None
+    process: subprocess.Popen | None = None
+
+    def kill(self) -> None:
+        """kill -9: no chance to flush or answer anything more."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        """Start it again on the same ports and database."""
+        self.kill()
+        log = self.directory / "pdns.log"
+        with log.open("ab") as output:
+            self.process = subprocess.Popen(self.command, stdout=output, stderr=subprocess.STDOUT, cwd=self.directory)
+        port = int(self.api_url.rsplit(":", 1)[1])
+        wait_for_port(port, self.process, timeout=30, log=log)
+        wait_for_port(self.dns_port, self.process, timeout=30, log=log)
 
     def backend_options(self, **extra: Any) -> dict[str, Any]:
         """Options of a `powerdns` backend talking to this server."""
@@ -135,7 +154,7 @@ def pdns_server() -> Iterator[PdnsServer]:
     """Start pdns_server on free 127.0.0.1 ports; stops it and removes its files on exit."""
     program = require_program("pdns_server", "pdns-server", "pdns-backend-sqlite3", "sqlite3")
     directory = Path(tempfile.mkdtemp(prefix="dcgw-pdns-"))
-    process = None
+    server = None
     try:
         database = directory / "pdns.sqlite3"
         with sqlite3.connect(database) as connection:
@@ -145,16 +164,13 @@ def pdns_server() -> Iterator[PdnsServer]:
         api_port, dns_port = free_port(), free_port()
         (directory / "pdns.conf").write_text(PDNS_CONF.format(database=database, api_key=api_key, api_port=api_port,
                                                               dns_port=dns_port, directory=directory))
-        log = directory / "pdns.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen([program, f"--config-dir={directory}"], stdout=output,
-                                       stderr=subprocess.STDOUT, cwd=directory)
-        wait_for_port(api_port, process, timeout=30, log=log)
-        wait_for_port(dns_port, process, timeout=30, log=log)
-        yield PdnsServer(api_url=f"http://127.0.0.1:{api_port}", api_key=api_key, dns_port=dns_port)
+        server = PdnsServer(api_url=f"http://127.0.0.1:{api_port}", api_key=api_key, dns_port=dns_port,
+                            command=[program, f"--config-dir={directory}"], directory=directory)
+        server.restart()
+        yield server
     finally:
-        if process is not None:
-            stop(process)
+        if server is not None and server.process is not None:
+            stop(server.process)
         shutil.rmtree(directory, ignore_errors=True)
 
 
