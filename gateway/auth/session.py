@@ -19,6 +19,7 @@ import secrets
 from datetime import timedelta
 
 import anyio.to_thread
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -43,7 +44,10 @@ class SessionLoader:
             session_id = _session_id(scope)
             if session_id is not None:
                 store = scope["app"].state.runtime.store
-                scope[SIGNED_IN] = await anyio.to_thread.run_sync(store.session_user, session_id)
+                try:
+                    scope[SIGNED_IN] = await anyio.to_thread.run_sync(store.session_user, session_id)
+                except SQLAlchemyError:
+                    pass  # looked up again by the handler, whose error handling answers 503
         await self.app(scope, receive, send)
 
 
@@ -82,10 +86,12 @@ def csrf_ok(request: Request, submitted: object) -> bool:
 
 def signed_in_username(request: HTTPConnection) -> str | None:
     """The username of the cookie's live session, or None."""
-    if SIGNED_IN not in request.scope:
+    if SIGNED_IN not in request.scope:  # apps without SessionLoader, or its lookup failed
         session = session_id(request)
-        # Apps without SessionLoader look it up here, once.
-        request.scope[SIGNED_IN] = request.app.state.runtime.store.session_user(session) if session else None
+        # Nobody, should the lookup fail: the error page answering that failure must not fail too.
+        request.scope[SIGNED_IN] = None
+        if session:
+            request.scope[SIGNED_IN] = request.app.state.runtime.store.session_user(session)
     return request.scope[SIGNED_IN]
 
 
@@ -127,13 +133,23 @@ def remember_page(request: Request, kind: str, shown: dict, now: float) -> str:
                                {**shown, "at": int(now)}, timedelta(seconds=OPEN_PAGE_LIFETIME), MAX_OPEN_PAGES)
 
 
+def peek_page(request: Request, kind: str, nonce: object, now: float) -> dict | None:
+    """What the page `nonce` showed, leaving it open (reads only); None as for `take_page`."""
+    return _open_page(request, kind, nonce, now, take=False)
+
+
 def take_page(request: Request, kind: str, nonce: object, now: float) -> dict | None:
     """What the page `nonce` showed, once: answered or not, a page is used up. None when
     unknown, already answered (on any replica), another session's, or older than OPEN_PAGE_LIFETIME."""
+    return _open_page(request, kind, nonce, now, take=True)
+
+
+def _open_page(request: Request, kind: str, nonce: object, now: float, take: bool) -> dict | None:
     session = session_id(request)
     if session is None or not isinstance(nonce, str) or not nonce or len(nonce) > 100:
         return None
-    shown = request.app.state.runtime.store.take_page(session, kind, nonce)
+    store = request.app.state.runtime.store
+    shown = (store.take_page if take else store.open_page)(session, kind, nonce)
     if shown is None or shown["at"] + OPEN_PAGE_LIFETIME < now:
         return None
     return shown

@@ -82,6 +82,14 @@ class SessionRows:
                                  shown=shown, created_at=now, expires_at=now + lifetime))
         return nonce
 
+    def open_page(self, session_id: str, kind: str, nonce: str) -> dict | None:
+        """What the page `nonce` of this session showed, leaving it open; None as for `take_page`."""
+        with self.sessions() as session:
+            row = session.get(OpenPage, _hash(nonce))
+            if row is None or row.session_hash != _hash(session_id) or row.kind != kind:
+                return None
+            return row.shown
+
     def take_page(self, session_id: str, kind: str, nonce: str) -> dict | None:
         """What the page `nonce` of this session showed, once: of concurrent takers exactly one
         gets it. None when unknown, taken or of another session; the caller judges its age."""
