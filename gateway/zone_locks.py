@@ -59,9 +59,6 @@ def lock_key(scope: str, zone: dns.name.Name) -> int:
 class ZoneLocks:
     """Zone locks within this process; subclasses add the lock shared with other processes."""
 
-    #: How far the lock reaches, for messages and the docs.
-    reach = "this process"
-
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._local: dict[int, tuple[threading.Lock, int]] = {}  # key -> (lock, threads using it)
@@ -125,8 +122,6 @@ class ZoneLocks:
 class FileZoneLocks(ZoneLocks):
     """Zone locks shared by the processes of one host through lock files in `directory`."""
 
-    reach = "every gateway process on this host"
-
     def __init__(self, directory: Path) -> None:
         super().__init__()
         self.directory = directory
@@ -149,8 +144,6 @@ class FileZoneLocks(ZoneLocks):
 
 class AdvisoryZoneLocks(ZoneLocks):
     """Zone locks shared by every process on every host using one PostgreSQL database."""
-
-    reach = "every gateway process using this PostgreSQL database"
 
     def __init__(self, engine: Engine) -> None:
         super().__init__()
