@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway import oauth
+from gateway.auth import zones
 from gateway.auth.routes import login_routes
 from gateway.auth.session import SESSION_LIFETIME, SessionLoader, current_user
 from gateway.config import Config
@@ -75,7 +76,15 @@ async def unexpected(request: Request, exc: Exception) -> Response:
 
 
 def home(request: Request) -> Response:
-    return render_page(request, "home.html", {"user": current_user(request)})
+    # A plain function: Starlette runs it in its thread pool, where asking the zone source may wait.
+    user = current_user(request)
+    managed, unchecked = (), ""
+    if user is not None:
+        try:
+            managed = tuple(sorted(zones.zones_of(request.app.state.runtime.authenticator, user)))
+        except zones.ZonesUnavailable:
+            unchecked = zones.UNAVAILABLE
+    return render_page(request, "home.html", {"user": user, "managed": managed, "zones_unchecked": unchecked})
 
 
 def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
@@ -115,6 +124,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
                       ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
         *login_routes(),
+        *runtime.authenticator.routes(),
         *observability_routes(runtime.metrics, {"database": database_check}),
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -31,13 +31,15 @@ class PreparedApply:
     current: list[dns.rrset.RRset] = field(default_factory=list)  # the RRsets read for the plan
 
 
-def prepare_apply(backend: Backend, template: Template, context: ApplyContext) -> PreparedApply:
+def prepare_apply(backend: Backend, template: Template, context: ApplyContext, *,
+                  defer_missing: bool = False) -> PreparedApply:
     """Render, read what the template touches, and plan. Raises RenderError, PlanError,
-    ZoneNotHosted or BackendError; writes nothing."""
+    ZoneNotHosted or BackendError; writes nothing. `defer_missing` plans what consent can
+    know before the variables come (see render_template)."""
     zone = backend.find_zone(context.domain_name)
     if zone is None:
         raise ZoneNotHosted(f"backend {backend.name!r} does not host a zone for {context.domain}")
-    rendered = render_template(template, context)
+    rendered = render_template(template, context, defer_missing=defer_missing)
     scope = read_scope(rendered, zone)
     current = backend.read(zone, scope.names, scope.subtrees)
     plan = plan_changes(rendered, current, zone, backend.supported_extensions)

@@ -340,12 +340,14 @@ class _Loader:
             if not isinstance(raw, dict):
                 raise self.fail(section, f"must be a table ([[auth.users]]), not {_kind(raw)}")
             self.check_keys(raw, section, {"username", "password_hash", "zones"})
-            for key in ("username", "password_hash"):
+            # Users of an OpenID Provider have no password here; the table only lists their zones.
+            required = ("username",) if driver == "oidc" else ("username", "password_hash")
+            for key in required:
                 if not isinstance(raw.get(key), str) or not raw[key]:
                     raise self.fail(f"{section}.{key}", "is required (a non-empty string)")
             zones = tuple(_zone_text(z, lambda m: self.fail(f"{section}.zones", m))
                           for z in self.strings(raw, section, "zones", ()))
-            users.append(AuthUser(raw["username"], raw["password_hash"], zones))
+            users.append(AuthUser(raw["username"], raw.get("password_hash", ""), zones))
         names = [u.username for u in users]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate:

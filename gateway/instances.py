@@ -20,7 +20,7 @@ and nothing but `all` is left. The `all` qualifier the merge chose stays as it i
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -140,9 +140,10 @@ def new_instance_id() -> str:
 
 
 def plan_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
-                  instance_id: str | None) -> InstancePlan:
-    """The whole change applying `template` makes, replaced and disabled instances included; writes nothing."""
-    prepared = prepare_apply(backend, template, context)
+                  instance_id: str | None, defer_missing: bool = False) -> InstancePlan:
+    """The whole change applying `template` makes, replaced and disabled instances included; writes nothing.
+    `defer_missing`: for consent, records needing variables not given yet are pending (never committed)."""
+    prepared = prepare_apply(backend, template, context, defer_missing=defer_missing)
     applied = store.instances(context.domain)  # read once: every decision below sees the same state
     if template.multi_instance and instance_id is None:
         instance_id = new_instance_id()  # a new instance; it replaces none
@@ -169,8 +170,11 @@ def plan_instance(store: StateStore, backend: Backend, template: Template, conte
     current = _union(prepared.current, backend.read(prepared.zone, unread, ()) if unread else [])
     after_plan = apply_changes_to_rrsets(current, prepared.plan.changes)
     rendered = [Record(r.name, r.ttl, r.rdata) for r in prepared.rendered.records]
-    final, changed_since = _without(after_plan, stale, keep=[*rendered, *records_from_dicts(carried)],
-                                    still_needed=[r for i in others for r in records_from_dicts(i.records)])
+    final, _ = _without(after_plan, stale, keep=[*rendered, *records_from_dicts(carried)],
+                        still_needed=[r for i in others for r in records_from_dicts(i.records)])
+    # Changed since means changed by someone else before this apply, so it is judged on what
+    # was read: a record the plan itself replaces (a DDNS update's old address) is not one.
+    _, changed_since = _without(current, stale, keep=[], still_needed=[])
     # Terms the replaced instances owned go unless the new instance or another one claims them.
     final = _unmerge_spf(final, stale_spf, _spf_terms_by_name([*spf_owned, *_spf_rows(carried), *(
         row for i in others for row in _spf_rows(i.records))]))
@@ -209,12 +213,14 @@ def hosted_zone(backend: Backend, context: ApplyContext) -> dns.name.Name:
 
 
 def apply_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
-                   instance_id: str | None, actor: str, force: bool = False) -> InstanceResult:
-    """Apply `template` and record the instance; nothing is written when there are conflicts and not force."""
+                   instance_id: str | None, actor: str, force: bool = False,
+                   approved: Callable[[InstancePlan], bool] | None = None) -> InstanceResult:
+    """Apply `template` and record the instance; nothing is written when there are conflicts and not
+    force, unless `approved(plan)` says the user already allowed them all (at OAuth consent)."""
     with exclusive(store, backend, hosted_zone(backend, context)):
         plan = plan_instance(store, backend, template, context, instance_id=instance_id)
         result = InstanceResult(plan.prepared.plan, disabled=plan.disabled)
-        if (plan.conflicts or plan.disabled) and not force:
+        if (plan.conflicts or plan.disabled) and not force and not (approved is not None and approved(plan)):
             return result
         result.changes, result.changed_since = plan.changes, plan.changed_since
         result.instance = commit_instance(store, plan, actor)

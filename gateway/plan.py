@@ -93,6 +93,7 @@ def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     (an NS there is a delegation), and the subtrees under NS records."""
     owners = {r.name for r in rendered.records} | {s.name for s in rendered.spf}
     owners |= {e.name for e in rendered.extensions}
+    owners |= {p.name for p in rendered.pending if p.name is not None}
     names: set[dns.name.Name] = set()
     for owner in owners:
         names.add(owner)
@@ -100,7 +101,7 @@ def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
         while name != zone and name.is_subdomain(zone):
             names.add(name)
             name = name.parent()
-    subtrees = {r.name for r in rendered.records if r.rdtype == T.NS}
+    subtrees = {r.name for r in [*rendered.records, *rendered.pending] if r.name is not None and r.rdtype == T.NS}
     return ReadScope(frozenset(names), frozenset(subtrees))
 
 
@@ -144,9 +145,49 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
             if reason:
                 removals[key] = (old, reason)
 
+    _pending_conflicts(rendered, existing, by_name, zone, wanted, removals)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     _build_changes(plan, existing, [r for r, _, _ in desired], removals)
     return plan
+
+
+def _pending_conflicts(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.rrset.RRset],
+                       by_name: dict[dns.name.Name, list[Record]], zone: dns.name.Name, wanted: set,
+                       removals: dict[tuple[RRsetKey, object], tuple[Record, str | None]]) -> None:
+    """Conflicts of records whose value waits for the apply: which existing records go
+    depends on their name and type only (the TXT prefix is never a variable), so they are
+    known now. An SPF record that cannot be merged is replaced whatever the rules."""
+    for pending in rendered.pending:
+        if pending.name is None:
+            continue  # placed only at apply, and checked then
+        if pending.source.type == "SPFM":
+            txt = existing.get((pending.name, T.TXT))
+            spf_records = [r for r in records_of([txt]) if is_spf(txt_text(r.rdata))] if txt is not None else []
+            problem = _spf_problem(pending.name, spf_records)
+            for old in spf_records if problem else ():
+                removals.setdefault(((old.name, old.rdtype), rdata_identity(old.rdata)), (old, problem))
+            continue
+        if pending.rdtype is None:
+            continue  # extensions write no plain records
+        for old in _candidates(pending, by_name, zone):
+            key = ((old.name, old.rdtype), rdata_identity(old.rdata))
+            if key in wanted or key in removals:
+                continue
+            reason = _conflict(pending, pending.source.txt_conflict_mode, pending.source.txt_conflict_prefix,
+                               old, zone)
+            if reason:
+                removals[key] = (old, reason)
+
+
+def _spf_problem(name: dns.name.Name, spf_records: list[Record]) -> str | None:
+    """Why the SPF records at `name` cannot take merged rules, or None."""
+    try:
+        if len(spf_records) > 1:
+            raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
+        merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, [])
+    except SpfMergeError as exc:
+        return f"SPF record cannot be merged ({exc}); applying replaces it"
+    return None
 
 
 def _in_scope(name: dns.name.Name, scope: ReadScope) -> bool:

@@ -52,6 +52,15 @@ def check_redirect_uri(uri: str, sync_redirect_domain: str | Iterable[str] | Non
     return uri
 
 
+def check_client_redirect_uri(uri: str, *, development: bool = False) -> str:
+    """`uri` when an OAuth client may register it, else RedirectError: https (or loopback http
+    in development) and no fragment (RFC 6749 3.1.2), the answer is added to its query."""
+    _checked_host(uri, development=development)
+    if "#" in uri:
+        raise RedirectError("redirect_uri must not have a fragment (#...): the code is added to its query")
+    return uri
+
+
 def redirect_with(uri: str, params: Mapping[str, str]) -> str:
     """`uri` with `params` added to its query string, before any #fragment; its own query is kept."""
     if not params:

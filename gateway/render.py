@@ -59,6 +59,10 @@ class VariableError(RenderError):
     """A variable is missing or its value is not allowed where it is used."""
 
 
+class _Deferred(Exception):
+    """A field needs a variable the caller has not given yet (consent renders without them)."""
+
+
 @dataclass(frozen=True)
 class TtlPolicy:
     """The DNS host's TTL policy; the spec makes template TTLs best effort, never a rejection."""
@@ -102,6 +106,42 @@ def group_ids(values: Iterable[str]) -> frozenset[str] | None:
     return frozenset(groups) if groups else None
 
 
+@dataclass(frozen=True)
+class PendingRecord:
+    """A record that needs variables given only at apply time: what is known of it now.
+
+    `name` is None when its host needs one, so it cannot be placed (nor its conflicts
+    found) before the apply; `ttl` is None when the TTL needs one."""
+
+    source: TemplateRecord
+    name: dns.name.Name | None
+    ttl: int | None
+
+    @property
+    def rdtype(self) -> dns.rdatatype.RdataType | None:
+        """The DNS type it will have; None for SPF rules and extensions, which are no plain record."""
+        if self.source.type == "SPFM" or self.source.is_extension:
+            return None
+        return dns.rdatatype.from_text(self.source.type)
+
+    def host_as_written(self) -> str:
+        record = self.source
+        if record.type == "SRV":
+            return f"{record.service or ''}.{record.protocol or ''}.{record.host}"
+        return record.host
+
+    def value_as_written(self) -> str:
+        """The value as the template writes it, variables and all."""
+        record = self.source
+        parts: tuple = {
+            "MX": (record.priority, record.points_to),
+            "SRV": (record.priority, record.weight, record.port, record.target),
+            "SPFM": (record.spf_rules,),
+        }.get(record.type, (record.points_to if record.points_to is not None else
+                            record.target if record.target is not None else record.data,))
+        return " ".join(str(part) for part in parts if part is not None)
+
+
 @dataclass
 class RenderedTemplate:
     """The outcome of rendering: records, SPF rules to merge, extensions and warnings."""
@@ -112,22 +152,30 @@ class RenderedTemplate:
     spf: list[SpfRules]
     extensions: list[ExtensionRecord]
     warnings: list[str]
+    pending: list[PendingRecord] = field(default_factory=list)  # only when rendering with defer_missing
 
 
-def render_template(template: Template, context: ApplyContext) -> RenderedTemplate:
-    """Render every record of `template` selected by the context's group ids."""
+def render_template(template: Template, context: ApplyContext, *, defer_missing: bool = False) -> RenderedTemplate:
+    """Render every record of `template` selected by the context's group ids.
+
+    With `defer_missing` (consent, where variables may come only at apply time) a record
+    needing a variable not given is kept as a PendingRecord instead of refused; a given
+    value that is not allowed is still a RenderError."""
     _check_context(template, context)
-    renderer = _Renderer(template, context)
+    renderer = _Renderer(template, context, defer=defer_missing)
     rendered = RenderedTemplate(template, context, [], [], [], renderer.warnings)
     for record in template.records:
         if context.group_ids is not None and record.group_id not in context.group_ids:
             continue
-        if record.type == "SPFM":
-            rendered.spf.append(renderer.spf_rules(record))
-        elif record.is_extension:
-            rendered.extensions.append(renderer.extension(record))
-        else:
-            rendered.records.append(renderer.record(record))
+        try:
+            if record.type == "SPFM":
+                rendered.spf.append(renderer.spf_rules(record))
+            elif record.is_extension:
+                rendered.extensions.append(renderer.extension(record))
+            else:
+                rendered.records.append(renderer.record(record))
+        except _Deferred:
+            rendered.pending.append(renderer.pending(record))
     return rendered
 
 
@@ -159,9 +207,10 @@ def _check_context(template: Template, context: ApplyContext) -> None:
 
 
 class _Renderer:
-    def __init__(self, template: Template, context: ApplyContext) -> None:
+    def __init__(self, template: Template, context: ApplyContext, defer: bool = False) -> None:
         self.template = template
         self.context = context
+        self.defer = defer
         self.domain = context.domain_name
         self.fqdn = context.fqdn_name
         self.warnings: list[str] = []
@@ -173,6 +222,8 @@ class _Renderer:
             return self.builtins[name]
         if name in self.context.params:
             return self.context.params[name]
+        if self.defer:
+            raise _Deferred(name)
         hint = ""
         others = [p for p in self.context.params if p.lower() == name.lower()]
         if others:
@@ -180,15 +231,50 @@ class _Renderer:
         raise VariableError(f"variable %{name}% is missing{hint}", record, field_name)
 
     def substitute(self, text: str, record: TemplateRecord, field_name: str, check) -> str:
+        deferred: list[_Deferred] = []
+
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
-            value = self.variable(name, record, field_name)
+            try:
+                value = self.variable(name, record, field_name)
+            except _Deferred as later:
+                deferred.append(later)  # the given variables of the field are still checked
+                return match.group(0)
             if name not in BUILTIN_VARIABLES:
                 problem = check(value)
                 if problem:
                     raise VariableError(f"value {value!r} of variable %{name}% {problem}", record, field_name)
             return value
-        return VARIABLE.sub(replace, text)
+        text = VARIABLE.sub(replace, text)
+        if deferred:
+            raise deferred[0]
+        return text
+
+    def known(self, part):
+        """part(), or None when it needs a variable given later."""
+        try:
+            return part()
+        except _Deferred:
+            return None
+
+    def all_known(self, *parts) -> list:
+        """Every part evaluated, so each given value is checked, before deferring for any."""
+        values = [self.known(part) for part in parts]
+        if any(value is None for value in values):
+            raise _Deferred()
+        return values
+
+    def pending(self, record: TemplateRecord) -> PendingRecord:
+        """What a record deferred for a missing variable is known to be, once every value it
+        was given has passed the same checks as at apply."""
+        if record.type == "SPFM" or record.is_extension:
+            name = self.known(lambda: self.owner(record.host, record, "host"))
+            self.known(lambda: self.spf_text(record) if record.type == "SPFM" else self.extension_fields(record))
+        else:
+            name = self.known(lambda: self.record_name(record))
+            self.known(lambda: self.rdata(record))
+        ttl = self.known(lambda: self.ttl(record)) if record.ttl is not None or record.type != "SPFM" else None
+        return PendingRecord(record, name, ttl)
 
     # -- names ------------------------------------------------------------------------
     def owner(self, host: str, record: TemplateRecord, field_name: str) -> dns.name.Name:
@@ -263,18 +349,23 @@ class _Renderer:
 
     # -- records ----------------------------------------------------------------------
     def record(self, record: TemplateRecord) -> RenderedRecord:
+        name = self.record_name(record)
+        rdata = self.rdata(record)
+        return RenderedRecord(name=name, ttl=self.ttl(record), rdata=rdata, source=record)
+
+    def record_name(self, record: TemplateRecord) -> dns.name.Name:
         rtype = record.type
         if rtype == "SRV":
-            service = self.srv_label(record.service, record, "service")
-            protocol = self.srv_label(record.protocol, record, "protocol")
-            base = self.owner(record.host, record, "name")
+            service, protocol, base = self.all_known(
+                lambda: self.srv_label(record.service, record, "service"),
+                lambda: self.srv_label(record.protocol, record, "protocol"),
+                lambda: self.owner(record.host, record, "name"))
             name = dns.name.Name((service, protocol) + base.labels)
         else:
             name = self.owner(record.host, record, "host")
         if rtype in ("CNAME", "NS") and name == self.domain:
             raise RenderError(f"a {rtype} record cannot be at the zone apex {name.to_text()}", record, "host")
-        rdata = self.rdata(record)
-        return RenderedRecord(name=name, ttl=self.ttl(record), rdata=rdata, source=record)
+        return name
 
     def rdata(self, record: TemplateRecord) -> dns.rdata.Rdata:
         rtype = record.type
@@ -291,15 +382,15 @@ class _Renderer:
         if rtype == "NS":
             return dns.rdtypes.ANY.NS.NS(IN, T.NS, self.target(record.points_to, record, "pointsTo"))
         if rtype == "MX":
-            return dns.rdtypes.ANY.MX.MX(IN, T.MX, self.number(record.priority, record, "priority"),
-                                         self.target(record.points_to, record, "pointsTo"))
+            return dns.rdtypes.ANY.MX.MX(IN, T.MX, *self.all_known(
+                lambda: self.number(record.priority, record, "priority"),
+                lambda: self.target(record.points_to, record, "pointsTo")))
         if rtype == "SRV":
-            return dns.rdtypes.IN.SRV.SRV(
-                IN, T.SRV,
-                self.number(record.priority, record, "priority"),
-                self.number(record.weight, record, "weight"),
-                self.number(record.port, record, "port"),
-                self.target(record.target, record, "target"))
+            return dns.rdtypes.IN.SRV.SRV(IN, T.SRV, *self.all_known(
+                lambda: self.number(record.priority, record, "priority"),
+                lambda: self.number(record.weight, record, "weight"),
+                lambda: self.number(record.port, record, "port"),
+                lambda: self.target(record.target, record, "target")))
         if rtype == "TXT":
             return dns.rdtypes.ANY.TXT.TXT(IN, T.TXT, split_txt(self.txt_value(record)))
         return self.generic(record)
@@ -331,22 +422,27 @@ class _Renderer:
 
     def spf_rules(self, record: TemplateRecord) -> SpfRules:
         name = self.owner(record.host, record, "host")
-        rules = self.substitute((record.spf_rules or "").strip(), record, "spfRules", _token_problem)
+        rules = self.spf_text(record)
         ttl = self.ttl(record) if record.ttl is not None else None
         return SpfRules(name=name, rules=rules, ttl=ttl, source=record)
 
+    def spf_text(self, record: TemplateRecord) -> str:
+        return self.substitute((record.spf_rules or "").strip(), record, "spfRules", _token_problem)
+
     def extension(self, record: TemplateRecord) -> ExtensionRecord:
         name = self.owner(record.host, record, "host")
-        fields: list[tuple[str, object]] = []
-        for key, value in (("pointsTo", record.points_to), ("target", record.target),
-                           ("data", record.data), *record.extra):
-            if isinstance(value, str):
-                value = self.substitute(value, record, key, _token_problem)
-            if value is not None:
-                fields.append((key, value))
+        fields = self.extension_fields(record)
         if record.ttl is not None:
             fields.append(("ttl", self.ttl(record)))
         return ExtensionRecord(type=record.type, name=name, fields=tuple(fields), source=record)
+
+    def extension_fields(self, record: TemplateRecord) -> list[tuple[str, object]]:
+        given = [(key, value) for key, value in (("pointsTo", record.points_to), ("target", record.target),
+                                                 ("data", record.data), *record.extra) if value is not None]
+        values = self.all_known(*(
+            (lambda v=value, k=key: self.substitute(v, record, k, _token_problem)) if isinstance(value, str)
+            else (lambda v=value: v) for key, value in given))
+        return [(key, value) for (key, _), value in zip(given, values)]
 
 
 def split_txt(text: str) -> list[bytes]:

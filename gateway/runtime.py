@@ -40,6 +40,7 @@ class Runtime:
         """Load everything `config` names; `ConfigError` on the first problem, before serving anything."""
         templates = load_catalog(config.gateway.templates)
         authenticator = load_authenticator(config.auth)
+        authenticator.check_deployment(config.gateway)
         router = BackendRouter.from_config(config)
         store = StateStore.open(config.database.url, timeout=config.database.timeout)
         router.use_zone_locks(store.zone_locks)  # one writer per zone across every replica
@@ -70,6 +71,7 @@ class Runtime:
     def close(self) -> None:
         self.router.close()
         self.store.close()
+        self.authenticator.close()
 
 
 def load_catalog(directory: Path | None) -> TemplateCatalog:

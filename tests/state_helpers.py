@@ -13,6 +13,15 @@ from gateway.state import StateStore
 
 _databases = itertools.count()
 
+# A zone with its SOA, NS and the name server's address only.
+SMALL_ZONE = """\
+$ORIGIN example.com.
+$TTL 3600
+@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 3600 600 86400 300
+@ IN NS ns1.example.com.
+ns1 IN A 192.0.2.53
+"""
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
 def database_url(request, tmp_path) -> str:

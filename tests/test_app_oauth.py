@@ -47,13 +47,20 @@ def test_consent_token_and_bearer_apply(gateway):
             "client_id": "provider.example", "client_secret": secret}).json()
         params = {"domain": "example.com", "host": "", "ip": "192.0.2.80", "token": "abc"}
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        # The page said the new A record replaces www's A 192.0.2.2 and the user allowed it.
+        assert "192.0.2.2" in page.text
+        # Someone adds a record after the consent: that conflict was never shown, so it is a 409.
+        zone_file = gateway.zones / "example.com.zone"
+        zone_file.write_text(zone_file.read_text() + "www IN AAAA 2001:db8::2\n")
         conflict = client.post(f"{SERVICES_FORM}/apply", params=params, headers=bearer)
         assert conflict.status_code == 409
-        assert conflict.json()["records"] == [{"type": "A", "host": "www", "data": "192.0.2.2"}]
+        assert conflict.json()["records"] == [{"type": "AAAA", "host": "www", "data": "2001:db8::2"}]
         assert "192.0.2.80" not in gateway.zone_text()
-        applied = client.post(f"{SERVICES_FORM}/apply", params={**params, "force": "1"}, headers=bearer)
+        zone_file.write_text(zone_file.read_text().replace("www IN AAAA 2001:db8::2\n", ""))
+        # Without it, what remains is what the user allowed: applied without force.
+        applied = client.post(f"{SERVICES_FORM}/apply", params=params, headers=bearer)
     assert applied.status_code == 200, applied.text
-    assert "192.0.2.80" in gateway.zone_text()
+    assert "192.0.2.80" in gateway.zone_text() and "192.0.2.2" not in gateway.zone_text()
 
 
 def bearer_for(gateway, client) -> dict[str, str]:

@@ -19,17 +19,11 @@ from gateway.records import make_rrset
 from gateway.render import ApplyContext
 from gateway.state import InstanceTaken, StateStore
 from tests.engine_helpers import make_template
-from tests.state_helpers import database_url  # noqa: F401  (fixture)
+from tests.state_helpers import SMALL_ZONE, database_url  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONE = dns.name.from_text("example.com")
-ZONE_TEXT = """\
-$ORIGIN example.com.
-$TTL 3600
-@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 3600 600 86400 300
-@ IN NS ns1.example.com.
-ns1 IN A 192.0.2.53
-"""
+ZONE_TEXT = SMALL_ZONE
 # The spec's motivating case for groups: verify the domain first, set up mail later.
 MAIL = [{"type": "TXT", "host": "@", "data": "mail-verify=%code%", "ttl": 3600, "groupId": "verify"},
         {"type": "MX", "host": "@", "pointsTo": "mx1.mail.example", "priority": 10, "ttl": 3600, "groupId": "mx"},

@@ -13,12 +13,15 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from backends.base import RRsetChange
 from backends.zonefile import ZoneFileBackend
 from gateway.auth.base import Authenticator, User
 from gateway.config import AuthSettings
 from gateway.oauth import routes
+from gateway.records import make_rrset
 from gateway.registry import BackendRouter
 from gateway.state import StateStore
+from gateway.state.pkce import s256
 from gateway.state.store import utcnow
 from tests.engine_helpers import make_template
 from tests.log_capture import Collect
@@ -30,6 +33,8 @@ ZONE = dns.name.from_text("example.com")
 
 GROUPED = [{"type": "TXT", "host": "@", "data": f"group-{g}", "ttl": 3600, "txtConflictMatchingMode": "None",
             "groupId": g} for g in "abcd"]
+
+ADDRESS = [{"type": "A", "host": "home", "pointsTo": "%ip%", "ttl": 600}]
 
 
 class EveryZone(Authenticator):
@@ -54,7 +59,8 @@ def gateway(tmp_path, caplog):
     store = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}", clock=clock)
     templates = {(PROVIDER, SERVICE): make_template(RECORDS),
                  (PROVIDER, "other"): make_template(RECORDS, serviceId="other"),
-                 (PROVIDER, "grouped"): make_template(GROUPED, serviceId="grouped")}
+                 (PROVIDER, "grouped"): make_template(GROUPED, serviceId="grouped"),
+                 (PROVIDER, "address"): make_template(ADDRESS, serviceId="address")}
     app = Starlette(routes=routes(store, BackendRouter([(backend, ["example.com"])]), templates,
                                   authenticator=EveryZone(AuthSettings())))
     port = free_port()
@@ -232,3 +238,115 @@ def test_bad_variable_is_400_naming_it_and_writes_nothing(gateway, client_secret
     assert response.status_code == 400 and response.json()["code"] == "invalid_request"
     assert "sub" in response.json()["message"] or "bad host" in response.json()["message"]
     assert served(backend, "", "TXT") == set()
+
+
+def test_http_basic_client_authentication(gateway, client_secret):
+    http, store, _, _ = gateway
+    body = {"code": consent(store), "grant_type": "authorization_code", "redirect_uri": REDIRECT}
+    accepted = http.post("/v2/oauth/access_token", data=body, auth=(PROVIDER, client_secret))
+    assert accepted.status_code == 200, accepted.text
+    wrong = http.post("/v2/oauth/access_token", data={**body, "code": consent(store)},
+                      auth=(PROVIDER, client_secret + "x"))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert wrong.headers["www-authenticate"].startswith("Basic")
+    both = http.post("/v2/oauth/access_token", data={**body, "code": consent(store), "client_secret": client_secret},
+                     auth=(PROVIDER, client_secret))
+    assert both.status_code == 400 and both.json()["error"] == "invalid_request"
+    garbled = http.post("/v2/oauth/access_token", data=body, headers={"Authorization": "Basic !!!"})
+    assert garbled.status_code == 400 and "Authorization" in garbled.json()["error_description"]
+
+
+def test_pkce_mismatch_is_invalid_grant(gateway, client_secret):
+    http, store, _, _ = gateway
+    verifier = "correct-verifier-" + "x" * 40
+    code = store.create_grant(PROVIDER, "alice", "example.com", [""], [SERVICE], REDIRECT,
+                              code_challenge=s256(verifier), code_challenge_method="S256")
+
+    def redeem(**extra):
+        return http.post("/v2/oauth/access_token", data={
+            "code": code, "grant_type": "authorization_code", "redirect_uri": REDIRECT, "client_id": PROVIDER,
+            "client_secret": client_secret, **extra})
+
+    # Someone who intercepted the code but not the verifier gets nothing.
+    for attempt in ({}, {"code_verifier": "attacker-guess-" + "y" * 40}, {"code_verifier": s256(verifier)}):
+        refused = redeem(**attempt)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", attempt
+        assert refused.json()["error_description"].startswith("code_verifier:")
+    assert redeem(code_verifier=verifier).status_code == 200
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_grant(gateway, client_secret):
+    http, store, _, _ = gateway
+    first = exchange(http, consent(store), client_secret).json()
+
+    def refresh(refresh_token):
+        return http.post("/v2/oauth/access_token", data={"grant_type": "refresh_token", "client_id": PROVIDER,
+                                                          "client_secret": client_secret,
+                                                          "refresh_token": refresh_token})
+    second = refresh(first["refresh_token"]).json()
+    assert apply(http, second["access_token"]).status_code == 200
+    reused = refresh(first["refresh_token"])  # whoever copied the first refresh token
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert apply(http, second["access_token"]).status_code == 401
+    assert refresh(second["refresh_token"]).status_code == 400
+    assert store.grants_of("alice") == []
+
+
+def test_records_left_changed_lists_only_what_someone_else_changed(gateway, client_secret):
+    http, store, backend, _ = gateway
+    access = token(gateway, client_secret, hosts=("",), services=("address",))
+
+    def update(ip, **extra):
+        return http.post(f"/v2/domainTemplates/providers/{PROVIDER}/services/address/apply",
+                         params={"domain": "example.com", "host": "", "ip": ip, **extra},
+                         headers={"Authorization": f"Bearer {access}"})
+    assert update("192.0.2.10").status_code == 200
+    moved = update("192.0.2.11")  # the apply itself replaces .10: not "left changed"
+    assert moved.status_code == 200 and moved.json()["records_left_changed"] == []
+    assert served(backend, "home", "A") == {"192.0.2.11"}
+    # Someone edits the record by hand; the next apply replaces it only with force, and says so.
+    name = dns.name.from_text("home", ZONE)
+    [before] = [r for r in backend.read(ZONE, {name}, ()) if r.rdtype == dns.rdatatype.A]
+    backend.apply(ZONE, [RRsetChange(name, dns.rdatatype.A, before, make_rrset(
+        name, 600, [dns.rdata.from_text("IN", "A", "192.0.2.99")]))])
+    assert update("192.0.2.12").status_code == 409
+    forced = update("192.0.2.12", force="true")
+    assert forced.status_code == 200
+    assert [(r["name"], r["data"]) for r in forced.json()["records_left_changed"]] == [
+        ("home.example.com.", "192.0.2.11")]
+    assert served(backend, "home", "A") == {"192.0.2.12"}
+
+
+def grant_with_approval(store, approved) -> str:
+    return store.create_grant(PROVIDER, "alice", "example.com", [""], [SERVICE], REDIRECT, approved=approved)
+
+
+def test_a_conflict_shown_at_consent_applies_without_force(gateway, client_secret):
+    http, store, backend, _ = gateway
+    shown = [{"service": SERVICE, "host": "", "disabled": [],
+              "records": [{"name": "www.example.com.", "type": "A", "data": "192.0.2.80"}]}]
+    access = exchange(http, grant_with_approval(store, shown), client_secret).json()["access_token"]
+    applied = apply(http, access, sub="www")
+    assert applied.status_code == 200, applied.text
+    assert served(backend, "www", "CNAME") == {"target.example.net."} and served(backend, "www", "A") == set()
+
+
+def test_approvals_are_per_template_and_host_and_record(gateway, client_secret):
+    http, store, backend, _ = gateway
+    elsewhere = [{"service": "other", "host": "", "disabled": [],
+                  "records": [{"name": "www.example.com.", "type": "A", "data": "192.0.2.80"}]},
+                 {"service": SERVICE, "host": "", "disabled": [],
+                  "records": [{"name": "www.example.com.", "type": "A", "data": "192.0.2.81"}]}]
+    access = exchange(http, grant_with_approval(store, elsewhere), client_secret).json()["access_token"]
+    conflict = apply(http, access, sub="www")
+    assert conflict.status_code == 409
+    assert conflict.json()["records"] == [{"type": "A", "host": "www", "data": "192.0.2.80"}]
+    assert served(backend, "www", "A") == {"192.0.2.80"}
+
+
+def test_provider_and_service_names_are_never_template_variables(gateway, client_secret):
+    http, store, _, _ = gateway
+    access = token(gateway, client_secret)
+    assert apply(http, access, providerName="Evil", serviceName="Evil").status_code == 200
+    [instance] = store.instances("example.com", "")
+    assert "providerName" not in instance.params and "serviceName" not in instance.params

@@ -44,6 +44,7 @@ from gateway.records import make_rrset
 from gateway.registry import BackendRouter
 from gateway.render import ApplyContext, TtlPolicy
 from gateway.state import StateStore
+from gateway.state.pkce import s256
 import gateway.ui as ui
 from tests.engine_helpers import make_template
 from tests.log_capture import Collect
@@ -92,6 +93,12 @@ def running_gateway(tmp_path: Path, authenticator: Authenticator) -> Iterator[Si
                  (PROVIDER, "mail"): make_template(
                      [{"type": "SPFM", "host": "@", "spfRules": "include:spf.provider.example"}], serviceId="mail",
                      serviceName="Mail"),
+                 (PROVIDER, "web"): make_template(
+                     [{"type": "A", "host": "www", "pointsTo": "%ip%", "ttl": 600}], serviceId="web",
+                     serviceName="Web", description="Points www at the provider (for developers only)"),
+                 (PROVIDER, "shared"): make_template(
+                     [{"type": "TXT", "host": "@", "data": "shared=%value%", "ttl": 600}], serviceId="shared",
+                     serviceName="Shared", sharedProviderName=True, sharedServiceName=True),
                  ("other.example", "evil"): make_template(RECORDS, providerId="other.example", serviceId="evil")}
     router = BackendRouter([(backend, ["example.com", "xn--bcher-kva.com"])])
     app = Starlette(
@@ -443,9 +450,21 @@ def test_overlong_state_is_refused_before_it_reaches_the_session_cookie(gateway,
     assert "set-cookie" not in response.headers
 
 
-def test_missing_variable_is_invalid_request_naming_it(gateway, alice):
-    query = returned_to(alice.get(consent_url(sub=None)))
+def test_a_variable_left_for_the_apply_is_no_refusal(gateway, alice):
+    page = alice.get(consent_url(sub=None, value=None))
+    assert page.status_code == 200, page.headers.get("location")
+    text = html.unescape(page.text)
+    # The TXT value waits for %value%: shown as written, set by the provider when applied.
+    assert "v=%value%" in text and "set by Provider when applied" in text
+    # The CNAME's host is %sub%: it cannot be placed, and its conflicts wait for the apply.
+    assert "%sub%" in text and "cannot be placed yet; conflicts for it are checked at apply time" in text
+
+
+def test_a_given_value_that_is_invalid_is_still_refused(gateway, alice):
+    query = returned_to(alice.get(consent_url(sub="bad name!", value=None)))
     assert query["error"] == "invalid_request" and "%sub%" in query["error_description"]
+    query = returned_to(alice.get(consent_url(sub=None, value="line\nbreak")))
+    assert query["error"] == "invalid_request" and "%value%" in query["error_description"]
 
 
 def test_user_who_does_not_control_the_zone_is_denied(gateway):
@@ -594,3 +613,92 @@ def test_codes_tokens_and_secrets_never_reach_the_logs(gateway, alice, caplog):
     for secret in (gateway.secret, code, tokens["access_token"], tokens["refresh_token"]):
         assert secret not in audit
 
+
+
+# --- variables given at apply time, and conflicts approved at consent ----------------------
+
+
+def test_conflicts_of_a_record_whose_value_comes_later_are_shown_and_need_no_force(gateway, alice):
+    page = alice.get(consent_url(scope="web", ip=None, value=None, sub=None))
+    assert page.status_code == 200, page.headers.get("location")
+    text = html.unescape(page.text)
+    assert "%ip%" in text and "set by Provider when applied" in text
+    assert "the new A record replaces the A and AAAA records at www" in text
+    assert '<td>www</td><td>A</td><td>3600</td><td class="data">192.0.2.80</td>' in page.text
+    tokens = exchange(gateway, returned_to(answer(alice, page))["code"])
+    [grant] = gateway.store.grants_of("alice")
+    assert grant.approved == [{"service": "web", "host": "", "disabled": [],
+                               "records": [{"name": "www.example.com.", "type": "A", "data": "192.0.2.80"}]}]
+
+    def apply_web(ip, **extra):
+        return httpx.post(gateway.base + f"/v2/domainTemplates/providers/{PROVIDER}/services/web/apply",
+                          params={"domain": "example.com", "host": "", "ip": ip, **extra},
+                          headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    # The user allowed replacing www's address: the first apply needs no force.
+    assert apply_web("192.0.2.7").status_code == 200
+    assert served(gateway.backend, "www", "A") == {"192.0.2.7"}
+    # A record added after the consent was never shown: that one is a 409.
+    name = dns.name.from_text("www", ZONE)
+    gateway.backend.apply(ZONE, [RRsetChange(name, dns.rdatatype.AAAA, None, make_rrset(
+        name, 600, [dns.rdata.from_text("IN", "AAAA", "2001:db8::7")]))])
+    conflict = apply_web("192.0.2.8")
+    assert conflict.status_code == 409
+    assert conflict.json()["records"] == [{"type": "AAAA", "host": "www", "data": "2001:db8::7"}]
+    assert served(gateway.backend, "www", "A") == {"192.0.2.7"}
+    assert apply_web("192.0.2.8", force="true").status_code == 200
+
+
+def test_what_the_page_approved_cannot_be_widened_in_the_form(gateway, alice):
+    page = alice.get(consent_url(scope="web", ip=None, value=None, sub=None))
+    widened = '[{"service":"web","host":"","disabled":[],"records":[{"name":"ns1.example.com.","type":"A",' \
+              '"data":"192.0.2.53"}]}]'
+    refused = answer(alice, page, approved=widened)
+    assert refused.status_code == 400 and "approved: differs from what was shown" in html.unescape(refused.text)
+    assert gateway.store.grants_of("alice") == []
+
+
+def test_template_description_is_never_shown(gateway, alice):
+    page = alice.get(consent_url(scope="web", ip="192.0.2.7"))
+    assert page.status_code == 200 and "for developers only" not in page.text
+
+
+def test_provider_name_injection_on_a_template_that_does_not_share_it_is_not_shown(gateway, alice):
+    page = alice.get(consent_url(providerName="Your Bank", serviceName="Security Update"))
+    assert page.status_code == 200
+    assert "Your Bank" not in page.text and "Security Update" not in page.text
+
+
+def test_shared_names_augment_the_templates_names_never_replace_them(gateway, alice):
+    page = alice.get(consent_url(scope="shared", providerName="Acme Reseller", serviceName="Acme Site"))
+    text = html.unescape(page.text)
+    assert "Allow Provider (Acme Reseller)" in " ".join(text.split())
+    assert "Shared</strong> (Acme Site)" in text
+    # Beside a template that does not share its name, the provider's note is left out.
+    both = html.unescape(alice.get(consent_url(scope="shared service", providerName="Acme Reseller")).text)
+    assert "Acme Reseller" not in both
+
+
+# --- PKCE at consent -----------------------------------------------------------------------
+
+
+def test_pkce_challenge_travels_with_the_code(gateway, alice):
+    verifier = "a-verifier-of-forty-three-characters-or-more"
+    code = allowed_code(gateway, alice, code_challenge=s256(verifier), code_challenge_method="S256")
+    base = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": PROVIDER,
+            "client_secret": gateway.secret}
+    stolen = httpx.post(gateway.base + "/v2/oauth/access_token", data=base)
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    wrong = httpx.post(gateway.base + "/v2/oauth/access_token", data={**base, "code_verifier": "b" * 43})
+    assert wrong.status_code == 400 and "does not match" in wrong.json()["error_description"]
+    right = httpx.post(gateway.base + "/v2/oauth/access_token", data={**base, "code_verifier": verifier})
+    assert right.status_code == 200, right.text
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"code_challenge": "c" * 43, "code_challenge_method": "S512"}, "code_challenge_method: 'S512' is not supported"),
+    ({"code_challenge": "short"}, "code_challenge: must be 43 to 128"),
+    ({"code_challenge_method": "S256"}, "code_challenge: required"),
+])
+def test_bad_pkce_parameters_are_invalid_request_at_consent(gateway, alice, changes, message):
+    query = returned_to(alice.get(consent_url(**changes)))
+    assert query["error"] == "invalid_request" and message in query["error_description"]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import httpx
 import pytest
 
+from tests.browser import headless_chromium
 from tests.gateway_app import PASSWORD, build_gateway, consent_form, csrf_of, start_serve
-from tests.servers.common import free_port, require_program, stop, wait_for_port
+from tests.servers.common import free_port, stop, wait_for_port
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
 PARAMS = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
@@ -59,24 +59,17 @@ def test_sync_flow_over_http(served):
 
 def test_browser_signs_in_reads_the_records_and_confirms(served):
     gateway, url, _ = served
-    chromium = require_program("chromium", "chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=["--no-sandbox"] if os.geteuid() == 0 else [])
-        try:
-            page = browser.new_page()
-            page.goto(f"{url}{APPLY}?" + "&".join(f"{k}={v}" for k, v in PARAMS.items()))
-            page.get_by_label("Username").fill("alice")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            table = page.get_by_role("table", name="Records to add")
-            rows = table.locator("tbody tr").all_inner_texts()
-            assert any("www" in row and "192.0.2.80" in row for row in rows)
-            assert any("verify=abc123" in row for row in rows)
-            assert "192.0.2.2" in page.get_by_role("table", name="Records to remove or replace").inner_text()
-            page.get_by_role("button", name="Confirm").click()
-            page.get_by_role("heading", name="Done").wait_for()
-        finally:
-            browser.close()
+    with headless_chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{url}{APPLY}?" + "&".join(f"{k}={v}" for k, v in PARAMS.items()))
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        table = page.get_by_role("table", name="Records to add")
+        rows = table.locator("tbody tr").all_inner_texts()
+        assert any("www" in row and "192.0.2.80" in row for row in rows)
+        assert any("verify=abc123" in row for row in rows)
+        assert "192.0.2.2" in page.get_by_role("table", name="Records to remove or replace").inner_text()
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_role("heading", name="Done").wait_for()
     assert "192.0.2.80" in gateway.zone_text()

@@ -13,16 +13,10 @@ from gateway.records import make_rrset
 from gateway.render import ApplyContext
 from gateway.state import StateStore
 from tests.engine_helpers import make_template
-from tests.state_helpers import database_url  # noqa: F401  (fixture)
+from tests.state_helpers import SMALL_ZONE, database_url  # noqa: F401  (fixture)
 
 ZONE = dns.name.from_text("example.com")
-ZONE_TEXT = """\
-$ORIGIN example.com.
-$TTL 3600
-@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 3600 600 86400 300
-@ IN NS ns1.example.com.
-ns1 IN A 192.0.2.53
-"""
+ZONE_TEXT = SMALL_ZONE
 TXT = [{"type": "TXT", "host": "@", "data": "v=%value%", "ttl": 3600, "txtConflictMatchingMode": "None"}]
 
 

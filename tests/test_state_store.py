@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 
 from gateway.state import InvalidGrant, StateError, StateStore
 from gateway.state import migrate
+from gateway.state.pkce import s256
 from gateway.state.secrets import secret_hash
 from tests.state_helpers import clock, database_url, store  # noqa: F401  (fixtures)
 
@@ -109,6 +110,53 @@ def test_refresh_rotates(store, secret):
         store.refresh(second.access_token, CLIENT)
 
 
+def test_reusing_a_rotated_refresh_token_revokes_the_whole_grant(store, secret):
+    first = store.redeem_code(grant_code(store), CLIENT, REDIRECT)
+    second = store.refresh(first.refresh_token, CLIENT)  # the client rotates; the old one leaked
+    with pytest.raises(InvalidGrant, match="already used.*authorization is revoked"):
+        store.refresh(first.refresh_token, CLIENT)  # the thief (or the client) presents the old one
+    # Both holders are cut off: the newest pair too, not just the reused token.
+    assert store.grant_for_access_token(second.access_token) is None
+    with pytest.raises(InvalidGrant, match="authorization revoked"):
+        store.refresh(second.refresh_token, CLIENT)
+    assert store.grants_of("alice") == []
+    assert store.audit_entries()[-1].detail["reason"] == "refresh token reuse"
+
+
+def test_a_code_with_a_pkce_challenge_needs_its_verifier(store, secret):
+    verifier = "v" * 43 + "-._~"
+    challenge = s256(verifier)
+    code = store.create_grant(CLIENT, "alice", "example.com", [""], ["svc"], REDIRECT,
+                              code_challenge=challenge, code_challenge_method="S256")
+    with pytest.raises(InvalidGrant, match="code_verifier: required"):
+        store.redeem_code(code, CLIENT, REDIRECT)
+    with pytest.raises(InvalidGrant, match="code_verifier: does not match"):
+        store.redeem_code(code, CLIENT, REDIRECT, "w" * 43)
+    with pytest.raises(InvalidGrant, match="code_verifier: does not match"):
+        store.redeem_code(code, CLIENT, REDIRECT, challenge)  # the challenge itself is no verifier
+    # Refusals leave the code unused for the client that holds the verifier.
+    assert store.redeem_code(code, CLIENT, REDIRECT, verifier).access_token
+    plain = store.create_grant(CLIENT, "alice", "example.com", [""], ["svc"], REDIRECT,
+                               code_challenge=verifier, code_challenge_method="plain")
+    assert store.redeem_code(plain, CLIENT, REDIRECT, verifier).access_token
+
+
+def test_a_verifier_without_a_challenge_is_a_downgrade_and_refused(store, secret):
+    code = grant_code(store)
+    with pytest.raises(InvalidGrant, match="had no code_challenge"):
+        store.redeem_code(code, CLIENT, REDIRECT, "v" * 43)
+
+
+def test_a_chosen_client_secret_authenticates(store):
+    assert store.add_client(CLIENT, [REDIRECT], "inconceivable") == "inconceivable"
+    stored = store.client(CLIENT).secret_hash
+    assert stored.startswith("$argon2id$") and secret_hash("inconceivable") != stored
+    assert store.authenticate_client(CLIENT, "inconceivable")
+    assert not store.authenticate_client(CLIENT, "Inconceivable")
+    with pytest.raises(StateError, match="secret: must not be empty"):
+        store.add_client("other.example", [REDIRECT], "")
+
+
 def test_revoked_grant_stops_its_tokens_and_only_its_owner_revokes(store, secret):
     tokens = store.redeem_code(grant_code(store), CLIENT, REDIRECT)
     [grant] = store.grants_of("alice")
@@ -196,3 +244,5 @@ def test_concurrent_refreshes_of_one_token_rotate_it_once(store, secret):
     refresh_token = store.redeem_code(code, CLIENT, REDIRECT).refresh_token
     results = _race(8, lambda: store.refresh(refresh_token, CLIENT))
     assert sum(not isinstance(r, InvalidGrant) for r in results) == 1
+    # The losers presented a token already rotated: to the store that is a reuse.
+    assert store.grants_of("alice") == []

@@ -234,6 +234,19 @@ def test_caller_names_only_added_when_the_template_shares_them(tmp_path):
     assert "Website (Blog of Alice)" in page.text and "Totally Legit Bank" not in shown(page)
 
 
+def test_provider_name_injection_on_a_template_that_shares_nothing_is_not_shown(gateway, alice):
+    page = consent(alice, providerName="Your Bank", serviceName="Security Update")
+    assert "Your Bank" not in shown(page) and "Security Update" not in shown(page)
+
+
+def test_the_template_description_is_for_developers_and_never_shown(tmp_path):
+    gateway = build_gateway(tmp_path, [{**HOSTING, "description": "Internal: points www at pool 7"}])
+    with gateway.client() as client:
+        sign_in(client)
+        page = consent(client)
+    assert "pool 7" not in page.text
+
+
 def test_pages_are_not_framed_and_escape_what_callers_send(gateway, alice):
     page = consent(alice, token="<script>alert(1)</script>")
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text

@@ -15,6 +15,10 @@ The headers are believed only when the TCP peer is a trusted proxy; from anyone 
 ignored. The proxy must drop these headers when a client sends them. The peer is the TCP
 connection's, also when `[server] forwarded_allow_ips` makes X-Forwarded-For the client address.
 Every zone ("*") can be granted only in the config file, never by a header.
+
+With `[auth.zones] source = "url"` the proxy need only assert who the user is: zones come from
+the control panel and the zones header is not read (gateway/auth/zones.py); with
+`source = "claim"` they are the zones header alone, without the config's additions.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from gateway.proxies import tcp_peer_host
 log = logging.getLogger(__name__)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-KNOWN_OPTIONS = {"trusted_proxies", "user_header", "zones_header"}
+KNOWN_OPTIONS = {"trusted_proxies", "user_header", "zones_header", "zones"}
 MAX_USERNAME_LENGTH = 256
 
 
@@ -64,12 +68,14 @@ class HeaderAuthenticator(Authenticator):
         username = usernames[0].strip()
         if not username or len(username) > MAX_USERNAME_LENGTH or not username.isprintable():
             return None
+        if self.zone_source.name == "url":  # the control panel answers; whatever the header says is unused
+            return User(username, self.configured_zones.get(username, ()))
         zone_headers = request.headers.getlist(self.zones_header)
         if len(zone_headers) > 1:  # a proxy that appends rather than replaces would let clients add zones
             return None
         zones = zones_from_header(zone_headers)
         extra = self.configured_zones.get(username, ())
-        return User(username, tuple(dict.fromkeys((*zones, *extra))))
+        return User(username, tuple(dict.fromkeys((*zones, *extra))), claimed_zones=zones)
 
     def user_named(self, username: str) -> User | None:
         zones = self.configured_zones.get(username)

@@ -7,6 +7,8 @@
     username = "alice"
     password_hash = "$argon2id$v=19$m=65536,t=3,p=4$..."   # from `dcgw users hash-password`
     zones = ["example.com", "example.net"]                 # or ["*"] for every zone
+
+Zones may come from the control panel instead (`[auth.zones] source = "url"`, gateway/auth/zones.py).
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ class LocalAuthenticator(Authenticator):
 
     def __init__(self, settings: AuthSettings) -> None:
         super().__init__(settings)
-        if settings.options:
-            key = sorted(settings.options)[0]
-            raise ConfigError(f"auth.{key}: unknown key for the local driver (expected: driver, users)")
+        unknown = sorted(set(settings.options) - {"zones"})
+        if unknown:
+            raise ConfigError(f"auth.{unknown[0]}: unknown key for the local driver (expected: driver, users, zones)")
         for index, user in enumerate(settings.users):
             if not is_argon2_hash(user.password_hash):
                 raise ConfigError(f"auth.users[{index}].password_hash: not an argon2 PHC string "

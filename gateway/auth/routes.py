@@ -2,7 +2,8 @@
 
     GET  /login?next=/path   the form
     POST /login              username, password, csrf_token, next -> 303 to `next` (local paths only)
-    POST /logout             csrf_token -> 303 to /login
+    POST /logout             csrf_token -> 303 to /login (or the OpenID Provider's logout, or /)
+    GET  /login/callback     the OpenID Provider's answer (driver = "oidc", gateway/auth/oidc.py)
 """
 
 from __future__ import annotations
@@ -69,9 +70,12 @@ def safe_next(target: str | None) -> str:
 
 
 async def show_login(request: Request) -> Response:
-    if not authenticator_of(request).uses_login_form:
+    authenticator = authenticator_of(request)
+    if not authenticator.uses_login_form:
         return portal_page(request)
-    return login_form(request, next_path=safe_next(request.query_params.get("next")))
+    next_path = safe_next(request.query_params.get("next"))
+    elsewhere = await authenticator.sign_in_redirect(request, next_path)
+    return elsewhere or login_form(request, next_path=next_path)
 
 
 async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
@@ -82,6 +86,9 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
     next_path = safe_next(text_field(form, "next"))
     if not csrf_ok(request, text_field(form, CSRF_FIELD)):
         return expired_form_page(request)
+    elsewhere = await authenticator.sign_in_redirect(request, next_path)
+    if elsewhere is not None:  # no passwords here: users sign in at the provider
+        return elsewhere
     username = text_field(form, "username")
     password = text_field(form, "password")
     store, address = request.app.state.runtime.store, client_address(request)
@@ -107,7 +114,11 @@ async def submit_logout(request: Request) -> Response:
     if not csrf_ok(request, text_field(form, CSRF_FIELD)):
         return expired_form_page(request)
     await run_in_threadpool(sign_out, request)
-    after = LOGIN_PATH if authenticator_of(request).uses_login_form else DEFAULT_NEXT
+    authenticator = authenticator_of(request)
+    provider_logout = await authenticator.sign_out_redirect(request)
+    if provider_logout:
+        return RedirectResponse(provider_logout, status_code=303)
+    after = LOGIN_PATH if authenticator.uses_login_form and not authenticator.signs_in_elsewhere else DEFAULT_NEXT
     return RedirectResponse(site_path(request, after), status_code=303)
 
 

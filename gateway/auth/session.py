@@ -101,7 +101,11 @@ def current_user(request: Request) -> User | None:
     if user is not None or not authenticator.uses_login_form:
         return user
     username = signed_in_username(request)
-    return authenticator.user_named(username) if username else None
+    if not username:
+        return None
+    # The store says who; what a driver keeps beside the id in the signed cookie (an OpenID
+    # Connect zones claim) is read with it.
+    return authenticator.user_in_session({**request.session, "user": username})
 
 
 def sign_in(request: Request, user: User) -> None:

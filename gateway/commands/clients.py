@@ -1,11 +1,15 @@
 """`dcgw clients`: register, list and remove the OAuth clients (service providers).
 
-    dcgw clients add --config FILE --client-id ID --redirect-uri URI [--redirect-uri URI...] [--json]
+    dcgw clients add --config FILE --client-id ID --redirect-uri URI [--redirect-uri URI...]
+                     [--secret SECRET | --secret -] [--json]
     dcgw clients list --config FILE [--json]
     dcgw clients remove --config FILE --client-id ID
 
-The client id is the template providerId. `add` prints the secret once; only its hash is
-kept. `--json` prints {"client_id", "client_secret"}.
+The client id is the template providerId. `add` generates a secret and prints it once, or
+takes the one the service provider already uses with --secret (`--secret -` reads it from
+standard input, so it stays out of the shell history); only its hash is kept. `--json`
+prints {"client_id", "client_secret"}. A redirect URI must be https (plain http only for a
+loopback host with gateway.development) and have no fragment.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import json
 import sys
 
 from gateway.config import ConfigError, load_config
+from gateway.redirects import RedirectError, check_client_redirect_uri
 from gateway.state import StateError, StateStore
 
 EXIT_INVALID = 2
+SHORT_SECRET = 16  # characters; a shorter chosen secret is accepted with a warning
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--client-id", required=True, help="the providerId of the client's templates")
     add.add_argument("--redirect-uri", required=True, action="append", metavar="URI",
                      help="an allowed redirect_uri, matched exactly (repeatable)")
+    add.add_argument("--secret", metavar="SECRET",
+                     help="the client's existing secret instead of a generated one; '-' reads it from stdin")
     add.add_argument("--json", action="store_true", help="print {client_id, client_secret}")
     add.set_defaults(func=run_add)
 
@@ -48,9 +56,28 @@ def open_store(args: argparse.Namespace) -> StateStore:
     return StateStore.open(load_config(args.config).database.url)
 
 
+def chosen_secret(value: str | None) -> str | None:
+    """The --secret value (read from stdin for '-'), None for a generated one."""
+    if value is None:
+        return None
+    secret = sys.stdin.readline().rstrip("\r\n") if value == "-" else value
+    if not secret:
+        raise StateError("secret: empty" + (" (nothing was read from standard input)" if value == "-" else ""))
+    if len(secret) < SHORT_SECRET:
+        print(f"dcgw clients: warning: the secret is shorter than {SHORT_SECRET} characters; "
+              "anyone who guesses it can act as this client", file=sys.stderr)
+    return secret
+
+
 def run_add(args: argparse.Namespace) -> int:
     def action(store: StateStore) -> None:
-        secret = store.add_client(args.client_id, args.redirect_uri)
+        development = load_config(args.config).gateway.development
+        try:
+            for uri in args.redirect_uri:
+                check_client_redirect_uri(uri, development=development)
+        except RedirectError as exc:
+            raise StateError(f"{exc} (in {uri!r})") from None
+        secret = store.add_client(args.client_id, args.redirect_uri, chosen_secret(args.secret))
         if args.json:
             print(json.dumps({"client_id": args.client_id, "client_secret": secret}))
         else:

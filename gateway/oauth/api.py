@@ -12,10 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backends.base import BackendError, ZoneChanged
+from gateway.auth import zones
 from gateway.auth.base import Authenticator
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import InstanceResult, apply_instance, record_dicts, revert_instance
 from gateway.intents import StateUnavailable, failure_message
+from gateway.oauth.approvals import Approved
 from gateway.observability import Metrics
 from gateway.oauth.params import BadRequest, request_params
 from gateway.plan import PlanError
@@ -26,7 +28,8 @@ from gateway.state import StateError, StateStore
 from gateway.state.models import Grant
 from gateway.template import Template
 
-RESERVED = {"domain", "host", "groupId", "force", "instanceId"}
+# providerName and serviceName are display text of the consent, never template variables.
+RESERVED = {"domain", "host", "groupId", "force", "instanceId", "providerName", "serviceName"}
 ZONE_CHANGED_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
@@ -82,12 +85,13 @@ def hosting_zone(router: BackendRouter, domain: str):
 
 def still_controls(authenticator: Authenticator, grant: Grant) -> bool:
     """Whether the user who consented still controls the zone: a token must not outlive the
-    user's hold on it. Users signed in by a proxy are unknown between visits unless listed in
-    the config, so for them only a revoked grant ends access."""
-    user = authenticator.user_named(grant.user)
-    if user is None:
-        return not authenticator.uses_login_form
-    return user.controls(grant.domain)
+    user's hold on it (gateway.auth.zones decides; `Refused` 503 when it cannot tell, and the
+    grant stays, so a control panel outage neither widens access nor ends it)."""
+    try:
+        return zones.still_controls(authenticator, grant.user, grant.domain)
+    except zones.ZonesUnavailable:
+        raise Refused(503, "temporarily_unavailable", "the domains of the user who authorized this could not "
+                                                      "be checked; try again later") from None
 
 
 def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
@@ -108,7 +112,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         if template is None:
             raise Refused(404, "template_not_found", f"template {provider_id}/{service_id}: not found")
         found = await run_in_threadpool(hosting_zone, router, domain)
-        if not still_controls(authenticator, grant):
+        if not await run_in_threadpool(still_controls, authenticator, grant):
             await run_in_threadpool(store.revoke_grant, grant.id, grant.user)
             raise Refused(403, "access_denied", "the user who authorized this no longer controls the domain; "
                                                 "the authorization is revoked")
@@ -120,9 +124,10 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             variables = {k: v for k, v in params.items() if k not in RESERVED}
             context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy)
             force = params.get("force", "").lower() in ("1", "true")
+            approved = Approved.of_grant(grant.approved or (), template.service_id, host)
             result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
-                                             force=force)
+                                             force=force, approved=approved.covers)
         except Refused as refused:
             return refused.response()
         except (RenderError, PlanError) as exc:
@@ -138,7 +143,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             return JSONResponse({"code": "backend_error", "message": failure_message(exc)}, 502)
         if result.instance is None:
             metrics.apply(backend.name, "conflict", "api")
-            return await run_in_threadpool(conflict_response, store, grant, domain, zone, result)
+            return await run_in_threadpool(conflict_response, store, grant, domain, zone, result, approved)
         metrics.apply(backend.name, "applied" if result.changes else "nothing", "api")
         body = {"changed": [{"name": c.name.to_text(), "type": dns.rdatatype.to_text(c.rdtype)}
                             for c in result.changes],
@@ -179,13 +184,13 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
 
 def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
-                       instance_id: str | None, actor: str, force: bool) -> InstanceResult:
+                       instance_id: str | None, actor: str, force: bool, approved=None) -> InstanceResult:
     """An API caller sees no plan, so a zone that moved between read and write is simply
     read and planned again (conflicts included) before giving up."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
             return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                  force=force)
+                                  force=force, approved=approved)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
@@ -197,12 +202,15 @@ def unavailable_response(error: StateUnavailable) -> JSONResponse:
                         headers={"Retry-After": "5"})
 
 
-def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result) -> JSONResponse:
+def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result,
+                      approved: Approved) -> JSONResponse:
+    """409 naming the conflicts the user did not see at consent (the ones they did are none)."""
     records = [{"type": dns.rdatatype.to_text(c.record.rdata.rdtype), "host": relative_text(c.record.name, zone),
-                "data": c.record.rdata.to_text()} for c in result.plan.conflicts]
+                "data": c.record.rdata.to_text()} for c in approved.unapproved(result.plan.conflicts)]
     message = "the template conflicts with existing records"
-    if result.disabled:
-        message += "; applying it would disable " + ", ".join(result.disabled)
+    disabled = [d for d in result.disabled if d not in approved.disabled]
+    if disabled:
+        message += "; applying it would disable " + ", ".join(disabled)
     store.audit("refuse", f"client:{grant.client_id}", domain,
                 {"reason": "conflict", "records": records, "disabled": result.disabled})
     return JSONResponse({"code": "conflict", "message": message, "records": records}, 409)

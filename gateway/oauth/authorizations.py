@@ -9,15 +9,19 @@ in one transaction), so the provider's next API call gets 401.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.auth import zones
+from gateway.auth.base import Authenticator, User
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.oauth.consent import PageError, problem_page
 from gateway.state import StateError
+from gateway.state.models import Grant
 from gateway.template import Template
 from gateway.ui import render_page
 
@@ -28,8 +32,10 @@ async def authorizations_page(request: Request) -> Response:
         return login_redirect(request)
     runtime = request.app.state.runtime
     grants = runtime.store.grants_of(user.username)
+    lost, unchecked = await run_in_threadpool(domains_lost, runtime.authenticator, user, grants)
     return render_page(request, "authorizations.html", {
         "user": user, "grants": grants, "revoked": request.query_params.get("revoked"),
+        "lost": lost, "zones_unchecked": zones.UNAVAILABLE if unchecked else "",
         "provider_names": {g.client_id: provider_name(runtime.templates, g.client_id) for g in grants},
         "service_names": {g.id: [service_name(runtime.templates, g.client_id, s) for s in g.services] for g in grants},
     })
@@ -50,6 +56,15 @@ async def revoke(request: Request) -> Response:
         return problem_page(request, PageError(404, "Authorization not found", str(exc)))
     url = request.url_for("authorizations").include_query_params(revoked=grant_id)
     return RedirectResponse(str(url), 303, headers={"Cache-Control": "no-store"})
+
+
+def domains_lost(authenticator: Authenticator, user: User, grants: Sequence[Grant]) -> tuple[set[int], bool]:
+    """Ids of the grants on domains `user` no longer controls (they end at their next use), and
+    whether the zone source failed, in which case nothing can be said about any of them."""
+    try:
+        return {g.id for g in grants if not zones.controls(authenticator, user, g.domain)}, False
+    except zones.ZonesUnavailable:
+        return set(), True
 
 
 def provider_name(templates: Mapping[tuple[str, str], Template], client_id: str) -> str:

@@ -10,10 +10,19 @@ problems go back to the client as OAuth errors on its redirect_uri.
 What the user consents to is kept in the state store for the session, keyed by a nonce the
 page carries, and can be taken once; the hidden fields of the form are only compared with
 it, never trusted.
+
+Variables come at apply time (spec "OAuth Flow: Getting an Authorization Code"), so the page
+shows what it can: a value needing a variable not given is shown as the template writes it,
+and a record whose host needs one is shown unplaced. Conflicts are found for every record
+whose name and type are known; the existing records the page says would be replaced or
+removed are remembered with the grant, and an API apply that removes only those is what the
+user allowed (see gateway.oauth.approvals).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -28,15 +37,19 @@ from starlette.responses import RedirectResponse, Response
 
 from backends.base import Backend, BackendError
 from gateway.apply import ZoneNotHosted
+from gateway.auth import zones
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import plan_instance
+from gateway.oauth.approvals import approval_of
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back
-from gateway.render import ApplyContext, RenderError, render_template
+from gateway.records import relative_text
+from gateway.render import ApplyContext, PendingRecord, RenderError, render_template
 from gateway.state import StateError
+from gateway.state.pkce import PkceError, checked_challenge
 from gateway.template import Template
 from gateway.ui import error_page, render_page
 
@@ -46,7 +59,8 @@ PENDING = "oauth_consent"  # session key: {nonce: what the page showed}
 MAX_STATE = 400  # characters of `state` kept in that cookie
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
-                          "providerName", "serviceName"})
+                          "providerName", "serviceName", "code_challenge", "code_challenge_method"})
+APPROVED_FIELD = "approved"  # the form carries what the page showed would go; the session only its hash
 
 
 class PageError(Exception):
@@ -92,8 +106,12 @@ class ConsentRequest:
     backend: Backend
     hosts: tuple[str, ...]  # "" is the apex
     variables: Mapping[str, str]
-    provider_note: str = ""  # providerName / serviceName: shown beside the template's names, never instead
+    # providerName / serviceName: shown beside the template's names, never instead, and only
+    # for templates that share them (sharedProviderName / sharedServiceName, spec "Provider Name").
+    provider_note: str = ""
     service_note: str = ""
+    code_challenge: str | None = None  # PKCE (RFC 7636), checked when the code is redeemed
+    code_challenge_method: str | None = None
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -115,10 +133,12 @@ class Preview:
     template: Template
     host: str
     add: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)  # records waiting for apply-time variables
     remove: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)  # "provider/service" of applied templates it breaks
     warnings: list[str] = field(default_factory=list)
+    approval: dict[str, Any] = field(default_factory=dict)  # what the grant remembers (approvals.approval_of)
 
 
 def now() -> float:
@@ -170,16 +190,23 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     # Grants are for a zone as a whole (the spec's "root domain"); hosts name what lies below.
     if backend is None:
         raise Refused("invalid_request", f"domain: {domain} is not a zone hosted here")
+    try:
+        challenge, method = checked_challenge(query.get("code_challenge"), query.get("code_challenge_method"))
+    except PkceError as exc:
+        raise Refused("invalid_request", str(exc)) from None
     variables = {key: value for key, value in query.items() if key not in REQUEST_KEYS}
     for template in templates:
         for host in hosts:
-            try:
-                render_template(template, ApplyContext(domain, host, variables, ttl_policy=runtime.ttl_policy))
+            try:  # a value given must be valid now; one not given yet comes with the apply
+                render_template(template, ApplyContext(domain, host, variables, ttl_policy=runtime.ttl_policy),
+                                defer_missing=True)
             except RenderError as exc:
                 where = f"{template.service_id} at {host or 'the apex'}"
                 raise Refused("invalid_request", f"{where}: {exc}") from None
+    shared_provider = all(t.shared_provider_name for t in templates)
     return ConsentRequest(return_to, provider_id, templates, domain, zone, backend, hosts, variables,
-                          query.get("providerName", ""), query.get("serviceName", ""))
+                          query.get("providerName", "").strip() if shared_provider else "",
+                          query.get("serviceName", "").strip(), challenge, method)
 
 
 def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: str, service_id: str | None,
@@ -216,16 +243,42 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
         for host in asked.hosts:
             context = ApplyContext(asked.domain, host, dict(asked.variables), ttl_policy=runtime.ttl_policy)
             try:
-                plan = plan_instance(runtime.store, backend, template, context, instance_id=None)
+                plan = plan_instance(runtime.store, backend, template, context, instance_id=None, defer_missing=True)
             except (RenderError, PlanError, ZoneNotHosted) as exc:
                 raise Refused("invalid_request", f"{template.service_id} at {host or 'the apex'}: {exc}") from None
             except BackendError:
                 raise Refused("server_error", "the DNS backend could not be read; try again later") from None
             shown.append(Preview(template, host, add=[r.to_json(zone) for r in plan.records_added()],
+                                 pending=pending_rows(plan.prepared.rendered.pending, zone, template.provider_name),
                                  remove=[r.to_json(zone) for r in plan.records_removed()],
                                  conflicts=[c.reason for c in plan.conflicts], disabled=plan.disabled,
-                                 warnings=list(plan.prepared.plan.warnings)))
+                                 warnings=list(plan.prepared.plan.warnings), approval=approval_of(plan)))
     return shown
+
+
+def pending_rows(pending: list[PendingRecord], zone: dns.name.Name, provider: str) -> list[dict[str, Any]]:
+    """Rows of the records table for records waiting for apply-time variables."""
+    rows = []
+    for record in pending:
+        placed = record.name is not None
+        rows.append({
+            "name": relative_text(record.name, zone) if placed else record.host_as_written(),
+            "type": record.source.type, "ttl": record.ttl if record.ttl is not None else record.source.ttl,
+            "data": record.value_as_written(),
+            "note": f"set by {provider} when applied" if placed else
+                    f"the host is set by {provider} when applied, so this record cannot be placed yet; "
+                    "conflicts for it are checked at apply time",
+        })
+    return rows
+
+
+def approvals_text(shown: list[Preview]) -> str:
+    """What the grant will remember, as the form carries it (canonical JSON)."""
+    return json.dumps([p.approval for p in shown], sort_keys=True, separators=(",", ":"))
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --- handlers ----------------------------------------------------------------------------
@@ -245,16 +298,18 @@ async def consent_page(request: Request) -> Response:
         user = current_user(request)
         if user is None:
             return login_redirect(request)
-        if not user.controls(asked.zone_text):
+        if not await user_controls(runtime, user, asked.zone_text):
             runtime.store.audit("refuse", f"user:{user.username}", asked.domain,
                                 {"reason": "zone not controlled", "client_id": return_to.client_id})
             raise Refused("access_denied", f"domain: the signed-in user does not control {asked.zone_text}")
         shown = await run_in_threadpool(previews, runtime, asked)
     except Refused as refused:
         return return_to.error(refused)
-    nonce = await run_in_threadpool(remember, request, asked, user)
+    approved = approvals_text(shown)
+    nonce = await run_in_threadpool(remember, request, asked, user, approved)
     return render_page(request, "oauth_consent.html", {
         "user": user, "asked": asked, "previews": shown, "nonce": nonce, "fields": asked.shown(),
+        "approved": approved, "approved_field": APPROVED_FIELD,
         "action": CONSENT_PATH, "provider_name": asked.templates[0].provider_name,
         "warn_phishing": any(t.warn_phishing for t in asked.templates),
     })
@@ -278,6 +333,10 @@ async def consent_answer(request: Request) -> Response:
         if form.get(name) != value:
             return problem_page(request, PageError(400, "Request changed", f"{name}: differs from what was shown; "
                                                                          "nothing was authorized"))
+    approved = form.get(APPROVED_FIELD)
+    if not isinstance(approved, str) or text_hash(approved) != shown["approved"]:
+        return problem_page(request, PageError(400, "Request changed", f"{APPROVED_FIELD}: differs from what "
+                                                                     "was shown; nothing was authorized"))
     return_to = ReturnTo(shown["client_id"], shown["redirect_uri"], shown["state"])
     decision = form.get("decision")
     if decision == "deny":
@@ -286,28 +345,46 @@ async def consent_answer(request: Request) -> Response:
         return return_to.error(Refused("access_denied", "user_cancel"))
     if decision != "allow":
         return problem_page(request, PageError(400, "No decision", "decision: must be allow or deny"))
-    return allow(request, user, shown, return_to)
+    return await allow(request, user, shown, return_to, json.loads(approved))
 
 
-def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo) -> Response:
+async def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo,
+                approved: list[dict[str, Any]]) -> Response:
     # Zones may have been taken away since the page was shown.
-    if not user.controls(shown["zone"]):
+    try:
+        allowed = await user_controls(request.app.state.runtime, user, shown["zone"])
+    except Refused as refused:
+        return return_to.error(refused)
+    if not allowed:
         return return_to.error(Refused("access_denied", f"domain: the signed-in user does not control {shown['zone']}"))
     try:
-        code = request.app.state.runtime.store.create_grant(
+        code = await run_in_threadpool(
+            request.app.state.runtime.store.create_grant,
             return_to.client_id, user.username, shown["fields"]["domain"], shown["hosts"], shown["services"],
-            return_to.redirect_uri)
+            return_to.redirect_uri, approved=approved, code_challenge=shown.get("code_challenge"),
+            code_challenge_method=shown.get("code_challenge_method"))
     except StateError as exc:  # the client was removed or its redirect_uri changed meanwhile
         return problem_page(request, PageError(400, "Service provider changed", str(exc)))
     return return_to.redirect(code=code)
 
 
-def remember(request: Request, asked: ConsentRequest, user: User) -> str:
-    """Keep what the page shows for this session in the store; the page carries only the nonce."""
+async def user_controls(runtime, user: User, zone: str) -> bool:
+    """The one zone check, off the event loop (it may ask the control panel); `Refused` when it failed."""
+    try:
+        return await run_in_threadpool(zones.controls, runtime.authenticator, user, zone)
+    except zones.ZonesUnavailable:
+        raise Refused("temporarily_unavailable", zones.UNAVAILABLE) from None
+
+
+def remember(request: Request, asked: ConsentRequest, user: User, approved: str) -> str:
+    """Keep what the page shows for this session in the store; the page carries only the nonce
+    (and the approvals, checked against their hash here)."""
     return remember_page(request, PENDING, {
         "user": user.username, "client_id": asked.return_to.client_id,
         "redirect_uri": asked.return_to.redirect_uri, "state": asked.return_to.state, "zone": asked.zone_text,
         "hosts": list(asked.hosts), "services": list(asked.services), "fields": asked.shown(),
+        "approved": text_hash(approved), "code_challenge": asked.code_challenge,
+        "code_challenge_method": asked.code_challenge_method,
     }, now())
 
 

@@ -20,7 +20,7 @@ class OAuthClient(Base):
 
     # The client id is the template providerId.
     client_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    secret_hash: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(255))  # SHA-256 hex, or argon2id for a chosen secret
     redirect_uris: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -36,6 +36,10 @@ class Grant(Base):
     domain: Mapped[str] = mapped_column(String(255))
     hosts: Mapped[list[str]] = mapped_column(JSON)
     services: Mapped[list[str]] = mapped_column(JSON)
+    # What the consent page said applying would replace or remove, per template and host:
+    # [{"service", "host", "records": [{"name", "type", "data"}], "disabled": ["provider/service"]}].
+    # An API apply whose conflicts are all listed here was consented to, so needs no `force`.
+    approved: Mapped[list[dict]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -46,6 +50,9 @@ class AuthorizationCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True)
     redirect_uri: Mapped[str] = mapped_column(Text)
+    # PKCE (RFC 7636): the challenge of the authorization request, checked at the exchange.
+    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

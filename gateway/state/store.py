@@ -17,8 +17,9 @@ from gateway.state.attempts import AttemptCounters
 from gateway.state.models import (
     ApplyIntent, AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token,
 )
+from gateway.state.pkce import verifier_problem
+from gateway.state.secrets import chosen_secret_hash, new_secret, secret_hash, secret_matches
 from gateway.state.sessions import SessionRows
-from gateway.state.secrets import new_secret, secret_hash, secret_matches
 from gateway.zone_locks import ZoneLocks, zone_locks_for
 
 CODE_LIFETIME = timedelta(minutes=10)
@@ -55,7 +56,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def _code_problem(code: AuthorizationCode, grant: Grant, client_id: str, redirect_uri: str,
-                  now: datetime) -> str | None:
+                  code_verifier: str | None, now: datetime) -> str | None:
     if _aware(code.expires_at) <= now:
         return "code: expired"
     if grant.client_id != client_id:
@@ -64,7 +65,7 @@ def _code_problem(code: AuthorizationCode, grant: Grant, client_id: str, redirec
         return "redirect_uri: does not match the authorization request"
     if grant.revoked_at is not None:
         return "code: authorization revoked"
-    return None
+    return verifier_problem(code_verifier, code.code_challenge, code.code_challenge_method)
 
 
 DEFAULT_TIMEOUT = 5.0  # seconds: `database.timeout`
@@ -113,8 +114,9 @@ class StateStore(SessionRows, AttemptCounters):
 
     # --- OAuth clients -------------------------------------------------------------------
 
-    def add_client(self, client_id: str, redirect_uris: Sequence[str]) -> str:
-        """Register a client; returns its secret, which is not stored and cannot be shown again."""
+    def add_client(self, client_id: str, redirect_uris: Sequence[str], secret: str | None = None) -> str:
+        """Register a client with `secret` (generated when None); returns the secret, which is
+        not stored and cannot be shown again."""
         if not client_id or len(client_id) > 255:
             raise StateError("client_id: must be 1 to 255 characters")
         if not redirect_uris:
@@ -122,8 +124,14 @@ class StateStore(SessionRows, AttemptCounters):
         for uri in redirect_uris:
             if not uri.startswith(("https://", "http://")):
                 raise StateError(f"redirect_uri: {uri!r} must be an absolute http(s) URL")
-        secret = new_secret()
-        client = OAuthClient(client_id=client_id, secret_hash=secret_hash(secret),
+        if secret is not None and not secret:
+            raise StateError("secret: must not be empty")
+        if secret is None:
+            secret = new_secret()
+            stored = secret_hash(secret)
+        else:
+            stored = chosen_secret_hash(secret)  # perhaps guessable: a slow hash at rest
+        client = OAuthClient(client_id=client_id, secret_hash=stored,
                              redirect_uris=list(redirect_uris), created_at=self.clock())
         try:
             with self.sessions.begin() as session:
@@ -158,8 +166,11 @@ class StateStore(SessionRows, AttemptCounters):
     # --- consent, codes and tokens ---------------------------------------------------------
 
     def create_grant(self, client_id: str, user: str, domain: str, hosts: Sequence[str],
-                     services: Sequence[str], redirect_uri: str) -> str:
-        """Record a user's consent; returns a single-use authorization code."""
+                     services: Sequence[str], redirect_uri: str, *, approved: Sequence[dict] = (),
+                     code_challenge: str | None = None, code_challenge_method: str | None = None) -> str:
+        """Record a user's consent; returns a single-use authorization code. `approved` is what
+        the consent page said would be replaced or removed (see Grant.approved); the PKCE
+        challenge, when given, must be answered when the code is redeemed."""
         client = self.client(client_id)
         if client is None:
             raise StateError(f"client_id: {client_id!r} is not registered")
@@ -169,17 +180,21 @@ class StateStore(SessionRows, AttemptCounters):
         now = self.clock()
         with self.sessions.begin() as session:
             grant = Grant(client_id=client_id, user=user, domain=domain, hosts=list(hosts),
-                          services=list(services), created_at=now)
+                          services=list(services), approved=list(approved), created_at=now)
             session.add(grant)
             session.flush()
             session.add(AuthorizationCode(code_hash=secret_hash(code), grant_id=grant.id,
-                                          redirect_uri=redirect_uri, expires_at=now + CODE_LIFETIME))
+                                          redirect_uri=redirect_uri, expires_at=now + CODE_LIFETIME,
+                                          code_challenge=code_challenge,
+                                          code_challenge_method=code_challenge_method))
             self._audit(session, "consent", f"user:{user}", domain,
                         {"client_id": client_id, "hosts": list(hosts), "services": list(services)})
         return code
 
-    def redeem_code(self, code: str, client_id: str, redirect_uri: str) -> IssuedTokens:
-        """Exchange a code for tokens: once, within its lifetime, by its client and redirect_uri."""
+    def redeem_code(self, code: str, client_id: str, redirect_uri: str,
+                    code_verifier: str | None = None) -> IssuedTokens:
+        """Exchange a code for tokens: once, within its lifetime, by its client and redirect_uri,
+        with the PKCE verifier when the authorization request carried a challenge."""
         now = self.clock()
         code_hash = secret_hash(code)
         with self.sessions.begin() as session:
@@ -194,7 +209,7 @@ class StateStore(SessionRows, AttemptCounters):
                                                 AuthorizationCode.used_at.is_(None))
                 .values(used_at=now).execution_options(synchronize_session=False)).rowcount == 1
             if claimed:
-                problem = _code_problem(row, grant, client_id, redirect_uri, now)
+                problem = _code_problem(row, grant, client_id, redirect_uri, code_verifier, now)
                 if problem:
                     raise InvalidGrant(problem)  # rolled back: the code stays unused
                 return self._issue(session, grant, now)
@@ -204,26 +219,35 @@ class StateStore(SessionRows, AttemptCounters):
         raise InvalidGrant("code: already used")
 
     def refresh(self, refresh_token: str, client_id: str) -> IssuedTokens:
-        """Rotate a refresh token: the presented one stops working, a new pair is issued."""
+        """Rotate a refresh token: the presented one stops working, a new pair is issued.
+
+        A token that was already rotated, presented again, means two parties hold it: one
+        of them stole it. Which one cannot be told, so the whole grant is revoked
+        (RFC 9700 4.14.2) and the user has to consent again."""
         now = self.clock()
         token_hash = secret_hash(refresh_token)
         with self.sessions.begin() as session:
             token = session.get(Token, token_hash)
-            if token is None or token.kind != "refresh" or token.revoked_at is not None \
-                    or _aware(token.expires_at) <= now:
+            if token is None or token.kind != "refresh":
                 raise InvalidGrant("refresh_token: unknown, expired or revoked")
             grant = session.get(Grant, token.grant_id)
             if grant.client_id != client_id:
                 raise InvalidGrant("refresh_token: issued to another client")
             if grant.revoked_at is not None:
                 raise InvalidGrant("refresh_token: authorization revoked")
-            # One conditional UPDATE, so two concurrent refreshes cannot both rotate the same token.
-            rotated = session.execute(
+            # Revoking a grant revokes its tokens, so a revoked token of a live grant was rotated.
+            # The conditional UPDATE also makes the loser of two concurrent refreshes a reuse.
+            rotated = token.revoked_at is None and session.execute(
                 update(Token).where(Token.token_hash == token_hash, Token.revoked_at.is_(None))
                 .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount == 1
-            if not rotated:
-                raise InvalidGrant("refresh_token: unknown, expired or revoked")
-            return self._issue(session, grant, now)
+            if rotated:
+                if _aware(token.expires_at) <= now:
+                    raise InvalidGrant("refresh_token: unknown, expired or revoked")  # rolled back
+                return self._issue(session, grant, now)
+            self._revoke_grant(session, grant, now)
+            self._audit(session, "refuse", f"client:{client_id}", grant.domain,
+                        {"reason": "refresh token reuse", "grant_id": grant.id})
+        raise InvalidGrant("refresh_token: already used, so it may have leaked; the authorization is revoked")
 
     def grant_for_access_token(self, access_token: str) -> Grant | None:
         """The live grant an access token stands for; None when unknown, expired or revoked."""

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from backends.base import Backend, BackendError, ZoneChanged
 from gateway.apply import ZoneNotHosted
+from gateway.auth import zones
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, peek_page, remember_page, take_page
@@ -132,7 +133,11 @@ def prepare(runtime, sync: SyncRequest, user: User, backend: Backend | None = No
     """Find the zone, check the user controls it, and plan the whole change; `SyncError` otherwise."""
     domain = sync.context.domain
     backend = backend or zone_backend(runtime, sync)
-    if not user.controls(domain):
+    try:
+        allowed = zones.controls(runtime.authenticator, user, domain)
+    except zones.ZonesUnavailable:
+        raise sync.refusal("temporarily_unavailable", zones.UNAVAILABLE, 503) from None
+    if not allowed:
         runtime.store.audit("refuse", f"user:{user.username}", domain, {**_subject(sync), "reason": "zone access"})
         raise sync.refusal("access_denied", "this account cannot manage the domain", 403)
     try:

@@ -1,14 +1,14 @@
 """State that replicas share: sign-in sessions, open consent pages, attempt counters.
 
 Revision ID: 0016
-Revises: 0002
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
