@@ -1,7 +1,8 @@
 """Sessions, CSRF tokens and open consent pages.
 
 The signed cookie (Starlette's SessionMiddleware, set up by the app) carries one random
-session id and nothing else. Who is signed in, and what each open consent page showed,
+session id; a sign-in driver may keep its own keys beside it, signed with it (the OpenID
+Connect driver's zones claim). Who is signed in, and what each open consent page showed,
 live in the state store, so every replica sees the same: signing out on one ends the
 session on all, and a consent form is answered once whichever replica gets it, even when
 an old copy of the cookie is replayed. The CSRF token is derived from the session id with
