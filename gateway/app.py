@@ -35,6 +35,7 @@ from gateway.oauth.consent import consent_page
 from gateway.observability import RequestMetricsMiddleware, observability_routes
 from gateway.proxies import forwarding_middleware
 from gateway.runtime import Runtime
+from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.sync.routes import sync_routes
 from gateway.ui import STATIC_DIR, brand_css, error_page, render_page
 
@@ -122,10 +123,12 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
               methods=["GET"]),
         *sync_routes(),
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
-                      ttl_policy=runtime.ttl_policy, metrics=runtime.metrics),
+                      **runtime.config.apply_policies(), metrics=runtime.metrics),
         *login_routes(),
         *runtime.authenticator.routes(),
-        *observability_routes(runtime.metrics, {"database": database_check}),
+        # /metrics here only for a bearer of [metrics] token; `dcgw serve` serves metrics.listen.
+        *observability_routes(runtime.metrics, {"database": database_check},
+                              serve_metrics=config.metrics.token is not None, metrics_token=config.metrics.token),
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
@@ -133,6 +136,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     middleware = [
         *forwarding_middleware(config),
         Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
+        Middleware(SecurityHeadersMiddleware),
         Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
         Middleware(SessionLoader),

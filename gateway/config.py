@@ -3,8 +3,8 @@
     dcgw COMMAND --config FILE
 
 Every section is optional; each command checks what it needs. A string `"env:NAME"`
-anywhere under `[[backends]]` and `[auth]`, and in `gateway.session_secret` and
-`database.url`, is read from the environment variable NAME, so secrets stay out of
+anywhere under `[[backends]]` and `[auth]`, and in `gateway.session_secret`,
+`database.url` and `metrics.token`, is read from the environment variable NAME, so secrets stay out of
 the file. Relative paths resolve against the config file's directory: `gateway.templates`,
 a relative SQLite `database.url`, and backend options named `directory` or ending in
 `_dir`, `_file` or `_path`.
@@ -33,11 +33,13 @@ import dns.name
 from backends.base import ENTRY_POINT_GROUP
 from backends.base import ConfigError as BackendConfigError
 from gateway.domains import DomainError, zone_text
-from gateway.render import TtlPolicy
+from gateway.render import RenderLimits, TtlPolicy
+from gateway.safety import SafetyPolicy
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
-    "GatewaySettings", "ServerSettings", "TtlSettings", "default_config_path", "installed_drivers", "load_config",
+    "GatewaySettings", "MetricsSettings", "ServerSettings", "TtlSettings", "default_config_path", "installed_drivers",
+    "load_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,15 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: /metrics is served only to a scraper presenting `token` as a bearer token,
+    or on the separate address `listen` ("host:port"); with neither it is not served."""
+
+    token: str | None = None
+    listen: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
 class BackendConfig:
     """One `[[backends]]` table: instance name, entry point name, zones, and its own options."""
 
@@ -170,10 +181,17 @@ class Config:
     database: DatabaseSettings = DatabaseSettings()
     backends: tuple[BackendConfig, ...] = ()
     server: ServerSettings = ServerSettings()
+    limits: RenderLimits = RenderLimits()
+    safety: SafetyPolicy = SafetyPolicy()
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def directory(self) -> Path:
         return self.path.parent
+
+    def apply_policies(self) -> dict[str, Any]:
+        """The ApplyContext fields every apply takes from the config: ttl_policy, limits, safety."""
+        return {"ttl_policy": self.ttl.policy(), "limits": self.limits, "safety": self.safety}
 
 
 def default_config_path() -> Path:
@@ -210,7 +228,7 @@ class _Loader:
         return ConfigError(f"{self.path}: {key}: {message}")
 
     def config(self, document: dict[str, Any]) -> Config:
-        known = {"gateway", "ttl", "dns", "auth", "database", "backends", "server"}
+        known = {"gateway", "ttl", "dns", "auth", "database", "backends", "limits", "safety", "metrics", "server"}
         unknown = sorted(set(document) - known)
         if unknown:
             raise self.fail(unknown[0], f"unknown section (expected one of: {', '.join(sorted(known))})")
@@ -223,6 +241,9 @@ class _Loader:
             database=self.database(self.table(document, "database")),
             backends=self.backends(document.get("backends", [])),
             server=self.server(self.table(document, "server")),
+            limits=self.limits(self.table(document, "limits")),
+            safety=self.safety(self.table(document, "safety")),
+            metrics=self.metrics(self.table(document, "metrics")),
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -381,6 +402,38 @@ class _Loader:
                                 f"{item!r} is not an IP address or network; list the proxies, "
                                 'as in ["10.0.0.5", "10.1.0.0/16"]') from None
         return ServerSettings(forwarded_allow_ips=proxies)
+
+    def limits(self, table: dict[str, Any]) -> RenderLimits:
+        self.check_keys(table, "limits", {"max_txt_bytes"})
+        size = self.get(table, "limits", "max_txt_bytes", int, RenderLimits().max_txt_bytes)
+        if not 0 < size <= 65535:
+            raise self.fail("limits.max_txt_bytes", f"must be between 1 and 65535 bytes, not {size}")
+        return RenderLimits(max_txt_bytes=size)
+
+    def safety(self, table: dict[str, Any]) -> SafetyPolicy:
+        self.check_keys(table, "safety", {"protected_names", "max_deletes"})
+        names = self.strings(table, "safety", "protected_names", ())
+        for index, name in enumerate(names):
+            try:
+                dns.name.from_text(name, origin=dns.name.root)
+            except dns.exception.DNSException as exc:
+                raise self.fail(f"safety.protected_names[{index}]", f"{name!r} is not a DNS name: {exc}") from None
+        max_deletes = self.get(table, "safety", "max_deletes", int, SafetyPolicy().max_deletes)
+        if max_deletes < 0:
+            raise self.fail("safety.max_deletes", f"must be 0 or more records, not {max_deletes}")
+        return SafetyPolicy(protected_names=names, max_deletes=max_deletes)
+
+    def metrics(self, table: dict[str, Any]) -> MetricsSettings:
+        self.check_keys(table, "metrics", {"token", "listen"})
+        token = self.resolve_env(self.get(table, "metrics", "token", str, None), "metrics.token")
+        listen = self.get(table, "metrics", "listen", str, None)
+        address = None
+        if listen is not None:
+            host, _, port = listen.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise self.fail("metrics.listen", f"must be host:port, such as '127.0.0.1:9100', not {listen!r}")
+            address = (host.strip("[]"), int(port))
+        return MetricsSettings(token=token or None, listen=address)
 
     def backends(self, raw_backends: Any) -> tuple[BackendConfig, ...]:
         if not isinstance(raw_backends, list):

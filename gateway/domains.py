@@ -15,7 +15,8 @@ def idna_domain(value: str, field: str = "domain") -> str:
     text = (value or "").strip()
     if not text:
         raise DomainError(f"{field}: required")
-    if any(c.isspace() or ord(c) < 0x20 for c in text):
+    # Control characters anywhere, a final newline included: no DNS name holds one.
+    if _has_control(value) or any(c.isspace() for c in text):
         raise DomainError(f"{field}: {value!r} contains whitespace or control characters")
     try:
         name = dns.name.from_unicode(text.rstrip("."), idna_codec=dns.name.IDNA_2008_Practical)
@@ -32,6 +33,8 @@ def idna_domain(value: str, field: str = "domain") -> str:
 
 def idna_host(value: str | None) -> str:
     """A `host` parameter (labels below the domain; empty for the apex) in IDNA lower case."""
+    if _has_control(value or ""):
+        raise DomainError(f"host: {value!r} contains control characters")
     text = (value or "").strip().rstrip(".")
     if not text or text == "@":
         return ""
@@ -40,6 +43,10 @@ def idna_host(value: str | None) -> str:
     except (dns.exception.DNSException, UnicodeError) as exc:
         raise DomainError(f"host: {value!r} is not a valid host name ({exc})") from None
     return name.to_text().lower()
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
 def zone_text(value: str) -> str:

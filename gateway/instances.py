@@ -34,9 +34,10 @@ import dns.rrset
 from backends.base import Backend
 from gateway.apply import PreparedApply, ZoneNotHosted, prepare_apply
 from gateway.intents import exclusive, write
-from gateway.plan import Conflict, Plan, RRsetChange, apply_changes_to_rrsets, read_scope
+from gateway.plan import Conflict, Plan, PlanError, RRsetChange, apply_changes_to_rrsets, read_scope
 from gateway.records import Record, make_rrset, rdata_identity, records_of, same_rrset
 from gateway.render import ApplyContext, split_txt, txt_text
+from gateway.safety import UnsafeChange, check_changes
 from gateway.spf import SpfMergeError, is_spf, merge_spf, term_key
 from gateway.state import StateError, StateStore
 from gateway.state.models import TemplateInstance
@@ -178,7 +179,12 @@ def plan_instance(store: StateStore, backend: Backend, template: Template, conte
     # Terms the replaced instances owned go unless the new instance or another one claims them.
     final = _unmerge_spf(final, stale_spf, _spf_terms_by_name([*spf_owned, *_spf_rows(carried), *(
         row for i in others for row in _spf_rows(i.records))]))
-    return InstancePlan(prepared, instance_id, current, _changes(current, final),
+    changes = _changes(current, final)
+    try:  # the whole change counts: a replaced or disabled instance's records are deleted too
+        check_changes(changes, prepared.zone, context.safety)
+    except UnsafeChange as exc:
+        raise PlanError(str(exc)) from None
+    return InstancePlan(prepared, instance_id, current, changes,
                         _written(prepared, current, stale) + spf_owned + carried,
                         previous + broken, [f"{i.provider_id}/{i.service_id}" for i in broken], changed_since,
                         _union_groups(previous, groups))

@@ -8,8 +8,9 @@ secrets, request signatures, passwords) are replaced by `[redacted]` before a li
 written, whichever logger wrote it.
 
 Metrics live in a `Metrics` object with its own `CollectorRegistry`, so two apps in one
-process (tests, benchmarks) never share counters. `/metrics` is meant for a scraper on
-the internal network: put it behind the proxy's access rules when the gateway is public.
+process (tests, benchmarks) never share counters. `/metrics` is for a scraper: the app
+serves it only to a bearer of `[metrics] token`, or on the separate `metrics.listen` address
+(`metrics_app`), so a public gateway does not show its traffic to anyone who asks.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import json
 import logging
 import logging.config
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TextIO
+from urllib.parse import unquote
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -46,20 +49,47 @@ REDACTED = "[redacted]"
 # Names whose values are secrets wherever they appear: query strings, form bodies, JSON, audit fields.
 # `key` (the DNS name of a signing key) and `state` are not secret and stay readable.
 SECRET_NAMES = ("sig", "client_secret", "code", "access_token", "refresh_token", "token", "password")
-_NAMES = "|".join(SECRET_NAMES)
+# A parameter name as sent: letters, digits, `_.-`, and percent escapes (`client%5Fsecret` is
+# client_secret to the server that decodes it), except those of `&`, `=` and `?`, which end it.
+_NAME_CHAR = r"(?:[\w.-]|%(?!26|3d|3f)[0-9a-f]{2})"
 # name=value, also percent-encoded inside another parameter (redirect_uri=...%3Fcode%3Dabc).
-_QUERY_SECRET = re.compile(
-    rf"(?i)((?:(?<![\w.-])|(?<=%26)|(?<=%3F))(?:{_NAMES}))(=|%3D)[^&\s\"'#;,]+")
+_QUERY_PAIR = re.compile(
+    rf"(?i)(?:(?<![\w.%-])|(?<=%26)|(?<=%3f))({_NAME_CHAR}+)(=|%3d)([^&\s\"'#;,]+)")
 # "name": "value" in JSON text, e.g. a request body quoted in an error message.
-_JSON_SECRET = re.compile(rf'(?i)("(?:{_NAMES})"\s*:\s*)"(?:[^"\\]|\\.)*"')
+_JSON_PAIR = re.compile(r'("((?:[^"\\]|\\.)*)"\s*:\s*)"(?:[^"\\]|\\.)*"')
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[\w.~+/=-]+")
+_DECODE_ROUNDS = 3  # a name encoded twice or three times still decodes to itself
 
 
 def redact(text: str) -> str:
-    """`text` with every secret value replaced by `[redacted]`."""
-    text = _QUERY_SECRET.sub(rf"\1\2{REDACTED}", text)
-    text = _JSON_SECRET.sub(rf'\1"{REDACTED}"', text)
+    """`text` with every secret value replaced by `[redacted]`; names are compared decoded."""
+    text = _redact_query_pairs(text)
+    text = _JSON_PAIR.sub(_redact_json_pair, text)
     return _BEARER.sub(rf"\1{REDACTED}", text)
+
+
+def _redact_query_pairs(text: str) -> str:
+    # Not re.sub: the value of a harmless name (redirect_uri) may hold a secret pair of its own
+    # (%3Fcode%3Dabc), so scanning goes on right after the `=` of every name that is not secret.
+    parts, copied, position = [], 0, 0
+    while (match := _QUERY_PAIR.search(text, position)) is not None:
+        name = match.group(1)
+        for _ in range(_DECODE_ROUNDS):
+            name = unquote(name)
+        if _is_secret_field(name):
+            parts += [text[copied:match.start(3)], REDACTED]
+            copied = position = match.end(3)
+        else:
+            position = match.end(2)
+    return "".join([*parts, text[copied:]])
+
+
+def _redact_json_pair(match: re.Match[str]) -> str:
+    try:
+        name = json.loads(f'"{match.group(2)}"')  # "client\u005fsecret" is client_secret
+    except ValueError:
+        name = match.group(2)
+    return f'{match.group(1)}"{REDACTED}"' if _is_secret_field(name) else match.group(0)
 
 
 def _is_secret_field(name: str) -> bool:
@@ -320,8 +350,10 @@ async def _run_check(name: str, check: HealthCheck, timeout: float) -> str | Non
 
 
 def observability_routes(metrics: Metrics, checks: Mapping[str, HealthCheck] | None = None,
-                         timeout: float = CHECK_TIMEOUT_SECONDS) -> list[Route]:
-    """`GET /healthz` and `GET /metrics`.
+                         timeout: float = CHECK_TIMEOUT_SECONDS, *, serve_metrics: bool = True,
+                         metrics_token: str | None = None) -> list[Route]:
+    """`GET /healthz`, and `GET /metrics` when `serve_metrics` (only to a bearer of
+    `metrics_token` when one is given).
 
     `/healthz` runs every check (sync or async callables; raising means failing) and
     answers 200 `{"status": "ok"}`, or 503 naming each failing check:
@@ -337,10 +369,19 @@ def observability_routes(metrics: Metrics, checks: Mapping[str, HealthCheck] | N
                                 headers={"Cache-Control": "no-store"})
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
+    health = [Route("/healthz", healthz, methods=["GET"], name="healthz")]
+    return health + (metrics_routes(metrics, metrics_token) if serve_metrics else [])
+
+
+def metrics_routes(metrics: Metrics, token: str | None = None) -> list[Route]:
+    """`GET /metrics`; with `token`, only for `Authorization: Bearer <token>` (else 401)."""
+
     async def metrics_endpoint(request: Request) -> Response:
+        if token is not None:
+            scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(presented.strip().encode(), token.encode()):
+                return JSONResponse({"error": "metrics: present the [metrics] token as a bearer token"}, 401,
+                                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    return [
-        Route("/healthz", healthz, methods=["GET"], name="healthz"),
-        Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics_endpoint"),
-    ]
+    return [Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics_endpoint")]

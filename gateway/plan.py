@@ -23,7 +23,8 @@ from gateway.records import (
     Record, RenderedRecord, make_rrset, rdata_identity, records_of, relative_text, same_rrset,
 )
 from gateway.render import RenderedTemplate, split_txt, txt_text
-from gateway.spf import SpfMergeError, is_spf, merge_spf
+from gateway.safety import UnsafeChange, check_changes
+from gateway.spf import SpfMergeError, SpfRulesError, is_spf, merge_spf
 from gateway.template import TxtConflictMode
 
 T = dns.rdatatype.RdataType
@@ -148,6 +149,11 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     _pending_conflicts(rendered, existing, by_name, zone, wanted, removals)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     _build_changes(plan, existing, [r for r, _, _ in desired], removals)
+    # Checked on the plan itself, so no front end (and no `force`) can skip it.
+    try:
+        check_changes(plan.changes, zone, rendered.context.safety)
+    except UnsafeChange as exc:
+        raise PlanError(str(exc)) from None
     return plan
 
 
@@ -237,12 +243,15 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.rrset.RR
         rules = [s.rules for s in group]
         problem = None
         try:
-            if len(spf_records) > 1:
-                raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
-            merged = merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, rules)
-        except SpfMergeError as exc:
-            problem = f"SPF record cannot be merged ({exc}); applying replaces it"
-            merged = merge_spf(None, rules)
+            try:
+                if len(spf_records) > 1:
+                    raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
+                merged = merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, rules)
+            except SpfMergeError as exc:
+                problem = f"SPF record cannot be merged ({exc}); applying replaces it"
+                merged = merge_spf(None, rules)
+        except SpfRulesError as exc:  # rendering refuses these first; a caller may not have rendered
+            raise PlanError(str(exc)) from None
         if merged.over_lookup_limit:
             plan.warnings.append(f"the SPF record at {relative_text(name, plan.zone)} needs {merged.lookups} "
                                  "DNS lookups, more than the limit of 10 receivers enforce")

@@ -21,8 +21,8 @@ from starlette.responses import RedirectResponse
 SCHEME_AND_AUTHORITY = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?P<rest>.*)$", re.DOTALL)
 # What may stand between `//` and the path: a host name or a bracketed IPv6 address, then
 # an optional port. Everything else there (`@`, `%`, `\`, spaces) is how open redirects start.
-AUTHORITY = re.compile(r"^(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$")
-HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+AUTHORITY = re.compile(r"(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
+HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 LOOPBACK_NAMES = {"localhost"}
 
 
@@ -100,7 +100,7 @@ def _checked_host(uri: str, *, development: bool) -> str:
         raise RedirectError("redirect_uri has no host")
     if "@" in authority:
         raise RedirectError("redirect_uri must not carry a user name or password (an '@' before the host)")
-    parts = AUTHORITY.match(authority)
+    parts = AUTHORITY.fullmatch(authority)
     if parts is None:
         raise RedirectError(f"redirect_uri host and port {authority!r} are not a host name and optional port")
     port = parts["port"]
@@ -129,7 +129,7 @@ def _check_host(host: str) -> None:
     if host.endswith("."):
         raise RedirectError(f"redirect_uri host {host!r} ends with a dot: give the host name without it")
     labels = host.split(".")
-    if len(host) > 253 or not all(HOST_LABEL.match(label) for label in labels):
+    if len(host) > 253 or not all(HOST_LABEL.fullmatch(label) for label in labels):
         raise RedirectError(f"redirect_uri host {host!r} is not a valid host name")
     # Browsers read a host whose last label is a number as an IPv4 address (0x7f.1, 2130706433).
     if re.fullmatch(r"[0-9]+|0x[0-9a-f]*", labels[-1]):

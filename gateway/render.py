@@ -25,6 +25,8 @@ import dns.rdtypes.IN.AAAA
 import dns.rdtypes.IN.SRV
 
 from gateway.records import ExtensionRecord, RenderedRecord, SpfRules
+from gateway.safety import SafetyPolicy
+from gateway.spf import rule_problem, rule_tokens
 from gateway.template import (
     BUILTIN_VARIABLES, VARIABLE, WHOLE_VARIABLE, Template, TemplateRecord, is_apex_placeholder,
     public_domain_problem,
@@ -37,7 +39,13 @@ T = dns.rdatatype.RdataType
 # format. A variable value in a name, number or generic rdata must not carry any.
 _TOKEN_BREAKERS = re.compile(r'[\s"\\;()]')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NAME_VALUE = re.compile(r"^[A-Za-z0-9_*\-]+(\.[A-Za-z0-9_*\-]+)*\.?$")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# A whole name as written in the template (a wildcard label is the template's to write), and
+# a value from the caller (host, a variable): the same without '*'. Always fullmatch: `$`
+# would also match before a trailing newline.
+_NAME_TEXT = re.compile(r"[A-Za-z0-9_*\-]+(\.[A-Za-z0-9_*\-]+)*\.?")
+_NAME_VALUE = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*\.?")
+MAX_RDATA_BYTES = 65535  # what the DNS wire format holds; zone tools refuse more
 
 
 class RenderError(ValueError):
@@ -78,6 +86,14 @@ class TtlPolicy:
 
 
 @dataclass(frozen=True)
+class RenderLimits:
+    """`[limits]`: how large a rendered record may be. A TXT record bigger than resolvers and
+    zone tools handle would make the whole zone unloadable."""
+
+    max_txt_bytes: int = 4096
+
+
+@dataclass(frozen=True)
 class ApplyContext:
     """Where and with what a template is applied."""
 
@@ -86,6 +102,8 @@ class ApplyContext:
     params: Mapping[str, str] = field(default_factory=dict)
     group_ids: frozenset[str] | None = None  # None: every record
     ttl_policy: TtlPolicy = TtlPolicy()
+    limits: RenderLimits = RenderLimits()
+    safety: SafetyPolicy = SafetyPolicy()
 
     @property
     def domain_name(self) -> dns.name.Name:
@@ -190,8 +208,9 @@ def _check_context(template: Template, context: ApplyContext) -> None:
     if len(domain) < 3:  # root plus at least two labels
         raise RenderError(f"domain {context.domain!r} must be a registered domain such as example.com")
     if context.host:
-        if not _NAME_VALUE.match(context.host) or context.host.endswith("."):
-            raise RenderError(f"host {context.host!r} is not a valid host name relative to the domain")
+        if not _NAME_VALUE.fullmatch(context.host) or context.host.endswith("."):
+            raise RenderError(f"host {context.host!r} is not a valid host name relative to the domain "
+                              "(letters, digits, '-' and '_'; no wildcard)")
         try:
             context.fqdn_name
         except dns.exception.DNSException as exc:
@@ -221,7 +240,11 @@ class _Renderer:
         if name in BUILTIN_VARIABLES:
             return self.builtins[name]
         if name in self.context.params:
-            return self.context.params[name]
+            value = self.context.params[name]
+            if _SURROGATE.search(value):
+                raise VariableError(f"value of variable %{name}% is not valid Unicode (a lone surrogate)",
+                                    record, field_name)
+            return value
         if self.defer:
             raise _Deferred(name)
         hint = ""
@@ -307,7 +330,7 @@ class _Renderer:
                    origin: dns.name.Name | None) -> dns.name.Name:
         if text.endswith(".") and origin is not None:
             raise RenderError(f"{text!r} is not a valid relative name", record, field_name)
-        if not _NAME_VALUE.match(text) or ".." in text:
+        if not _NAME_TEXT.fullmatch(text) or ".." in text:
             raise RenderError(f"{text!r} is not a valid DNS name", record, field_name)
         try:
             if origin is not None:
@@ -328,7 +351,7 @@ class _Renderer:
             return value
         if value is None:
             raise RenderError("is required", record, field_name)
-        whole = WHOLE_VARIABLE.match(value)
+        whole = WHOLE_VARIABLE.fullmatch(value)
         text = self.variable(whole.group(1), record, field_name) if whole else value
         if not re.fullmatch(r"\s*\d{1,5}\s*", text) or int(text) > 65535:
             raise VariableError(f"value {text!r} must be an integer between 0 and 65535", record, field_name)
@@ -337,7 +360,7 @@ class _Renderer:
     def ttl(self, record: TemplateRecord) -> int:
         value = record.ttl
         if isinstance(value, str):
-            whole = WHOLE_VARIABLE.match(value)
+            whole = WHOLE_VARIABLE.fullmatch(value)
             text = self.variable(whole.group(1), record, "ttl") if whole else value
             if re.fullmatch(r"\s*\d{1,10}\s*", text):
                 value = int(text)
@@ -351,6 +374,7 @@ class _Renderer:
     def record(self, record: TemplateRecord) -> RenderedRecord:
         name = self.record_name(record)
         rdata = self.rdata(record)
+        self.check_size(record, rdata)
         return RenderedRecord(name=name, ttl=self.ttl(record), rdata=rdata, source=record)
 
     def record_name(self, record: TemplateRecord) -> dns.name.Name:
@@ -366,6 +390,26 @@ class _Renderer:
         if rtype in ("CNAME", "NS") and name == self.domain:
             raise RenderError(f"a {rtype} record cannot be at the zone apex {name.to_text()}", record, "host")
         return name
+
+    def check_size(self, record: TemplateRecord, rdata: dns.rdata.Rdata) -> None:
+        """Refuse rdata larger than `limits.max_txt_bytes` (TXT) or the wire format's 65535 bytes,
+        naming the variables that made it so."""
+        size = len(rdata.to_wire())
+        if record.type == "TXT":
+            limit, what = self.context.limits.max_txt_bytes, f"limits.max_txt_bytes ({self.context.limits.max_txt_bytes})"
+        else:
+            limit, what = MAX_RDATA_BYTES, f"the {MAX_RDATA_BYTES} bytes a DNS record holds"
+        if size <= limit:
+            return
+        variables = [f"%{name}%" for name in self.variables_in(record.data or "")]
+        if variables:
+            raise VariableError(f"is {size} bytes with variable {', '.join(variables)}, more than {what}",
+                                record, "data")
+        raise RenderError(f"is {size} bytes, more than {what}", record, "data")
+
+    def variables_in(self, text: str) -> list[str]:
+        """The caller's variables (not domain, host, fqdn) that `text` uses, in order, once each."""
+        return list(dict.fromkeys(name for name in VARIABLE.findall(text) if name not in BUILTIN_VARIABLES))
 
     def rdata(self, record: TemplateRecord) -> dns.rdata.Rdata:
         rtype = record.type
@@ -427,7 +471,18 @@ class _Renderer:
         return SpfRules(name=name, rules=rules, ttl=ttl, source=record)
 
     def spf_text(self, record: TemplateRecord) -> str:
-        return self.substitute((record.spf_rules or "").strip(), record, "spfRules", _token_problem)
+        template_rules = (record.spf_rules or "").strip()
+        rules = self.substitute(template_rules, record, "spfRules", _token_problem)
+        for token in rule_tokens(rules):
+            problem = rule_problem(token)
+            if problem:
+                # Name the variable whose value brought the term in; else the template wrote it.
+                culprits = [f"%{name}%" for name in self.variables_in(template_rules)
+                            if token in self.context.params.get(name, "")]
+                if culprits:
+                    raise VariableError(f"variable {', '.join(culprits)}: {problem}", record, "spfRules")
+                raise RenderError(problem, record, "spfRules")
+        return rules
 
     def extension(self, record: TemplateRecord) -> ExtensionRecord:
         name = self.owner(record.host, record, "host")
@@ -461,8 +516,8 @@ def txt_text(rdata: dns.rdata.Rdata) -> str:
 def _name_value_problem(value: str) -> str | None:
     if value == "":
         return None
-    if not _NAME_VALUE.match(value) or ".." in value or value.endswith("."):
-        return "is not a host name (letters, digits, '-', '_' and dots between labels)"
+    if not _NAME_VALUE.fullmatch(value) or ".." in value or value.endswith("."):
+        return "is not a host name (letters, digits, '-', '_' and dots between labels; no wildcard)"
     return None
 
 

@@ -43,7 +43,7 @@ NEGATIVE_TTL = 30.0
 # Names in the cache come partly from the request (`key`), so the cache has a size limit.
 MAX_CACHED_NAMES = 1024
 
-_KEY_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+_KEY_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 # A TXT string that starts a part (`p=2,...`); base64 data never has a digit after `=`,
 # so a continuation string cannot look like this.
 _PART_START = re.compile(r"^\s*p\s*=\s*\d+\s*(?:,|$)", re.IGNORECASE)
@@ -170,7 +170,7 @@ def _stub_resolver(settings: DnsSettings) -> dns.resolver.Resolver:
 
 def key_name(key: str, pub_key_domain: str) -> dns.name.Name:
     """`{key}.{pub_key_domain}` as an absolute name; `key` must be one label, nothing else."""
-    if not _KEY_LABEL.match(key):
+    if not _KEY_LABEL.fullmatch(key):
         raise SignatureError("key_name", f"key {key!r} is not a host label (letters, digits, '-' and '_', "
                                          "at most 63, no dots): the key must be a host directly below "
                                          f"syncPubKeyDomain {pub_key_domain!r}")

@@ -26,8 +26,8 @@ EXTENSION_TYPES = frozenset({"APEXCNAME", "REDIR301", "REDIR302", "NS1", "NS2", 
 FORBIDDEN_TYPES = frozenset({"SOA", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "DNSKEY", "CDS", "CDNSKEY"})
 
 VARIABLE = re.compile(r"%([A-Za-z0-9_.\-]+)%")
-WHOLE_VARIABLE = re.compile(r"^%([A-Za-z0-9_.\-]+)%$")
-_LDH_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
+WHOLE_VARIABLE = re.compile(r"%([A-Za-z0-9_.\-]+)%")
+_LDH_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
 
 
 class TemplateError(ValueError):
@@ -275,7 +275,7 @@ def public_domain_problem(value: str) -> str | None:
     if len(labels) < 2:
         return "it has a single label"
     for label in labels:
-        if not _LDH_LABEL.match(label):
+        if not _LDH_LABEL.fullmatch(label):
             return f"label {label!r} is not a host name label (letters, digits, hyphens)"
     if labels[-1].isdigit():
         return "it is an IP address"
@@ -378,7 +378,7 @@ def _parse_number(value: Any, key: str, index: int, fail) -> int | str | None:
         number = value
     elif isinstance(value, str):
         text = value.strip()
-        if WHOLE_VARIABLE.match(text):
+        if WHOLE_VARIABLE.fullmatch(text):
             return text
         if VARIABLE.search(text):
             raise fail("a variable must be the whole value, without prefix or suffix", key, index)

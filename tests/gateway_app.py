@@ -3,11 +3,13 @@ with argon2 hashes, templates written by the test."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +19,11 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.config import Config, load_config
+from tests.servers.common import stop, wait_for_port
 
 PASSWORD = "correct horse battery staple"
+METRICS_TOKEN = "test-metrics-token"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # /metrics is served to its bearer only
 # Cheap parameters keep the tests fast; the gateway verifies any argon2 PHC string.
 HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
@@ -60,7 +65,8 @@ class Gateway:
 
 def build_gateway(tmp_path: Path, templates: list[dict] | None = None, *, zones=("example.com", "other.com"),
                   users: dict[str, list[str]] | None = None, extra: str = "",
-                  base_url: str = "https://dc.test", sections: str = "") -> Gateway:
+                  base_url: str = "https://dc.test", sections: str = "",
+                  metrics: str = f'token = "{METRICS_TOKEN}"') -> Gateway:
     template_dir = tmp_path / "templates"
     template_dir.mkdir()
     for template in templates if templates is not None else [HOSTING]:
@@ -83,6 +89,9 @@ control_panel_url = "https://panel.dns.test/domains/%domain%"
 {extra}
 [database]
 url = "sqlite:///state.sqlite"
+
+[metrics]
+{metrics}
 
 {user_tables(users)}
 [[backends]]
@@ -108,6 +117,18 @@ def start_serve(config: Path, port: int, log: Path, *options: str) -> subprocess
     with log.open("w") as output:
         return subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
                                  "--port", str(port), *options], stdout=output, stderr=subprocess.STDOUT)
+
+
+@contextlib.contextmanager
+def dcgw_serve(gateway: Gateway, port: int) -> Iterator[tuple[str, Path]]:
+    """`dcgw serve` for `gateway`'s config on 127.0.0.1:`port`: its URL and its log file."""
+    log = gateway.config.directory / "serve.log"
+    process = start_serve(gateway.config.path, port, log)
+    try:
+        wait_for_port(port, process, timeout=30, log=log)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        stop(process)
 
 
 def csrf_of(html: str) -> str:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.gateway_app import build_gateway, csrf_of, sign_in
+from tests.gateway_app import METRICS_AUTH, build_gateway, csrf_of, sign_in
 
 SERVICES_FORM = "/v2/domainTemplates/providers/provider.example/services/hosting"
 REDIRECT = "https://app.provider.example/oauth"
@@ -92,7 +92,7 @@ def test_api_apply_replans_when_the_zone_moves_between_read_and_write(gateway, m
     monkeypatch.setattr(backend, "apply", apply_after_someone_else)
     with gateway.client() as client:
         response = client.post(f"{SERVICES_FORM}/apply", params=APPLY_PARAMS, headers=bearer_for(gateway, client))
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=METRICS_AUTH).text
     assert response.status_code == 200, response.text
     assert len(calls) == 2  # refused with nothing written, then planned again from the new zone
     assert [r.to_text() for c in calls[1] if c.before is not None and c.before.rdtype == 1
@@ -113,7 +113,7 @@ def test_api_apply_backend_failure_is_a_502_and_counted(gateway, monkeypatch):
     before = gateway.zone_text()
     with gateway.client() as client:
         response = client.post(f"{SERVICES_FORM}/apply", params=APPLY_PARAMS, headers=bearer_for(gateway, client))
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=METRICS_AUTH).text
     assert response.status_code == 502 and response.json()["code"] == "backend_error"
     assert "disk full" not in response.text and gateway.zone_text() == before
     assert 'dcgw_applies_total{backend="files",flow="api",outcome="error"} 1.0' in metrics

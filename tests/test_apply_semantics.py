@@ -174,3 +174,19 @@ def test_command_line_records_lists_verifies_and_reverts(tmp_path, zone_dir, bac
 
 def _rrset(backend, rdtype: str):
     return next(r for r in backend.read(ZONE, {ZONE}, ()) if r.rdtype == dns.rdatatype.from_text(rdtype))
+
+
+def test_max_deletes_counts_the_records_of_a_replaced_instance(store, backend):
+    from gateway.plan import PlanError
+    from gateway.safety import SafetyPolicy
+
+    records = [{"type": "TXT", "host": f"t{i}", "data": "v=%v%", "ttl": 3600} for i in range(3)]
+    template = make_template(records)
+
+    def context(value: str) -> ApplyContext:
+        return ApplyContext("example.com", "", {"v": value}, safety=SafetyPolicy(max_deletes=2))
+
+    apply_instance(store, backend, template, context("one"), instance_id=None, actor="alice")
+    with pytest.raises(PlanError, match="delete 3 records"):
+        apply_instance(store, backend, template, context("two"), instance_id=None, actor="alice", force=True)
+    assert served(backend, "TXT", "t0") == {'"v=one"'}

@@ -9,8 +9,8 @@ import pytest
 
 from gateway.config import ConfigError, load_config
 from gateway.proxies import forwarding_warning
-from tests.gateway_app import build_gateway, start_serve
-from tests.servers.common import free_port, stop, wait_for_port
+from tests.gateway_app import build_gateway, dcgw_serve
+from tests.servers.common import free_port
 
 HEADER_AUTH = '[auth]\ndriver = "header"\ntrusted_proxies = ["127.0.0.1"]\n'
 FORWARDING = '[server]\nforwarded_allow_ips = ["127.0.0.1", "10.9.0.0/16"]\n'
@@ -48,13 +48,8 @@ def test_the_warning_is_only_for_a_proxy_without_forwarded_allow_ips(tmp_path):
 def test_serve_warns_at_start_up_when_header_auth_has_no_forwarded_allow_ips(tmp_path):
     port = free_port()
     gateway = build_gateway(tmp_path, users={}, base_url=f"http://127.0.0.1:{port}", sections=HEADER_AUTH)
-    log = tmp_path / "serve.log"
-    process = start_serve(gateway.config.path, port, log)
-    try:
-        wait_for_port(port, process, timeout=30, log=log)
+    with dcgw_serve(gateway, port) as (_, log):
         deadline = time.monotonic() + 10
         while "forwarded_allow_ips is not set" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "forwarded_allow_ips is not set" in log.read_text()
-    finally:
-        stop(process)

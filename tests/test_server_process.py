@@ -7,9 +7,9 @@ import re
 import httpx
 import pytest
 
+from tests.gateway_app import METRICS_AUTH, PASSWORD, build_gateway, consent_form, csrf_of, dcgw_serve
 from tests.browser import headless_chromium
-from tests.gateway_app import PASSWORD, build_gateway, consent_form, csrf_of, start_serve
-from tests.servers.common import free_port, stop, wait_for_port
+from tests.servers.common import free_port
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
 PARAMS = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
@@ -19,20 +19,15 @@ PARAMS = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
 def served(tmp_path):
     port = free_port()
     gateway = build_gateway(tmp_path, base_url=f"http://127.0.0.1:{port}")
-    log = tmp_path / "serve.log"
-    process = start_serve(gateway.config.path, port, log)
-    try:
-        wait_for_port(port, process, timeout=30, log=log)
-        yield gateway, f"http://127.0.0.1:{port}", log
-    finally:
-        stop(process)
+    with dcgw_serve(gateway, port) as (url, log):
+        yield gateway, url, log
 
 
 def test_health_and_metrics(served):
     _, url, _ = served
     assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
     httpx.get(f"{url}/v2/example.com/settings")
-    metrics = httpx.get(f"{url}/metrics").text
+    metrics = httpx.get(f"{url}/metrics", headers=METRICS_AUTH).text
     assert 'route="/v2/{domain}/settings"' in metrics
 
 

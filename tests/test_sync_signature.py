@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.gateway_app import HOSTING, build_gateway, sign_in
+from tests.gateway_app import HOSTING, METRICS_AUTH, build_gateway, sign_in
 from tests.signing import KEY_LABEL, Publisher, sign
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"
@@ -60,7 +60,7 @@ def test_tampered_parameter_is_refused_and_counted(signed_gateway, key):
                                                                                               "203.0.113.66")
     response = client.get(url)
     assert response.status_code == 403 and "signature" in response.text
-    assert "dcgw_signature_failures_total" in client.get("/metrics").text
+    assert "dcgw_signature_failures_total" in client.get("/metrics", headers=METRICS_AUTH).text
 
 
 def test_signed_by_another_key_is_refused(signed_gateway):

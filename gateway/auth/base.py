@@ -81,6 +81,12 @@ class Authenticator(ABC):
         """Where to go after the gateway's session ended (the provider's logout), or None."""
         return None
 
+    @property
+    def form_targets(self) -> tuple[str, ...]:
+        """URLs outside the gateway that the answer to one of its forms may redirect to (the
+        sign-out redirect); pages allow their origins in CSP form-action."""
+        return ()
+
     def routes(self) -> list[BaseRoute]:
         """Routes the driver serves itself (an OpenID Connect callback)."""
         return []

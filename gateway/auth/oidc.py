@@ -103,6 +103,10 @@ class OidcAuthenticator(Authenticator):
         self.base_url: str | None = None
         self.gateway = GatewaySettings()
 
+    @property
+    def form_targets(self) -> tuple[str, ...]:
+        return (self.issuer,)  # the provider's logout follows the sign-out form
+
     def check_deployment(self, gateway: GatewaySettings) -> None:
         super().check_deployment(gateway)
         require_secure_url(self.issuer, "auth.issuer", gateway)

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from gateway.auth.base import Authenticator
 from gateway.auth.session import CSRF_FIELD, csrf_ok, sign_in, sign_out
 from gateway.auth.throttle import SignInThrottle, client_address
+from gateway.forms import FormRefused, read_form
 from gateway.ui import error_page, render_page
 
 LOGIN_PATH = "/login"
@@ -82,7 +83,10 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
     authenticator = authenticator_of(request)
     if not authenticator.uses_login_form:
         return portal_page(request)
-    form = await request.form(max_files=0, max_fields=10)
+    try:
+        form = await read_form(request)
+    except FormRefused as refused:
+        return refused.page(request)
     next_path = safe_next(text_field(form, "next"))
     if not csrf_ok(request, text_field(form, CSRF_FIELD)):
         return expired_form_page(request)
@@ -110,7 +114,10 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
 
 
 async def submit_logout(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=10)
+    try:
+        form = await read_form(request)
+    except FormRefused as refused:
+        return refused.page(request)
     if not csrf_ok(request, text_field(form, CSRF_FIELD)):
         return expired_form_page(request)
     await run_in_threadpool(sign_out, request)

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     store: StateStore | None = None
     try:
         config = load_config(args.config)
-        template, context = context_from_args(args, ttl_policy=config.ttl.policy())
+        template, context = context_from_args(args, **config.apply_policies())
         router = BackendRouter.from_config(config)
         backend = _backend(router, context)
         store = open_store(config)

@@ -51,8 +51,9 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
-def context_from_args(args: argparse.Namespace, ttl_policy=None) -> tuple[Template, ApplyContext]:
-    """The template and apply context the common options describe; InvalidInput when wrong."""
+def context_from_args(args: argparse.Namespace, **policies) -> tuple[Template, ApplyContext]:
+    """The template and apply context the common options describe; InvalidInput when wrong.
+    `policies` are the config's ApplyContext fields (ttl_policy, limits, safety)."""
     try:
         template = load_template(args.template)
     except TemplateError as exc:
@@ -67,9 +68,8 @@ def context_from_args(args: argparse.Namespace, ttl_policy=None) -> tuple[Templa
         domain = dns.name.from_text(args.domain).to_text(omit_final_dot=True).lower()
     except dns.exception.DNSException as exc:
         raise InvalidInput(f"--domain {args.domain!r} is not a valid domain name: {exc}") from None
-    extra = {"ttl_policy": ttl_policy} if ttl_policy is not None else {}
     context = ApplyContext(domain=domain, host=(args.host or "").strip().lower(), params=params,
-                           group_ids=frozenset(args.group) if args.group else None, **extra)
+                           group_ids=frozenset(args.group) if args.group else None, **policies)
     return template, context
 
 

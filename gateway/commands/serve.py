@@ -3,7 +3,8 @@
     dcgw serve [--config FILE] [--host 127.0.0.1] [--port 8080]
 
 Without --config it runs the embedded default (config/default.toml): a zone-file backend
-holding example.com, the user demo/demo and the spec's example template.
+holding example.com, the user demo/demo and the spec's example template. With
+`metrics.listen` it also serves /metrics, and nothing else, on that address.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import dataclasses
 import logging
 import shutil
 import sys
+import threading
 from pathlib import Path
 from urllib.parse import urlencode
 
 import uvicorn
+from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.config import Config, ConfigError, default_config_path, load_config
-from gateway.observability import configure_logging
+from gateway.observability import configure_logging, metrics_routes
 from gateway.proxies import forwarding_warning
 
 log = logging.getLogger(__name__)
@@ -56,10 +59,28 @@ def run(args: argparse.Namespace) -> int:
         log.warning(warning)
     if embedded:  # a person trying the gateway reads this, not a log collector
         print(f"Try it (sign in as demo / demo): {example_apply_url(config)}", file=sys.stderr)
-    # The app applies uvicorn's proxy-header handling itself, with [server] forwarded_allow_ips
-    # (gateway.proxies), keeping the TCP peer for the header sign-in: uvicorn must not do it again.
-    uvicorn.run(app, host=args.host, port=args.port, log_config=log_config, proxy_headers=False)
+    metrics_server = start_metrics_server(app, config)
+    try:
+        # The app applies uvicorn's proxy-header handling itself, with [server] forwarded_allow_ips
+        # (gateway.proxies), keeping the TCP peer for the header sign-in: uvicorn must not do it again.
+        uvicorn.run(app, host=args.host, port=args.port, log_config=log_config, proxy_headers=False)
+    finally:
+        if metrics_server is not None:
+            metrics_server.should_exit = True
     return 0
+
+
+def start_metrics_server(app, config: Config) -> uvicorn.Server | None:
+    """/metrics alone on `metrics.listen`, in a thread beside the gateway (signals stay the gateway's)."""
+    if config.metrics.listen is None:
+        return None
+    host, port = config.metrics.listen
+    metrics_app = Starlette(routes=metrics_routes(app.state.runtime.metrics, config.metrics.token))
+    server = uvicorn.Server(uvicorn.Config(metrics_app, host=host, port=port, log_config=None,
+                                           access_log=False, proxy_headers=False))
+    threading.Thread(target=server.run, name="metrics", daemon=True).start()
+    log.info("metrics on http://%s:%s/metrics", host, port)
+    return server
 
 
 def embedded_default(config: Config, host: str, port: int) -> Config:

@@ -23,7 +23,8 @@ from gateway.oauth.params import BadRequest, request_params
 from gateway.plan import PlanError
 from gateway.records import relative_text
 from gateway.registry import BackendRouter
-from gateway.render import ApplyContext, RenderError, TtlPolicy, group_ids
+from gateway.render import ApplyContext, RenderError, RenderLimits, TtlPolicy, group_ids
+from gateway.safety import SafetyPolicy
 from gateway.state import StateError, StateStore
 from gateway.state.models import Grant
 from gateway.template import Template
@@ -95,7 +96,8 @@ def still_controls(authenticator: Authenticator, grant: Grant) -> bool:
 
 
 def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
-               authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), metrics: Metrics | None = None):
+               authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), limits: RenderLimits = RenderLimits(),
+               safety: SafetyPolicy = SafetyPolicy(), metrics: Metrics | None = None):
     metrics = metrics or Metrics()
 
     async def context_of(request: Request):
@@ -122,7 +124,8 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         try:
             params, grant, template, domain, host, (backend, zone) = await context_of(request)
             variables = {k: v for k, v in params.items() if k not in RESERVED}
-            context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy)
+            context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy,
+                                   limits, safety)
             force = params.get("force", "").lower() in ("1", "true")
             approved = Approved.of_grant(grant.approved or (), template.service_id, host)
             result = await run_in_threadpool(apply_with_retries, store, backend, template, context,

@@ -19,22 +19,27 @@ from gateway.auth import zones
 from gateway.auth.base import Authenticator, User
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user
 from gateway.auth.routes import expired_form_page, login_redirect
+from gateway.forms import FormRefused, read_form
 from gateway.oauth.consent import PageError, problem_page
 from gateway.state import StateError
 from gateway.state.models import Grant
 from gateway.template import Template
 from gateway.ui import render_page
 
+REVOKED_NOTICE = "revoked"  # session key: the grant id the next /authorizations page reports once
 
-async def authorizations_page(request: Request) -> Response:
+
+def authorizations_page(request: Request) -> Response:
+    # A plain function: Starlette runs it in the thread pool, where the state store may block.
     user = current_user(request)
     if user is None:
         return login_redirect(request)
     runtime = request.app.state.runtime
     grants = runtime.store.grants_of(user.username)
-    lost, unchecked = await run_in_threadpool(domains_lost, runtime.authenticator, user, grants)
+    lost, unchecked = domains_lost(runtime.authenticator, user, grants)
     return render_page(request, "authorizations.html", {
-        "user": user, "grants": grants, "revoked": request.query_params.get("revoked"),
+        # Only what revoke() put in the session, once: a link cannot make this page say anything.
+        "user": user, "grants": grants, "revoked": request.session.pop(REVOKED_NOTICE, None),
         "lost": lost, "zones_unchecked": zones.UNAVAILABLE if unchecked else "",
         "provider_names": {g.client_id: provider_name(runtime.templates, g.client_id) for g in grants},
         "service_names": {g.id: [service_name(runtime.templates, g.client_id, s) for s in g.services] for g in grants},
@@ -42,7 +47,10 @@ async def authorizations_page(request: Request) -> Response:
 
 
 async def revoke(request: Request) -> Response:
-    form = await request.form()
+    try:
+        form = await read_form(request)
+    except FormRefused as refused:
+        return refused.page(request)
     if not csrf_ok(request, form.get(CSRF_FIELD)):
         return expired_form_page(request)
     user = current_user(request)
@@ -51,11 +59,11 @@ async def revoke(request: Request) -> Response:
     grant_id = request.path_params["grant_id"]
     try:
         # The store refuses another user's grant exactly like a missing one, so ids reveal nothing.
-        request.app.state.runtime.store.revoke_grant(grant_id, user.username)
+        await run_in_threadpool(request.app.state.runtime.store.revoke_grant, grant_id, user.username)
     except StateError as exc:
         return problem_page(request, PageError(404, "Authorization not found", str(exc)))
-    url = request.url_for("authorizations").include_query_params(revoked=grant_id)
-    return RedirectResponse(str(url), 303, headers={"Cache-Control": "no-store"})
+    request.session[REVOKED_NOTICE] = grant_id
+    return RedirectResponse(str(request.url_for("authorizations")), 303, headers={"Cache-Control": "no-store"})
 
 
 def domains_lost(authenticator: Authenticator, user: User, grants: Sequence[Grant]) -> tuple[set[int], bool]:

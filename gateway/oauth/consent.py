@@ -7,9 +7,9 @@ Until client_id and redirect_uri are known to be registered, every problem is an
 redirecting to an unchecked URI would make the gateway an open redirector. After that,
 problems go back to the client as OAuth errors on its redirect_uri.
 
-What the user consents to is kept in the state store for the session, keyed by a nonce the
-page carries, and can be taken once; the hidden fields of the form are only compared with
-it, never trusted.
+What the user consents to travels in the page's form; the state store keeps only its
+digest for the session, keyed by a nonce the page carries and taken once (on any replica).
+The form is trusted only when it matches that digest.
 
 Variables come at apply time (spec "OAuth Flow: Getting an Authorization Code"), so the page
 shows what it can: a value needing a variable not given is shown as the template writes it,
@@ -17,6 +17,9 @@ and a record whose host needs one is shown unplaced. Conflicts are found for eve
 whose name and type are known; the existing records the page says would be replaced or
 removed are remembered with the grant, and an API apply that removes only those is what the
 user allowed (see gateway.oauth.approvals).
+
+A consent URL is answered before anyone signs in, so its work is bounded (MAX_HOSTS hosts,
+MAX_SCOPE templates) and runs off the event loop, like every database and backend call.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 import dns.exception
 import dns.name
 from starlette.concurrency import run_in_threadpool
@@ -42,6 +46,7 @@ from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
 from gateway.domains import DomainError, idna_domain, idna_host
+from gateway.forms import FormRefused, read_form
 from gateway.instances import plan_instance
 from gateway.oauth.approvals import approval_of
 from gateway.plan import PlanError
@@ -56,7 +61,13 @@ from gateway.ui import error_page, render_page
 
 CONSENT_PATH = "/v2/oauth/consent"
 PENDING = "oauth_consent"  # session key: {nonce: what the page showed}
-MAX_STATE = 400  # characters of `state` kept in that cookie
+MAX_STATE = 400  # characters of `state` carried back to the client
+MAX_HOSTS = 20  # each host is rendered and planned for every template in scope
+MAX_SCOPE = 20
+# Consent pages checked at once. One URL may cost 400 renders before anyone signs in; threads
+# beyond this wait on the event loop (holding no thread), so a flood of them cannot starve the
+# other requests of CPU and of the thread pool.
+CONSENT_WORKERS = anyio.CapacityLimiter(1)
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
                           "providerName", "serviceName", "code_challenge", "code_challenge_method"})
@@ -168,6 +179,7 @@ def trusted_return(runtime: Any, query: Mapping[str, str]) -> ReturnTo:
 def check_request(runtime: Any, provider_id: str, service_id: str | None, query: Mapping[str, str],
                   return_to: ReturnTo) -> ConsentRequest:
     """Everything that needs no signed-in user; `Refused` with the OAuth error code otherwise."""
+    check_bounds(query, service_id)
     if return_to.client_id != provider_id:
         raise Refused("unauthorized_client", f"client_id: {return_to.client_id!r} may only ask for the "
                                              f"templates of provider {return_to.client_id!r}, not {provider_id!r}")
@@ -198,7 +210,7 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     for template in templates:
         for host in hosts:
             try:  # a value given must be valid now; one not given yet comes with the apply
-                render_template(template, ApplyContext(domain, host, variables, ttl_policy=runtime.ttl_policy),
+                render_template(template, ApplyContext(domain, host, variables, **runtime.config.apply_policies()),
                                 defer_missing=True)
             except RenderError as exc:
                 where = f"{template.service_id} at {host or 'the apex'}"
@@ -212,16 +224,32 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
 def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: str, service_id: str | None,
                     scope: str) -> tuple[Template, ...]:
     """The templates named by `scope` (space or + separated) and the path's serviceId, in order."""
-    names = [s for s in re.split(r"[\s+]+", scope) if s]
-    if service_id is not None:
-        names.append(service_id)
-    names = list(dict.fromkeys(names))
+    names = scope_names(scope, service_id)
     if not names:
         raise Refused("invalid_scope", "scope: name at least one serviceId")
     unknown = [name for name in names if (provider_id, name) not in catalog]
     if unknown:
         raise Refused("invalid_scope", f"scope: {', '.join(unknown)} is not a template of {provider_id} here")
     return tuple(catalog[(provider_id, name)] for name in names)
+
+
+def check_bounds(query: Mapping[str, str], service_id: str | None) -> None:
+    """At most MAX_HOSTS hosts and MAX_SCOPE templates: each host is rendered and planned for
+    each template, before anyone signs in. Counting only, so it is cheap anywhere."""
+    if query.get("host", "").count(",") >= MAX_HOSTS:
+        raise Refused("invalid_request", f"host: more than the {MAX_HOSTS} hosts one request may name")
+    names = scope_names(query.get("scope", ""), service_id)
+    if len(names) > MAX_SCOPE:
+        raise Refused("invalid_request", f"scope: {len(names)} templates, more than the {MAX_SCOPE} "
+                                         "one request may name")
+
+
+def scope_names(scope: str, service_id: str | None) -> list[str]:
+    """The serviceIds of `scope` (space or + separated) and of the path, once each, in order."""
+    names = [s for s in re.split(r"[\s+]+", scope) if s]
+    if service_id is not None:
+        names.append(service_id)
+    return list(dict.fromkeys(names))
 
 
 def host_list(text: str) -> tuple[str, ...]:
@@ -241,7 +269,7 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
     shown = []
     for template in asked.templates:
         for host in asked.hosts:
-            context = ApplyContext(asked.domain, host, dict(asked.variables), ttl_policy=runtime.ttl_policy)
+            context = ApplyContext(asked.domain, host, dict(asked.variables), **runtime.config.apply_policies())
             try:
                 plan = plan_instance(runtime.store, backend, template, context, instance_id=None, defer_missing=True)
             except (RenderError, PlanError, ZoneNotHosted) as exc:
@@ -285,50 +313,74 @@ def text_hash(text: str) -> str:
 
 
 async def consent_page(request: Request) -> Response:
-    """GET: check the request, make sure who is asking controls the zone, show what would change."""
+    """GET: check the request, make sure who is asking controls the zone, show what would change.
+    Rendering, planning and the state store run in worker threads; only counting is done here."""
     runtime = request.app.state.runtime
     query = request.query_params
     try:
-        return_to = trusted_return(runtime, query)
+        return_to = await run_in_threadpool(trusted_return, runtime, query)
     except PageError as problem:
         return problem_page(request, problem)
+    try:
+        check_bounds(query, request.path_params.get("service_id"))  # refused at once, never queued
+    except Refused as refused:
+        return return_to.error(refused)
+    return await anyio.to_thread.run_sync(show_consent, request, return_to, limiter=CONSENT_WORKERS)
+
+
+def show_consent(request: Request, return_to: ReturnTo) -> Response:
+    runtime = request.app.state.runtime
+    query = request.query_params
     try:
         asked = check_request(runtime, request.path_params["provider_id"], request.path_params.get("service_id"),
                               query, return_to)
         user = current_user(request)
         if user is None:
             return login_redirect(request)
-        if not await user_controls(runtime, user, asked.zone_text):
+        if not user_controls(runtime, user, asked.zone_text):
             runtime.store.audit("refuse", f"user:{user.username}", asked.domain,
                                 {"reason": "zone not controlled", "client_id": return_to.client_id})
             raise Refused("access_denied", f"domain: the signed-in user does not control {asked.zone_text}")
-        shown = await run_in_threadpool(previews, runtime, asked)
+        shown = previews(runtime, asked)
     except Refused as refused:
         return return_to.error(refused)
     approved = approvals_text(shown)
-    nonce = await run_in_threadpool(remember, request, asked, user, approved)
+    request_shown = shown_request(asked, approved)
+    nonce = remember(request, request_shown, user)
     return render_page(request, "oauth_consent.html", {
         "user": user, "asked": asked, "previews": shown, "nonce": nonce, "fields": asked.shown(),
-        "approved": approved, "approved_field": APPROVED_FIELD,
+        "approved": approved, "approved_field": APPROVED_FIELD, "request_shown": request_shown,
         "action": CONSENT_PATH, "provider_name": asked.templates[0].provider_name,
         "warn_phishing": any(t.warn_phishing for t in asked.templates),
-    })
+    }, return_to=return_to.redirect_uri)
 
 
 async def consent_answer(request: Request) -> Response:
     """POST: Allow issues a code for exactly what the page showed; Deny tells the client so."""
-    form = await request.form()
+    try:
+        form = await read_form(request)
+    except FormRefused as refused:
+        return refused.page(request)
+    return await run_in_threadpool(answer_consent, request, form)
+
+
+def answer_consent(request: Request, form: Mapping[str, Any]) -> Response:
     if not csrf_ok(request, form.get(CSRF_FIELD)):
         return expired_form_page(request)
     user = current_user(request)
     if user is None:
         return problem_page(request, PageError(401, "Not signed in", "sign in, then start again from the service"))
-    shown = await run_in_threadpool(take_page, request, PENDING, form.get("consent"), now())
-    if shown is None:
+    pending = take_page(request, PENDING, form.get("consent"), now())
+    if pending is None:
         return problem_page(request, PageError(400, "Request expired", "consent: this request is unknown, expired "
                                                                      "or already answered; start again"))
-    if shown["user"] != user.username:
+    if pending["user"] != user.username:
         return problem_page(request, PageError(403, "Different user", "consent: shown to another user"))
+    shown_text = form.get("request")
+    if not isinstance(shown_text, str) or text_hash(shown_text) != pending["digest"]:
+        return problem_page(request, PageError(400, "Request changed", "request: differs from what was shown; "
+                                                                     "nothing was authorized"))
+    shown = json.loads(shown_text)
     for name, value in shown["fields"].items():
         if form.get(name) != value:
             return problem_page(request, PageError(400, "Request changed", f"{name}: differs from what was shown; "
@@ -345,21 +397,20 @@ async def consent_answer(request: Request) -> Response:
         return return_to.error(Refused("access_denied", "user_cancel"))
     if decision != "allow":
         return problem_page(request, PageError(400, "No decision", "decision: must be allow or deny"))
-    return await allow(request, user, shown, return_to, json.loads(approved))
+    return allow(request, user, shown, return_to, json.loads(approved))
 
 
-async def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo,
-                approved: list[dict[str, Any]]) -> Response:
+def allow(request: Request, user: User, shown: dict[str, Any], return_to: ReturnTo,
+          approved: list[dict[str, Any]]) -> Response:
     # Zones may have been taken away since the page was shown.
     try:
-        allowed = await user_controls(request.app.state.runtime, user, shown["zone"])
+        allowed = user_controls(request.app.state.runtime, user, shown["zone"])
     except Refused as refused:
         return return_to.error(refused)
     if not allowed:
         return return_to.error(Refused("access_denied", f"domain: the signed-in user does not control {shown['zone']}"))
     try:
-        code = await run_in_threadpool(
-            request.app.state.runtime.store.create_grant,
+        code = request.app.state.runtime.store.create_grant(
             return_to.client_id, user.username, shown["fields"]["domain"], shown["hosts"], shown["services"],
             return_to.redirect_uri, approved=approved, code_challenge=shown.get("code_challenge"),
             code_challenge_method=shown.get("code_challenge_method"))
@@ -368,24 +419,28 @@ async def allow(request: Request, user: User, shown: dict[str, Any], return_to: 
     return return_to.redirect(code=code)
 
 
-async def user_controls(runtime, user: User, zone: str) -> bool:
-    """The one zone check, off the event loop (it may ask the control panel); `Refused` when it failed."""
+def user_controls(runtime, user: User, zone: str) -> bool:
+    """The one zone check, called in a worker thread (it may ask the control panel); `Refused`
+    when it failed."""
     try:
-        return await run_in_threadpool(zones.controls, runtime.authenticator, user, zone)
+        return zones.controls(runtime.authenticator, user, zone)
     except zones.ZonesUnavailable:
         raise Refused("temporarily_unavailable", zones.UNAVAILABLE) from None
 
 
-def remember(request: Request, asked: ConsentRequest, user: User, approved: str) -> str:
-    """Keep what the page shows for this session in the store; the page carries only the nonce
-    (and the approvals, checked against their hash here)."""
-    return remember_page(request, PENDING, {
-        "user": user.username, "client_id": asked.return_to.client_id,
-        "redirect_uri": asked.return_to.redirect_uri, "state": asked.return_to.state, "zone": asked.zone_text,
-        "hosts": list(asked.hosts), "services": list(asked.services), "fields": asked.shown(),
-        "approved": text_hash(approved), "code_challenge": asked.code_challenge,
-        "code_challenge_method": asked.code_challenge_method,
-    }, now())
+def shown_request(asked: ConsentRequest, approved: str) -> str:
+    """What the page asks the user to allow, as the JSON text its form carries back."""
+    return json.dumps({
+        "client_id": asked.return_to.client_id, "redirect_uri": asked.return_to.redirect_uri,
+        "state": asked.return_to.state, "zone": asked.zone_text, "hosts": list(asked.hosts),
+        "services": list(asked.services), "fields": asked.shown(), "approved": text_hash(approved),
+        "code_challenge": asked.code_challenge, "code_challenge_method": asked.code_challenge_method,
+    }, separators=(",", ":"), sort_keys=True)
+
+
+def remember(request: Request, request_shown: str, user: User) -> str:
+    """Keep the hash of what the page shows for this session in the store; the page carries the nonce."""
+    return remember_page(request, PENDING, {"user": user.username, "digest": text_hash(request_shown)}, now())
 
 
 def problem_page(request: Request, problem: PageError) -> Response:

@@ -13,7 +13,8 @@ from gateway.oauth.consent import CONSENT_PATH, consent_answer, consent_page
 from gateway.oauth.token import token_endpoint
 from gateway.observability import Metrics, install_redaction
 from gateway.registry import BackendRouter
-from gateway.render import TtlPolicy
+from gateway.render import RenderLimits, TtlPolicy
+from gateway.safety import SafetyPolicy
 from gateway.state import StateStore
 from gateway.template import Template
 
@@ -22,11 +23,11 @@ SERVICE = PROVIDER + "/services/{service_id}"
 
 
 def routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
-           authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(),
-           metrics: Metrics | None = None) -> list[Route]:
+           authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), limits: RenderLimits = RenderLimits(),
+           safety: SafetyPolicy = SafetyPolicy(), metrics: Metrics | None = None) -> list[Route]:
     install_redaction()  # whoever serves these routes must not log the codes and tokens they carry
     apply, revert = api_routes(store, router, templates, authenticator=authenticator, ttl_policy=ttl_policy,
-                               metrics=metrics)
+                               limits=limits, safety=safety, metrics=metrics)
     return [
         Route("/v2/oauth/access_token", token_endpoint(store), methods=["POST"]),
         Route(SERVICE + "/apply", apply, methods=["POST"]),

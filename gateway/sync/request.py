@@ -113,7 +113,7 @@ def parse_sync_request(runtime, provider_id: str, service_id: str, raw_query: st
         raise refuse(str(exc)) from None
     variables = {k: v for k, v in params.items() if k not in RESERVED}
     context = ApplyContext(domain, host, variables, group_ids([v for k, v in pairs if k == "groupId"]),
-                           runtime.ttl_policy)
+                           **runtime.config.apply_policies())
     try:
         render_template(template, context)
     except RenderError as exc:

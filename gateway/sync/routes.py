@@ -23,6 +23,7 @@ from gateway.auth import zones
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, peek_page, remember_page, take_page
+from gateway.forms import FormRefused, read_form
 from gateway.instances import InstancePlan, commit_instance, hosted_zone, plan_instance
 from gateway.intents import UNAVAILABLE, StateUnavailable, exclusive, failure_message
 from gateway.plan import PlanError
@@ -56,7 +57,10 @@ def apply_page(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    try:
+        form = dict((await read_form(request)).items())
+    except FormRefused as refused:
+        return refused.page(request)
     return await run_in_threadpool(_confirm, request, form)
 
 
@@ -191,7 +195,7 @@ def consent_page(request: Request, sync: SyncRequest, plan: InstancePlan, user: 
         **shown_changes(plan),
         "warnings": [*plan.prepared.rendered.warnings, *plan.prepared.plan.warnings],
         "confirm_url": request.url_for("sync_consent").path,
-    })
+    }, return_to=sync.redirect_uri)
 
 
 def finish(request: Request, sync: SyncRequest, params: dict[str, str], heading: str, message: str) -> Response:

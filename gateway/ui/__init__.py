@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
+
+from gateway.redirects import AUTHORITY
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -16,8 +19,11 @@ pages = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 def render_page(request: Request, name: str, context: dict[str, Any] | None = None,
-                status_code: int = 200) -> HTMLResponse:
-    """Render `templates/NAME` with the brand and the CSRF token every form needs."""
+                status_code: int = 200, *, return_to: str | None = None) -> HTMLResponse:
+    """Render `templates/NAME` with the brand and the CSRF token every form needs.
+
+    The page's forms may post to this site only; `return_to`, a return address already
+    verified, is where the answer to a form may redirect the browser next."""
     from gateway.auth.session import csrf_token  # the session layer sits above the pages
 
     runtime = request.app.state.runtime
@@ -25,9 +31,25 @@ def render_page(request: Request, name: str, context: dict[str, Any] | None = No
     headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; "
                                           "img-src https: 'self'; "
-                                          "form-action 'self' https: http:; frame-ancestors 'none'",
-               "Referrer-Policy": "no-referrer"}
+                                          f"form-action {form_action(return_to, runtime)}; frame-ancestors 'none'",
+               "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
     return pages.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
+
+
+def form_action(return_to: str | None, runtime: Any) -> str:
+    """The CSP form-action sources: 'self', the origin of `return_to`, and the sign-in driver's
+    (an OpenID Provider's logout). Browsers check the redirect that follows a form post too."""
+    targets = [return_to, *getattr(runtime.authenticator, "form_targets", ())]
+    origins = dict.fromkeys(origin for origin in map(origin_of, targets) if origin)
+    return " ".join(["'self'", *origins])
+
+
+def origin_of(url: str | None) -> str | None:
+    """`scheme://host[:port]` of a plain http(s) URL, else None (nothing else enters a CSP)."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("https", "http") or not AUTHORITY.fullmatch(parts.netloc):
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def error_page(request: Request, heading: str, message: str, status_code: int, detail: str = "", *,
