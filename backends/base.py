@@ -4,6 +4,11 @@ A backend answers three questions and nothing more: which zone it hosts for a na
 what the RRsets at some names are, and "apply these RRset changes, all or nothing,
 unless the zone changed since you were read". Everything Domain Connect is above it.
 
+A backend that can also write extension records (APEXCNAME as a server-side alias, ...)
+names their types in `supported_extensions`, reports them in `read_extensions`, and gets
+their changes in the same `apply` call as the RRset changes, under the same all or
+nothing rule. A template using any other extension is refused before anything is read.
+
 A plugin is a subclass of `Backend` registered under the entry point group
 `domainconnect_gateway.backends`; its constructor takes the instance name and the
 options of its `[[backends]]` table (secrets already resolved).
@@ -19,12 +24,14 @@ from typing import Any, ClassVar
 import dns.name
 import dns.rrset
 
-from gateway.plan import RRsetChange
-from gateway.records import same_rrset
+from gateway.plan import ExtensionChange, RRsetChange
+from gateway.records import ExtensionRecord, same_rrset
 from gateway.zone_locks import PROCESS_ZONE_LOCKS, ZoneLockError, ZoneLocks, ZoneLockTimeout
 
-__all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "RRsetChange", "ReloadFailed",
-           "ZoneChanged", "same_rrset"]
+__all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "ExtensionChange", "ExtensionRecord",
+           "RRsetChange", "ReloadFailed", "ZoneChanged", "same_rrset"]
+
+APEX_ALIAS_MODES = ("flatten",)
 
 ENTRY_POINT_GROUP = "domainconnect_gateway.backends"
 
@@ -49,8 +56,14 @@ class ConfigError(ValueError):
 class Backend(abc.ABC):
     """Base class of every backend plugin."""
 
-    #: Extension record types (APEXCNAME, REDIR301, ...) this backend can apply.
+    #: Extension record types (APEXCNAME, ...) this backend applies itself: `read_extensions`
+    #: reports them and `apply` receives their changes. The gateway implements REDIR301 and
+    #: REDIR302 for every backend (as A/AAAA records), so a backend does not list those.
     supported_extensions: ClassVar[frozenset[str]] = frozenset()
+
+    #: True when APEXCNAME is to be written as the A/AAAA records its target resolves to,
+    #: which the gateway looks up (see `apex_alias_option`).
+    flattens_apex_alias: bool = False
 
     #: Option names this backend accepts; any other key in its table is a ConfigError
     #: (a misspelt option must not be silently ignored). None: accept anything.
@@ -84,6 +97,15 @@ class Backend(abc.ABC):
             raise ConfigError(f"backend {self.name!r}: option {key!r} must be {expected}, not {value!r}")
         return value
 
+    def apex_alias_option(self) -> None:
+        """Read the option `apex_alias` ("flatten": the gateway writes APEXCNAME as A/AAAA
+        records); for backends that list it in `known_options`."""
+        mode = self.option("apex_alias", None, str)
+        if mode is not None and mode not in APEX_ALIAS_MODES:
+            raise ConfigError(f"backend {self.name!r}: option 'apex_alias' must be one of "
+                              f"{', '.join(map(repr, APEX_ALIAS_MODES))}, not {mode!r}")
+        self.flattens_apex_alias = mode == "flatten"
+
     @abc.abstractmethod
     def zones(self) -> list[dns.name.Name]:
         """Every zone this backend hosts (used for `zones = ["*"]`)."""
@@ -107,8 +129,27 @@ class Backend(abc.ABC):
         Reads only those names: the cost of an apply must follow the template, not the zone.
         """
 
+    def read_extensions(self, zone: dns.name.Name, names: Collection[dns.name.Name]) -> list[ExtensionRecord]:
+        """The extension records (types in `supported_extensions`) at `names` in `zone`.
+
+        Each is an `ExtensionRecord.of(type, name, fields)` with the fields exactly as the
+        gateway renders them (APEXCNAME: `pointsTo`, the absolute target, and `ttl`), so the
+        planner can tell an unchanged one from a changed one. The default has none.
+        """
+        return []
+
+    def read_with_extensions(self, zone: dns.name.Name, names: Collection[dns.name.Name],
+                             subtrees: Collection[dns.name.Name],
+                             extension_names: Collection[dns.name.Name]) -> tuple[list[dns.rrset.RRset],
+                                                                                  list[ExtensionRecord]]:
+        """`read(zone, names, subtrees)` and `read_extensions(zone, extension_names)` together, as
+        the planner asks for them; override when one request to the server answers both."""
+        rrsets = self.read(zone, names, subtrees)
+        return rrsets, self.read_extensions(zone, extension_names) if extension_names else []
+
     @abc.abstractmethod
-    def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
+    def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange],
+              extensions: Sequence[ExtensionChange] = ()) -> None:
         """Make every change, atomically.
 
         Each change says what the RRset was when read (`before`) and what it must become
@@ -117,9 +158,15 @@ class Backend(abc.ABC):
         leave the zone as it was; `ReloadFailed` when the change is written but not loaded.
         Touch nothing outside the changed RRsets.
 
+        `extensions` are changes to extension records, given only to a backend whose
+        `supported_extensions` lists their types, and never dropped: they are part of the
+        same all or nothing write, with `before` as `read_extensions` reported it. A backend
+        that declares no extension may leave the parameter out.
+
         When the answer is lost (a timeout, a dropped connection) the gateway cannot know
-        whether the change was made: it re-reads the changed names with `read` and compares
-        them with `before` and `after`, so `read` must show a completed write at once.
+        whether the change was made: it re-reads the changed names with `read` (and
+        `read_extensions`) and compares them with `before` and `after`, so both must show a
+        completed write at once.
         """
 
     def lock_scope(self) -> str:

@@ -33,8 +33,12 @@ What the plan does not change is never sent, so other RRsets keep their records,
 comments and disabled records. A changed RRset keeps its comments (a REPLACE without
 `comments` leaves them) and its disabled records (sent again, still disabled); an RRset
 the plan removes is deleted with its comments unless disabled records remain in it.
-Record types dnspython does not know (PowerDNS's ALIAS and LUA) are skipped when read:
-no template can write them, and PowerDNS itself rejects a write that conflicts with one.
+Record types dnspython does not know (PowerDNS's ALIAS and LUA) are skipped when read.
+
+APEXCNAME is written as PowerDNS's own ALIAS record (`supported_extensions`): it is read
+with `read_extensions` and changed in the same PATCH as the RRsets. PowerDNS serves an
+ALIAS by resolving its target, so pdns.conf needs `resolver=` (a recursive resolver, IP or
+IP:port) and `expand-alias=yes`; without them it answers SERVFAIL for the apex's addresses.
 """
 
 from __future__ import annotations
@@ -55,11 +59,13 @@ import dns.rrset
 import dns.tokenizer
 import httpx
 
-from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
+from backends.base import Backend, BackendError, ConfigError, ExtensionChange, ExtensionRecord, RRsetChange, ZoneChanged
 from gateway.records import make_rrset, same_rrset
 
 OPTIONS = frozenset({"api_url", "api_key", "server_id", "timeout", "lock_timeout", "lock_dir", "search_limit"})
 MAX_MESSAGE = 500  # characters of a server's error body quoted in an error
+APEXCNAME = "APEXCNAME"
+ALIAS = "ALIAS"  # PowerDNS's server-side alias, its APEXCNAME
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +83,7 @@ class _Record:
 
 class PowerDNSBackend(Backend):
     known_options = OPTIONS
+    supported_extensions = frozenset({APEXCNAME})
 
     def __init__(self, name: str, options: Mapping[str, Any], *,
                  transport: httpx.BaseTransport | None = None) -> None:
@@ -129,18 +136,32 @@ class PowerDNSBackend(Backend):
 
     def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
              subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
+        return self.read_with_extensions(zone, names, subtrees, ())[0]
+
+    def read_extensions(self, zone: dns.name.Name, names: Collection[dns.name.Name]) -> list[ExtensionRecord]:
+        return self.read_with_extensions(zone, (), (), names)[1]
+
+    def read_with_extensions(self, zone: dns.name.Name, names: Collection[dns.name.Name],
+                             subtrees: Collection[dns.name.Name],
+                             extension_names: Collection[dns.name.Name]) -> tuple[list[dns.rrset.RRset],
+                                                                                  list[ExtensionRecord]]:
+        # One request per name answers both: its RRsets and its ALIAS.
         records: list[_Record] = []
-        for name in sorted(set(names)):
-            records += self._records_at(zone, name)
+        aliases: list[ExtensionRecord] = []
+        for name in sorted(set(names) | set(extension_names)):
+            body = self._rrsets_at(zone, name)
+            if name in names:
+                # 4.7 adds the comment-only RRsets of other names to a filtered answer: filter again.
+                records += [r for r in _zone_records(body) if r.name == name]
+            if name in extension_names and (alias := _alias_of(body, name)) is not None:
+                aliases.append(alias)
         for top in sorted(set(subtrees)):
             records += [r for r in self._search(zone, top, subtree=True) if r.name not in names]
-        return _rrsets((r for r in records if not r.disabled), self._where(zone))
+        return _rrsets((r for r in records if not r.disabled), self._where(zone)), aliases
 
-    def _records_at(self, zone: dns.name.Name, name: dns.name.Name) -> list[_Record]:
-        """The served records at `name`: exact, in this zone only."""
-        body = self._json("GET", _zone_path(zone), zone, params={"rrset_name": name.to_text()})
-        # 4.7 adds the comment-only RRsets of other names to a filtered answer: filter again.
-        return [r for r in _zone_records(body) if r.name == name]
+    def _rrsets_at(self, zone: dns.name.Name, name: dns.name.Name) -> dict[str, Any]:
+        """The zone's answer for exactly `name`, in this zone only."""
+        return self._json("GET", _zone_path(zone), zone, params={"rrset_name": name.to_text()})
 
     def _search(self, zone: dns.name.Name, name: dns.name.Name, subtree: bool = False) -> list[_Record]:
         """Records of `zone` at `name` (with `subtree`, at or below it), disabled ones too."""
@@ -166,13 +187,21 @@ class PowerDNSBackend(Backend):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
-        if not changes:
+    def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange],
+              extensions: Sequence[ExtensionChange] = ()) -> None:
+        if not changes and not extensions:
             return
-        for change in changes:
+        for change in [*changes, *extensions]:
             if not change.name.is_subdomain(zone):
                 raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: {change.name} is outside the zone")
+        for extension in extensions:
+            if extension.type != APEXCNAME:
+                raise BackendError(f"backend {self.name!r}: extension {extension.type} is not supported")
         with self.zone_lock(zone):
+            for extension in extensions:
+                if _alias_of(self._rrsets_at(zone, extension.name), extension.name) != extension.before:
+                    raise ZoneChanged(f"backend {self.name!r}: zone {_text(zone)}: the ALIAS at {extension.name} "
+                                      "changed since it was read; nothing was written")
             current = self._current(zone, {change.name for change in changes})
             for change in changes:
                 enabled = [r for r in current[change.name, change.rdtype] if not r.disabled]
@@ -184,6 +213,9 @@ class PowerDNSBackend(Backend):
             # entries that take served records away go first, so a CNAME can replace an A and back.
             ordered = sorted(changes, key=lambda change: change.after is not None)
             rrsets = [_patch_rrset(zone, change, current[change.name, change.rdtype]) for change in ordered]
+            # Aliases follow the same order: one going away first, one coming in after the rest.
+            rrsets = [_patch_alias(e) for e in extensions if e.after is None] + rrsets + [
+                _patch_alias(e) for e in extensions if e.after is not None]
             self._call("PATCH", _zone_path(zone), zone, json={"rrsets": rrsets})
 
     def _current(self, zone: dns.name.Name,
@@ -338,3 +370,23 @@ def _patch_rrset(zone: dns.name.Name, change: RRsetChange, current: Sequence[_Re
     records += [{"content": r.content, "disabled": True} for r in kept]
     # No "comments" key: PowerDNS then keeps the RRset's comments as they are.
     return {**entry, "changetype": "REPLACE", "ttl": ttl, "records": records}
+
+
+def _alias_of(body: Mapping[str, Any], name: dns.name.Name) -> ExtensionRecord | None:
+    """The enabled ALIAS at exactly `name` in a zone answer, as the APEXCNAME it stands for."""
+    for rrset in body.get("rrsets", ()):
+        if rrset.get("type") != ALIAS or dns.name.from_text(rrset["name"]) != name:
+            continue
+        targets = [item["content"] for item in rrset.get("records", ()) if not item.get("disabled")]
+        if targets:
+            target = dns.name.from_text(targets[0], origin=dns.name.root)
+            return ExtensionRecord.of(APEXCNAME, name, {"pointsTo": target.to_text(), "ttl": int(rrset["ttl"])})
+    return None
+
+
+def _patch_alias(change: ExtensionChange) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": change.name.to_text(), "type": ALIAS}
+    if change.after is None:
+        return {**entry, "changetype": "DELETE"}
+    return {**entry, "changetype": "REPLACE", "ttl": change.after.get("ttl"),
+            "records": [{"content": change.after.get("pointsTo"), "disabled": False}]}

@@ -7,6 +7,7 @@
     server = "192.0.2.53"            # the primary's address
     tsig_key_name = "dcgw-update."
     tsig_secret = "env:DCGW_TSIG_SECRET"
+    apex_alias = "flatten"           # optional; APEXCNAME as the A/AAAA its target resolves to
 
 Reads ask the primary over TCP for the RRsets at each touched name, one query per
 (name, type) for every record type dnspython knows, all pipelined on one connection:
@@ -58,7 +59,7 @@ from gateway.zonedata import rrsets_in_scope
 T = dns.rdatatype.RdataType
 
 #: Options of a `[[backends]]` table with driver = "rfc2136".
-OPTIONS = frozenset({"server", "port", "tsig_key_name", "tsig_secret", "tsig_algorithm", "timeout"})
+OPTIONS = frozenset({"server", "port", "tsig_key_name", "tsig_secret", "tsig_algorithm", "timeout", "apex_alias"})
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5")
 # Obsolete types no template writes and no server should hold beside new data.
 _OBSOLETE = frozenset({T.NONE, T.MD, T.MF, T.SIG, T.NXT})
@@ -83,6 +84,7 @@ class RFC2136Backend(Backend):
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         super().__init__(name, options)
+        self.apex_alias_option()
         self.server = self._address(self.option("server", kind=str))
         self.port = self.option("port", 53, int)
         if isinstance(self.port, bool) or not 0 < self.port < 65536:

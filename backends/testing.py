@@ -31,6 +31,13 @@ beyond an empty zone. Hooks (methods of the subclass) make the proof stronger:
 `bulk_load(backend, zone, rrsets)`
     Create many RRsets fast (10,000 for the cost test). Default: `backend.apply` in
     batches of `bulk_batch` RRsets.
+`extension_sample(rtype)`
+    For a backend that declares extensions (`supported_extensions`): a template record of
+    that type to apply at the apex. Default: one for APEXCNAME; any other declared type
+    fails the extension tests until the subclass gives one.
+`served_extension(backend, zone, name, rtype)`
+    What the server holds for an extension record, by its own means. Default: only
+    `backend.read_extensions` is checked.
 """
 
 from __future__ import annotations
@@ -45,11 +52,12 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from backends.base import Backend, BackendError, RRsetChange, ZoneChanged
-from gateway.apply import PreparedApply, execute_apply, prepare_apply
+from backends.base import Backend, BackendError, ExtensionChange, ExtensionRecord, RRsetChange, ZoneChanged
+from gateway.apply import PreparedApply, execute_apply, prepare_apply, write_changes
 from gateway.records import make_rrset, same_rrset
 from gateway.render import ApplyContext
-from gateway.template import Template, parse_template
+from gateway.plan import UnsupportedRecordType
+from gateway.template import EXTENSION_TYPES, Template, parse_template
 
 # (name, type, the RRset that must be there or None for absent)
 ExpectedRRset = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rrset.RRset | None]
@@ -134,6 +142,16 @@ class BackendConformance:
         for start in range(0, len(rrsets), self.bulk_batch):
             batch = rrsets[start:start + self.bulk_batch]
             backend.apply(zone, [RRsetChange(r.name, r.rdtype, None, r) for r in batch])
+
+    def extension_sample(self, rtype: str) -> dict[str, Any]:
+        if rtype == "APEXCNAME":
+            return {"type": "APEXCNAME", "host": "@", "pointsTo": "alias.conformance.example", "ttl": 600}
+        pytest.fail(f"{type(self).__name__}: the backend declares extension {rtype}; give the kit a template "
+                    "record of that type with an extension_sample hook")
+
+    def served_extension(self, backend: Backend, zone: dns.name.Name, name: dns.name.Name,
+                         rtype: str) -> ExtensionRecord | None:
+        return NotImplemented  # type: ignore[return-value]
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -232,6 +250,80 @@ class BackendConformance:
         retry = self._prepare(backend, zone)
         assert execute_apply(retry) is True
         self._assert_state(backend, zone, [(c.name, c.rdtype, c.after) for c in retry.plan.changes])
+
+    # -- extensions (only for a backend that declares some) ---------------------------------
+
+    def _extension_template(self, backend: Backend, rtype: str) -> Template:
+        return conformance_template([self.extension_sample(rtype),
+                                     {"type": "TXT", "host": "@", "data": "extension-probe", "ttl": 600}],
+                                    service_id=f"extension-{rtype.lower()}")
+
+    def _assert_extension(self, backend: Backend, zone: dns.name.Name, rtype: str,
+                          wanted: ExtensionRecord | None) -> None:
+        got = [e for e in backend.read_extensions(zone, [zone]) if e.type == rtype]
+        assert got == ([wanted] if wanted is not None else []), f"{backend.name}: {rtype} at the apex: read {got}"
+        served = self.served_extension(backend, zone, zone, rtype)
+        if served is not NotImplemented:
+            assert served == wanted, f"{backend.name}: {rtype} at the apex: served {served}, expected {wanted}"
+
+    def test_extensions_are_written_with_the_rrset_changes_or_not_at_all(self, backend_under_test) -> None:
+        backend, zone = self._target(backend_under_test)
+        self._seed(backend, zone)
+        # An extension it does not declare never reaches it: refused before anything is read.
+        undeclared = sorted(EXTENSION_TYPES - backend.supported_extensions - {"REDIR301", "REDIR302"})[0]
+        reads_before = [0]
+        original_read = backend.read
+
+        def counting_read(*args, **kwargs):
+            reads_before[0] += 1
+            return original_read(*args, **kwargs)
+
+        backend.read = counting_read  # type: ignore[method-assign]
+        try:
+            with pytest.raises(UnsupportedRecordType, match=undeclared):
+                self._prepare(backend, zone, conformance_template(
+                    [{"type": undeclared, "host": "@", "pointsTo": "ns.conformance.example", "ttl": 600}],
+                    service_id="undeclared"))
+        finally:
+            del backend.read
+        assert reads_before[0] == 0, f"{backend.name}: read the zone for a template it cannot apply"
+        for rtype in sorted(backend.supported_extensions):
+            self._check_declared_extension(backend, zone, rtype)
+
+    def _check_declared_extension(self, backend: Backend, zone: dns.name.Name, rtype: str) -> None:
+        template = self._extension_template(backend, rtype)
+        # A change behind the back, to the extension record itself, refuses the whole apply.
+        prepared = self._prepare(backend, zone, template)
+        (change,) = prepared.plan.extension_changes
+        assert change.type == rtype and change.before is None and change.after is not None
+        other = ExtensionRecord.of(rtype, zone, {**dict(change.after.fields), "ttl": 300})
+        write_changes(backend, zone, [], [ExtensionChange(rtype, zone, None, other)])
+        with pytest.raises(ZoneChanged):
+            execute_apply(prepared)
+        self._assert_extension(backend, zone, rtype, other)
+        self._assert_state(backend, zone, [(c.name, c.rdtype, c.before) for c in prepared.plan.changes])
+        write_changes(backend, zone, [], [ExtensionChange(rtype, zone, other, None)])
+        # A failure on the server's side writes neither the extension nor the RRsets.
+        prepared = self._prepare(backend, zone, template)
+        try:
+            self.break_next_apply(backend, zone)
+        except pytest.skip.Exception:
+            pass  # no way to break it: the rest still runs
+        else:
+            with pytest.raises(BackendError):
+                execute_apply(prepared)
+            self._assert_extension(backend, zone, rtype, None)
+            self._assert_state(backend, zone, [(c.name, c.rdtype, c.before) for c in prepared.plan.changes])
+            prepared = self._prepare(backend, zone, template)
+        # Applied: the extension and the RRset changes are there, together; re-applying changes nothing.
+        assert execute_apply(prepared) is True
+        self._assert_extension(backend, zone, rtype, prepared.plan.extension_changes[0].after)
+        self._assert_state(backend, zone, [(c.name, c.rdtype, c.after) for c in prepared.plan.changes])
+        again = self._prepare(backend, zone, template)
+        assert again.plan.is_empty, f"second plan is not empty: {again.plan.extension_changes} {again.plan.changes}"
+        write_changes(backend, zone, [], [ExtensionChange(rtype, zone, prepared.plan.extension_changes[0].after,
+                                                          None)])
+        self._assert_extension(backend, zone, rtype, None)
 
     def test_apply_cost_follows_the_template_not_the_zone(self, backend_under_test) -> None:
         backend, zone = self._target(backend_under_test)

@@ -7,6 +7,7 @@
     reload_command = "rndc reload {zone}"    # optional; run after each write, no shell
     lock_timeout = 30                        # optional; seconds to wait for another writer
     create_directory = false                 # optional; create `directory` when missing
+    apex_alias = "flatten"                   # optional; APEXCNAME as the A/AAAA its target resolves to
 
 A zone is a file named `{zone}.zone` whose origin is the zone name. An apply holds the
 zone lock of the backend kit (`zone_lock`, in the state store: it reaches gateways on
@@ -63,10 +64,12 @@ SAFE_LABEL = re.compile(rb"[a-z0-9_-]{1,63}", re.IGNORECASE)
 
 
 class ZoneFileBackend(Backend):
-    known_options = frozenset({"directory", "reload_command", "lock_timeout", "create_directory", "reload_timeout"})
+    known_options = frozenset({"directory", "reload_command", "lock_timeout", "create_directory", "reload_timeout",
+                               "apex_alias"})
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         super().__init__(name, options)
+        self.apex_alias_option()
         self.directory = Path(self.option("directory", kind=str))
         if self.option("create_directory", False, bool):
             self.directory.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,6 +39,7 @@ from gateway.runtime import Runtime
 from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.sync.routes import sync_routes
 from gateway.ui import STATIC_DIR, brand_css, error_page, render_page
+from gateway.web_redirects import WebRedirects, allowed_route, redirect_name
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,12 @@ def home(request: Request) -> Response:
     return render_page(request, "home.html", {"user": user, "managed": managed, "zones_unchecked": unchecked})
 
 
+def own_hosts(config: Config) -> frozenset[str]:
+    """The gateway's own host names, which are never looked up as redirected names."""
+    name = redirect_name(urlsplit(config.gateway.base_url).netloc)
+    return frozenset([name] if name else [])
+
+
 def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     """The gateway for `config`; pass `runtime` to reuse one already built (tests, benchmarks)."""
     runtime = runtime or Runtime.from_config(config)
@@ -123,12 +131,14 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
               methods=["GET"]),
         *sync_routes(),
         *oauth.routes(runtime.store, runtime.router, runtime.templates, authenticator=runtime.authenticator,
-                      **runtime.config.apply_policies(), metrics=runtime.metrics),
+                      **runtime.config.apply_policies(), metrics=runtime.metrics,
+                      extensions=runtime.extensions),
         *login_routes(),
         *runtime.authenticator.routes(),
         # /metrics here only for a bearer of [metrics] token; `dcgw serve` serves metrics.listen.
         *observability_routes(runtime.metrics, {"database": database_check},
                               serve_metrics=config.metrics.token is not None, metrics_token=config.metrics.token),
+        allowed_route(runtime.store),
         Route("/brand.css", brand_css, name="brand_css"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
@@ -137,6 +147,8 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
         *forwarding_middleware(config),
         Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
         Middleware(SecurityHeadersMiddleware),
+        # Host-based, ahead of every route: a redirected name is never the gateway itself.
+        Middleware(WebRedirects, store=runtime.store, own_hosts=own_hosts(config)),
         Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
         Middleware(SessionLoader),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`.
 COMMAND_MODULES = (
+    "gateway.commands.aliases",
     "gateway.commands.apply",
     "gateway.commands.clients",
     "gateway.commands.discovery_record",

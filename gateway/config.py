@@ -38,8 +38,8 @@ from gateway.safety import SafetyPolicy
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
-    "GatewaySettings", "MetricsSettings", "ServerSettings", "TtlSettings", "default_config_path", "installed_drivers",
-    "load_config",
+    "GatewaySettings", "MetricsSettings", "RedirectSettings", "ServerSettings", "TtlSettings", "default_config_path",
+    "installed_drivers", "load_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,14 @@ class DnsSettings:
     nameservers: tuple[str, ...] = ()
     port: int = 53
     timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class RedirectSettings:
+    """`[redirects]`: the public addresses of the gateway's HTTP listener for redirected names.
+    Without the section, REDIR301 and REDIR302 are not supported."""
+
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,7 @@ class Config:
     limits: RenderLimits = RenderLimits()
     safety: SafetyPolicy = SafetyPolicy()
     metrics: MetricsSettings = MetricsSettings()
+    redirects: RedirectSettings | None = None
 
     @property
     def directory(self) -> Path:
@@ -228,7 +237,8 @@ class _Loader:
         return ConfigError(f"{self.path}: {key}: {message}")
 
     def config(self, document: dict[str, Any]) -> Config:
-        known = {"gateway", "ttl", "dns", "auth", "database", "backends", "limits", "safety", "metrics", "server"}
+        known = {"gateway", "ttl", "dns", "auth", "database", "backends", "limits", "safety", "metrics",
+                 "redirects", "server"}
         unknown = sorted(set(document) - known)
         if unknown:
             raise self.fail(unknown[0], f"unknown section (expected one of: {', '.join(sorted(known))})")
@@ -244,6 +254,7 @@ class _Loader:
             limits=self.limits(self.table(document, "limits")),
             safety=self.safety(self.table(document, "safety")),
             metrics=self.metrics(self.table(document, "metrics")),
+            redirects=self.redirects(self.table(document, "redirects")) if "redirects" in document else None,
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -351,6 +362,20 @@ class _Loader:
         if timeout <= 0:
             raise self.fail("dns.timeout", f"must be a positive number of seconds, not {timeout}")
         return DnsSettings(nameservers=self.strings(table, "dns", "nameservers", ()), port=port, timeout=timeout)
+
+    def redirects(self, table: dict[str, Any]) -> RedirectSettings:
+        self.check_keys(table, "redirects", {"addresses"})
+        addresses = self.strings(table, "redirects", "addresses", ())
+        if not addresses:
+            raise self.fail("redirects.addresses", "must list at least one IPv4 or IPv6 address of the gateway's "
+                                                   "HTTP listener, as in [\"203.0.113.80\"]")
+        parsed = []
+        for index, text in enumerate(addresses):
+            try:
+                parsed.append(str(ipaddress.ip_address(text.strip())))
+            except ValueError:
+                raise self.fail(f"redirects.addresses[{index}]", f"{text!r} is not an IP address") from None
+        return RedirectSettings(addresses=tuple(dict.fromkeys(parsed)))
 
     def auth(self, table: dict[str, Any]) -> AuthSettings:
         driver = self.get(table, "auth", "driver", str, "local")

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from backends.base import BackendError
 from gateway.domains import DomainError, idna_domain
+from gateway.extensions import applicable
 
 NOT_FOUND = {"error": "not_found"}
 
@@ -98,9 +99,13 @@ def look_up_settings(runtime, domain: str) -> tuple[int, dict]:
 
 def template_version(request: Request) -> Response:
     """200 with `{"version": N}` for an onboarded template (never an empty body: some clients
-    fail on one), 404 otherwise. Ids are case-sensitive, as the spec says."""
+    fail on one), 404 otherwise. Ids are case-sensitive, as the spec says.
+
+    A template that no configured backend could apply (an extension none of them supports,
+    in every group) is 404 too: clients take a 200 as "send the user here"."""
     runtime = request.app.state.runtime
     template = runtime.templates.get((request.path_params["provider_id"], request.path_params["service_id"]))
-    if template is None:
+    if template is None or not any(applicable(template, backend, runtime.extensions)
+                                   for backend in runtime.router.backends):
         return JSONResponse(NOT_FOUND, 404)
     return JSONResponse({"version": template.version if template.version is not None else 0})

@@ -15,6 +15,13 @@ instead: a row `{"name", "spf": [term, ...], "created": bool}` beside its record
 those terms out of whatever the SPF record holds by then (the user may have edited it), keeps
 the ones another instance still claims, and drops the record only when an instance created it
 and nothing but `all` is left. The `all` qualifier the merge chose stays as it is.
+
+Extensions are owned the same way, by rows beside the records: a web redirect
+`{"name", "redirect": url, "code"}` (the store serves it to the HTTP listener while the
+instance lives), a flattened alias `{"name", "alias": target, "ttl"}` (its A/AAAA records
+are ordinary rows; `dcgw aliases refresh` re-applies the instance when the target moves),
+and an extension record the backend writes itself `{"name", "extension": type, "fields"}`,
+which revert removes when it is still as written.
 """
 
 from __future__ import annotations
@@ -33,9 +40,10 @@ import dns.rrset
 
 from backends.base import Backend
 from gateway.apply import PreparedApply, ZoneNotHosted, prepare_apply
+from gateway.extensions import NO_EXTENSIONS, GatewayExtensions
 from gateway.intents import exclusive, write
-from gateway.plan import Conflict, Plan, PlanError, RRsetChange, apply_changes_to_rrsets, read_scope
-from gateway.records import Record, make_rrset, rdata_identity, records_of, same_rrset
+from gateway.plan import Conflict, ExtensionChange, Plan, PlanError, RRsetChange, apply_changes_to_rrsets, read_scope
+from gateway.records import ExtensionRecord, Record, make_rrset, rdata_identity, records_of, same_rrset
 from gateway.render import ApplyContext, split_txt, txt_text
 from gateway.safety import UnsafeChange, check_changes
 from gateway.spf import SpfMergeError, is_spf, merge_spf, term_key
@@ -95,8 +103,58 @@ def records_from_dicts(rows: Iterable[dict]) -> list[Record]:
                    dns.rdata.from_text(dns.rdataclass.IN, row["type"], row["data"])) for row in _record_rows(rows)]
 
 
+# Keys that mark a row as something other than a DNS record the instance wrote.
+_OWNED_KINDS = frozenset({"spf", "redirect", "alias", "extension"})
+
+
 def _record_rows(rows: Iterable[dict]) -> list[dict]:
-    return [row for row in rows if "spf" not in row]
+    return [row for row in rows if not _OWNED_KINDS & row.keys()]
+
+
+def _extension_rows(rows: Iterable[dict]) -> list[dict]:
+    return [row for row in rows if "extension" in row]
+
+
+def extensions_from_rows(rows: Iterable[dict]) -> list[ExtensionRecord]:
+    return [ExtensionRecord.of(row["extension"], dns.name.from_text(row["name"]), row["fields"])
+            for row in _extension_rows(rows)]
+
+
+def _redirect_rows(rows: Iterable[dict]) -> list[dict]:
+    return [row for row in rows if "redirect" in row]
+
+
+def owned_extension_rows(prepared: PreparedApply, inherited: Iterable[ExtensionRecord]) -> list[dict]:
+    """The redirect, alias and extension rows the instance being applied owns."""
+    rendered = prepared.rendered
+    # Each row names its group, so re-applying another group carries it and re-applying its own replaces it.
+    rows = [{"name": r.name.to_text(), "redirect": r.target, "code": r.code, **_group_of(r.group)}
+            for r in rendered.redirects]
+    rows += [{"name": a.name.to_text(), "alias": a.target.to_text(), "ttl": a.ttl, **_group_of(a.group)}
+             for a in rendered.aliases]
+    # Like records: what it writes, or took over from the instance it replaces, never one that was there before.
+    added = {c.after for c in prepared.plan.extension_changes if c.after is not None} | set(inherited)
+    rows += [{"name": e.name.to_text(), "extension": e.type, "fields": dict(e.fields),
+              **_group_of(e.source.group_id if e.source is not None else None)}
+             for e in rendered.extensions if e in added]
+    return rows
+
+
+def _group_of(group: str | None) -> dict:
+    return {"group": group} if group is not None else {}
+
+
+def describe_row(row: dict) -> str:
+    """One row of an instance for people: `name TYPE data`."""
+    if "spf" in row:
+        return f"{row['name']} TXT (SPF terms) {' '.join(row['spf'])}"
+    if "redirect" in row:
+        return f"{row['name']} REDIR{row['code']} {row['redirect']}"
+    if "alias" in row:
+        return f"{row['name']} APEXCNAME (flattened) {row['alias']}"
+    if "extension" in row:
+        return f"{row['name']} {row['extension']} {' '.join(str(v) for _, v in sorted(row['fields'].items()))}"
+    return f"{row['name']} {row['type']} {row['data']}"
 
 
 def _spf_rows(rows: Iterable[dict]) -> list[dict]:
@@ -116,16 +174,24 @@ class InstancePlan:
     disabled: list[str]  # "provider/service" of instances losing an essential record
     changed_since: list[Record]
     group_ids: list[str] = field(default_factory=list)  # the groups the instance holds; []: every group
+    extension_changes: list[ExtensionChange] = field(default_factory=list)
 
     @property
     def conflicts(self) -> list[Conflict]:
         return self.prepared.plan.conflicts
 
-    def records_added(self) -> list[Record]:
-        return [r for c in self.changes for r in _only_in(c.after, c.before)]
+    def records_added(self) -> list[Record | ExtensionRecord]:
+        """What a person is shown as added: records, extension records, and redirects started."""
+        old = _redirects(row for i in self.replaces for row in i.records)
+        return [*(r for c in self.changes for r in _only_in(c.after, c.before)),
+                *(c.after for c in self.extension_changes if c.after is not None),
+                *(r for r in _redirects(self.written) if r not in old)]
 
-    def records_removed(self) -> list[Record]:
-        return [r for c in self.changes for r in _only_in(c.before, c.after)]
+    def records_removed(self) -> list[Record | ExtensionRecord]:
+        new = _redirects(self.written)
+        return [*(r for c in self.changes for r in _only_in(c.before, c.after)),
+                *(c.before for c in self.extension_changes if c.before is not None),
+                *(r for r in _redirects(row for i in self.replaces for row in i.records) if r not in new)]
 
     def instance_row(self, actor: str) -> dict:
         context, template = self.prepared.rendered.context, self.prepared.rendered.template
@@ -135,16 +201,23 @@ class InstancePlan:
                             applied_by=actor, multi_instance=template.multi_instance)
 
 
+def _redirects(rows: Iterable[dict]) -> list[ExtensionRecord]:
+    """Redirect rows in the shape of records, for people: REDIR301 www -> https://..."""
+    return [ExtensionRecord.of(f"REDIR{row['code']}", dns.name.from_text(row["name"]), {"target": row["redirect"]})
+            for row in _redirect_rows(rows)]
+
+
 def new_instance_id() -> str:
     """An instanceId for a multiInstance apply that names none."""
     return secrets.token_hex(8)
 
 
 def plan_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
-                  instance_id: str | None, defer_missing: bool = False) -> InstancePlan:
+                  instance_id: str | None, extensions: GatewayExtensions = NO_EXTENSIONS,
+                  defer_missing: bool = False) -> InstancePlan:
     """The whole change applying `template` makes, replaced and disabled instances included; writes nothing.
     `defer_missing`: for consent, records needing variables not given yet are pending (never committed)."""
-    prepared = prepare_apply(backend, template, context, defer_missing=defer_missing)
+    prepared = prepare_apply(backend, template, context, extensions, defer_missing=defer_missing)
     applied = store.instances(context.domain)  # read once: every decision below sees the same state
     if template.multi_instance and instance_id is None:
         instance_id = new_instance_id()  # a new instance; it replaces none
@@ -184,10 +257,15 @@ def plan_instance(store: StateStore, backend: Backend, template: Template, conte
         check_changes(changes, prepared.zone, context.safety)
     except UnsafeChange as exc:
         raise PlanError(str(exc)) from None
+    stale_extensions = extensions_from_rows(stale_rows)
+    extension_changes = prepared.plan.extension_changes + _stale_extension_removals(
+        prepared, stale_extensions, [e for i in others for e in extensions_from_rows(i.records)]
+        + extensions_from_rows(carried))
     return InstancePlan(prepared, instance_id, current, changes,
-                        _written(prepared, current, stale) + spf_owned + carried,
+                        _written(prepared, current, stale) + spf_owned
+                        + owned_extension_rows(prepared, stale_extensions) + carried,
                         previous + broken, [f"{i.provider_id}/{i.service_id}" for i in broken], changed_since,
-                        _union_groups(previous, groups))
+                        _union_groups(previous, groups), extension_changes)
 
 
 def _written(prepared: PreparedApply, current: Iterable[dns.rrset.RRset], inherited_records: list[Record]) -> list[dict]:
@@ -202,13 +280,29 @@ def _written(prepared: PreparedApply, current: Iterable[dns.rrset.RRset], inheri
     return record_dicts(owned) + record_dicts(there, preexisting=True)
 
 
+def _stale_extension_removals(prepared: PreparedApply, stale: Sequence[ExtensionRecord],
+                              still_needed: Sequence[ExtensionRecord]) -> list[ExtensionChange]:
+    """Extension records of replaced instances that the new one no longer writes: removed
+    when still as written and no other instance (nor a group kept) claims the same."""
+    planned = {(c.name, c.type) for c in prepared.plan.extension_changes}
+    wanted = {(e.name, e.type) for e in prepared.rendered.extensions}
+    candidates = [e for e in stale if (e.name, e.type) not in planned | wanted and e not in still_needed]
+    if not candidates:
+        return []
+    unread = {e.name for e in candidates} - read_scope(prepared.rendered, prepared.zone).names
+    current = prepared.current_extensions + (
+        prepared.backend.read_extensions(prepared.zone, unread) if unread else [])
+    return [ExtensionChange(e.type, e.name, e, None) for e in dict.fromkeys(candidates) if e in current]
+
+
 def commit_instance(store: StateStore, plan: InstancePlan, actor: str) -> int:
     """Write `plan` in one backend change and record the instance, crash-safe (gateway.intents).
     `ZoneChanged` (nothing written) when the zone moved since the plan's read. The caller
     holds the zone lock (`exclusive`)."""
     prepared = plan.prepared
     return write(store, prepared.backend, prepared.zone, prepared.rendered.context.domain, plan.changes,
-                 instance=plan.instance_row(actor), replaces=[i.id for i in plan.replaces], actor=actor)
+                 instance=plan.instance_row(actor), replaces=[i.id for i in plan.replaces], actor=actor,
+                 extensions=plan.extension_changes)
 
 
 def hosted_zone(backend: Backend, context: ApplyContext) -> dns.name.Name:
@@ -220,11 +314,12 @@ def hosted_zone(backend: Backend, context: ApplyContext) -> dns.name.Name:
 
 def apply_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
                    instance_id: str | None, actor: str, force: bool = False,
-                   approved: Callable[[InstancePlan], bool] | None = None) -> InstanceResult:
+                   approved: Callable[[InstancePlan], bool] | None = None,
+                   extensions: GatewayExtensions = NO_EXTENSIONS) -> InstanceResult:
     """Apply `template` and record the instance; nothing is written when there are conflicts and not
     force, unless `approved(plan)` says the user already allowed them all (at OAuth consent)."""
     with exclusive(store, backend, hosted_zone(backend, context)):
-        plan = plan_instance(store, backend, template, context, instance_id=instance_id)
+        plan = plan_instance(store, backend, template, context, instance_id=instance_id, extensions=extensions)
         result = InstanceResult(plan.prepared.plan, disabled=plan.disabled)
         if (plan.conflicts or plan.disabled) and not force and not (approved is not None and approved(plan)):
             return result
@@ -266,9 +361,21 @@ def revert_instance(store: StateStore, backend: Backend, zone: dns.name.Name, in
             r for i in others for r in records_from_dicts(i.records)])
         final = _unmerge_spf(final, spf, _spf_terms_by_name(row for i in others for row in _spf_rows(i.records)))
         changes = _changes(current, final)
+        extension_changes = _extension_removals(backend, zone, extensions_from_rows(instance.records),
+                                                [e for i in others for e in extensions_from_rows(i.records)])
         write(store, backend, zone, instance.domain, changes, instance=None, replaces=[instance.id], actor=actor,
-              audit={"changed_since": record_dicts(changed)})
+              audit={"changed_since": record_dicts(changed)}, extensions=extension_changes)
         return changes, changed
+
+
+def _extension_removals(backend: Backend, zone: dns.name.Name, written: Sequence[ExtensionRecord],
+                        still_needed: Sequence[ExtensionRecord]) -> list[ExtensionChange]:
+    """Remove the extension records an instance wrote that are still as written and no other instance claims."""
+    candidates = [e for e in written if e not in still_needed]
+    if not candidates:
+        return []
+    current = backend.read_extensions(zone, {e.name for e in candidates})
+    return [ExtensionChange(e.type, e.name, e, None) for e in candidates if e in current]
 
 
 def _without(rrsets: Iterable[dns.rrset.RRset], remove: Iterable[Record], keep: Iterable[Record],
@@ -381,7 +488,9 @@ def _only_in(rrset: dns.rrset.RRset | None, other: dns.rrset.RRset | None) -> li
     return [Record(rrset.name, rrset.ttl, rd) for rd in rrset if rdata_identity(rd) not in kept]
 
 
-def _identity(record: Record) -> tuple:
+def _identity(record: Record | ExtensionRecord) -> tuple:
+    if isinstance(record, ExtensionRecord):
+        return (record.name, record.type, record.fields)
     return (record.name, record.rdata.rdtype, rdata_identity(record.rdata))
 
 

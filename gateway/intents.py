@@ -2,8 +2,9 @@
 
 Every write to DNS that changes an instance goes through `write`:
 
-1. the state store commits an *intent*: the exact RRset changes and the instance row to
-   record (or the instance to remove). If it cannot (database down, locked, slow), nothing
+1. the state store commits an *intent*: the exact RRset changes (and extension record
+   changes, for a backend that writes those itself) and the instance row to record (or the
+   instance to remove). If it cannot (database down, locked, slow), nothing
    is written and `StateUnavailable` says so;
 2. the backend makes the change;
 3. one transaction records the instance and drops the intent.
@@ -29,8 +30,9 @@ import dns.rdataclass
 import dns.rdatatype
 from sqlalchemy.exc import SQLAlchemyError
 
-from backends.base import Backend, BackendError, ReloadFailed, RRsetChange, ZoneChanged
-from gateway.records import make_rrset, same_rrset
+from backends.base import Backend, BackendError, ExtensionChange, ReloadFailed, RRsetChange, ZoneChanged
+from gateway.apply import write_changes
+from gateway.records import ExtensionRecord, make_rrset, same_rrset
 from gateway.state import InstanceTaken, StateStore
 from gateway.zone_locks import ZoneLockError, ZoneLockTimeout
 from gateway.state.models import ApplyIntent
@@ -73,6 +75,21 @@ def change_from_json(row: dict) -> RRsetChange:
                        _rrset_from_json(name, rdtype, row["after"]))
 
 
+def extension_json(change: ExtensionChange) -> dict:
+    return {"name": change.name.to_text(), "extension": change.type,
+            "before": None if change.before is None else dict(change.before.fields),
+            "after": None if change.after is None else dict(change.after.fields)}
+
+
+def extension_from_json(row: dict) -> ExtensionChange:
+    name = dns.name.from_text(row["name"])
+
+    def record(fields: dict | None) -> ExtensionRecord | None:
+        return None if fields is None else ExtensionRecord.of(row["extension"], name, fields)
+
+    return ExtensionChange(row["extension"], name, record(row["before"]), record(row["after"]))
+
+
 def _rrset_json(rrset) -> dict | None:
     return None if rrset is None else {"ttl": rrset.ttl, "data": [rd.to_text() for rd in rrset]}
 
@@ -95,20 +112,21 @@ def _state(call, *args, **kwargs):
 
 def write(store: StateStore, backend: Backend, zone: dns.name.Name, domain: str,
           changes: Sequence[RRsetChange], *, instance: dict | None, replaces: Sequence[int], actor: str,
-          audit: dict | None = None) -> int | None:
-    """Make `changes` and record `instance` (None: remove `replaces`) as one crash-safe step.
+          audit: dict | None = None, extensions: Sequence[ExtensionChange] = ()) -> int | None:
+    """Make `changes` (and `extensions`) and record `instance` (None: remove `replaces`) as one
+    crash-safe step.
 
     Returns the recorded instance's id. Raises `StateUnavailable` (nothing written),
     `ZoneChanged` (nothing written), or `BackendError` when the write failed or could
     not be settled.
     """
-    if not changes:
+    if not changes and not extensions:
         return _state(store.commit, instance, replaces, actor, audit)
     intent = _state(store.add_intent, backend=backend.name, zone=zone.to_text(), domain=domain,
-                    changes=[change_json(c) for c in changes], instance=instance, replaces=replaces,
-                    actor=actor, audit=audit)
+                    changes=[*(change_json(c) for c in changes), *(extension_json(e) for e in extensions)],
+                    instance=instance, replaces=replaces, actor=actor, audit=audit)
     try:
-        backend.apply(zone, changes)
+        write_changes(backend, zone, changes, extensions)
     except ZoneChanged:
         _forget(store, intent.id)
         raise
@@ -146,22 +164,32 @@ def settle(store: StateStore, backend: Backend, intent: ApplyIntent | None) -> S
     """Decide what became of an intent's write from what DNS serves now."""
     if intent is None:
         return Settled("discarded")
-    changes = [change_from_json(row) for row in intent.changes]
+    changes = [change_from_json(row) for row in intent.changes if "extension" not in row]
+    extensions = [extension_from_json(row) for row in intent.changes if "extension" in row]
     zone = dns.name.from_text(intent.zone)
     try:
         current = {(r.name, r.rdtype): r for r in backend.read(zone, {c.name for c in changes}, ())}
+        current_extensions = {(e.name, e.type): e for e in backend.read_extensions(zone, {e.name for e in extensions})
+                              } if extensions else {}
     except BackendError as exc:
         log.error("intent %d on %s stays pending: cannot read the zone: %s", intent.id, intent.zone, exc)
         raise BackendError(f"zone {_text(zone)}: the outcome of an earlier change cannot be checked yet") from None
-    if all(same_rrset(current.get((c.name, c.rdtype)), c.after) for c in changes):
+
+    def matches(side: str) -> bool:
+        return all(same_rrset(current.get((c.name, c.rdtype)), getattr(c, side)) for c in changes) and all(
+            current_extensions.get((e.name, e.type)) == getattr(e, side) for e in extensions)
+
+    if matches("after"):
         log.warning("intent %d on %s: the write reached DNS; recording it", intent.id, intent.zone)
         return Settled("applied", _finish(store, intent, zone))
-    if all(same_rrset(current.get((c.name, c.rdtype)), c.before) for c in changes):
+    if matches("before"):
         log.warning("intent %d on %s: the write did not reach DNS; dropping it", intent.id, intent.zone)
         _state(store.discard_intent, intent.id)
         return Settled("discarded")
     differing = [f"{c.name.to_text()} {dns.rdatatype.to_text(c.rdtype)}" for c in changes
                  if not same_rrset(current.get((c.name, c.rdtype)), c.after)]
+    differing += [f"{e.name.to_text()} {e.type}" for e in extensions
+                  if current_extensions.get((e.name, e.type)) != e.after]
     log.error("intent %d on %s: DNS matches neither the plan nor what was read; flagged (%s)", intent.id,
               intent.zone, ", ".join(differing))
     _state(store.flag_intent, intent.id, {"differing": differing})

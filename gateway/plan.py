@@ -20,7 +20,7 @@ import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from gateway.records import (
-    Record, RenderedRecord, make_rrset, rdata_identity, records_of, relative_text, same_rrset,
+    ExtensionRecord, Record, RenderedRecord, make_rrset, rdata_identity, records_of, relative_text, same_rrset,
 )
 from gateway.render import RenderedTemplate, split_txt, txt_text
 from gateway.safety import UnsafeChange, check_changes
@@ -29,6 +29,9 @@ from gateway.template import TxtConflictMode
 
 T = dns.rdatatype.RdataType
 ADDRESS_TYPES = frozenset({T.A, T.AAAA})
+APEX_ALIAS = "APEXCNAME"
+# What an alias answers for in place of records of its own.
+ALIAS_DISPLACES = ADDRESS_TYPES | {T.CNAME}
 # Records a template never touches: DNSSEC material and the zone's SOA.
 UNTOUCHABLE = frozenset({T.SOA, T.RRSIG, T.NSEC, T.NSEC3, T.NSEC3PARAM, T.DNSKEY, T.CDS, T.CDNSKEY})
 
@@ -54,10 +57,20 @@ class RRsetChange:
 
 
 @dataclass(frozen=True)
-class Conflict:
-    """An existing record the template removes, and why."""
+class ExtensionChange:
+    """Set the extension record of `type` at `name`: `before` as read, `after` as wanted (None: absent)."""
 
-    record: Record
+    type: str
+    name: dns.name.Name
+    before: ExtensionRecord | None
+    after: ExtensionRecord | None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An existing record (or extension record) the template removes, and why."""
+
+    record: Record | ExtensionRecord
     reason: str
 
 
@@ -73,14 +86,16 @@ class ReadScope:
 class Plan:
     zone: dns.name.Name
     changes: list[RRsetChange] = field(default_factory=list)
-    add: list[Record] = field(default_factory=list)
+    add: list[Record] = field(default_factory=list)  # and the ExtensionRecords of extension_changes
     delete: list[Record] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Changes to extension records the backend writes itself (its supported_extensions).
+    extension_changes: list[ExtensionChange] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
-        return not self.changes
+        return not self.changes and not self.extension_changes
 
     def to_json(self) -> dict[str, list[dict]]:
         return {
@@ -107,8 +122,10 @@ def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
 
 
 def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset], zone: dns.name.Name,
-                 supported_extensions: frozenset[str] = frozenset()) -> Plan:
-    """Compute the changes that apply `rendered` to a zone whose relevant RRsets are `current`."""
+                 supported_extensions: frozenset[str] = frozenset(),
+                 current_extensions: Iterable[ExtensionRecord] = ()) -> Plan:
+    """Compute the changes that apply `rendered` to a zone whose relevant RRsets are `current`
+    (and extension records `current_extensions`, of a backend that writes them itself)."""
     unsupported = sorted({e.type for e in rendered.extensions} - supported_extensions)
     if unsupported:
         raise UnsupportedRecordType(
@@ -147,7 +164,10 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
                 removals[key] = (old, reason)
 
     _pending_conflicts(rendered, existing, by_name, zone, wanted, removals)
+    extension_conflicts = _plan_extensions(plan, rendered, [r for r, _, _ in desired], current_extensions,
+                                           by_name, removals, scope)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
+    plan.conflicts += extension_conflicts
     _build_changes(plan, existing, [r for r, _, _ in desired], removals)
     # Checked on the plan itself, so no front end (and no `force`) can skip it.
     try:
@@ -155,6 +175,50 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     except UnsafeChange as exc:
         raise PlanError(str(exc)) from None
     return plan
+
+
+def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Record],
+                     current_extensions: Iterable[ExtensionRecord], by_name: dict[dns.name.Name, list[Record]],
+                     removals: dict, scope: ReadScope) -> list[Conflict]:
+    """Extension changes for the backend; an alias displaces the A, AAAA and CNAME records at
+    its name, and address records written where an alias is displace the alias."""
+    current = {(e.name, e.type): e for e in current_extensions if _in_scope(e.name, scope)}
+    wanted: dict[tuple[dns.name.Name, str], ExtensionRecord] = {}
+    for extension in rendered.extensions:
+        key = (extension.name, extension.type)
+        if key in wanted and wanted[key] != extension:
+            raise PlanError(f"the template puts two different {extension.type} records at {extension.name.to_text()}")
+        wanted[key] = extension
+    conflicts = []
+    at = lambda name: relative_text(name, plan.zone)  # noqa: E731
+    for (name, rtype), extension in wanted.items():
+        if rtype == APEX_ALIAS:
+            clash = sorted({dns.rdatatype.to_text(r.rdtype) for r in desired
+                            if r.name == name and r.rdtype in ALIAS_DISPLACES})
+            if clash:
+                raise PlanError(f"the template puts an APEXCNAME beside {', '.join(clash)} at {name.to_text()}; "
+                                "an alias stands for those records")
+            for old in by_name.get(name, ()):
+                if old.rdtype in ALIAS_DISPLACES:
+                    removals[((old.name, old.rdtype), rdata_identity(old.rdata))] = (
+                        old, f"the new APEXCNAME at {at(name)} replaces the "
+                             f"{dns.rdatatype.to_text(old.rdtype)} records there")
+        before = current.get((name, rtype))
+        if before == extension:
+            continue
+        plan.extension_changes.append(ExtensionChange(rtype, name, before, extension))
+        plan.add.append(extension)  # type: ignore[arg-type]
+        if before is not None:
+            plan.delete.append(before)  # type: ignore[arg-type]
+            conflicts.append(Conflict(before, f"the new {rtype} at {at(name)} replaces the existing one"))  # type: ignore[arg-type]
+    for (name, rtype), old in current.items():
+        if (name, rtype) in wanted or rtype != APEX_ALIAS:
+            continue
+        if any(r.name == name and r.rdtype in ALIAS_DISPLACES for r in desired):
+            plan.extension_changes.append(ExtensionChange(rtype, name, old, None))
+            plan.delete.append(old)  # type: ignore[arg-type]
+            conflicts.append(Conflict(old, f"the new records at {at(name)} replace the APEXCNAME there"))  # type: ignore[arg-type]
+    return conflicts
 
 
 def _pending_conflicts(rendered: RenderedTemplate, existing: dict[RRsetKey, dns.rrset.RRset],

@@ -7,7 +7,7 @@ and the text forms shown to people and scripts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +70,22 @@ class ExtensionRecord:
 
     type: str
     name: dns.name.Name
-    fields: tuple[tuple[str, Any], ...]
+    fields: tuple[tuple[str, Any], ...]  # sorted by key, so equal values compare equal
     source: TemplateRecord = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
+
+    @classmethod
+    def of(cls, type: str, name: dns.name.Name, fields: Mapping[str, Any],
+           source: TemplateRecord | None = None) -> ExtensionRecord:
+        return cls(type, name, tuple(sorted(fields.items())), source)  # type: ignore[arg-type]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.fields).get(key, default)
+
+    def to_json(self, origin: dns.name.Name) -> dict[str, Any]:
+        """The shape of a record in plans and instance rows: name, type, and the fields."""
+        fields = dict(self.fields)
+        return {"name": relative_text(self.name, origin), "type": self.type, "ttl": fields.pop("ttl", None),
+                "data": " ".join(str(v) for _, v in sorted(fields.items()))}
 
 
 def relative_text(name: dns.name.Name, origin: dns.name.Name) -> str:

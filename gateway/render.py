@@ -8,6 +8,7 @@ a variable can change a value, never the shape of a record, its type or its zone
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -171,6 +172,9 @@ class RenderedTemplate:
     extensions: list[ExtensionRecord]
     warnings: list[str]
     pending: list[PendingRecord] = field(default_factory=list)  # only when rendering with defer_missing
+    # Filled in by gateway.extensions for the extensions the gateway itself carries out.
+    redirects: list = field(default_factory=list)  # [WebRedirect]
+    aliases: list = field(default_factory=list)  # [FlattenedAlias]
 
 
 def render_template(template: Template, context: ApplyContext, *, defer_missing: bool = False) -> RenderedTemplate:
@@ -486,10 +490,20 @@ class _Renderer:
 
     def extension(self, record: TemplateRecord) -> ExtensionRecord:
         name = self.owner(record.host, record, "host")
-        fields = self.extension_fields(record)
+        if record.type == "APEXCNAME":
+            # The alias target is a DNS name like a CNAME's; canonical and absolute, so a
+            # backend's stored value compares equal to the rendered one.
+            target = self.target(record.points_to, record, "pointsTo")
+            return ExtensionRecord.of("APEXCNAME", name, {"pointsTo": target.to_text(), "ttl": self.ttl(record)},
+                                      source=record)
+        if record.type in REDIRECT_TYPES:
+            target = web_redirect_target(self.substitute((record.target or "").strip(), record, "target",
+                                                         _text_problem), record)
+            return ExtensionRecord.of(record.type, name, {"target": target, "ttl": self.ttl(record)}, source=record)
+        fields = dict(self.extension_fields(record))
         if record.ttl is not None:
-            fields.append(("ttl", self.ttl(record)))
-        return ExtensionRecord(type=record.type, name=name, fields=tuple(fields), source=record)
+            fields["ttl"] = self.ttl(record)
+        return ExtensionRecord.of(record.type, name, fields, source=record)
 
     def extension_fields(self, record: TemplateRecord) -> list[tuple[str, object]]:
         given = [(key, value) for key, value in (("pointsTo", record.points_to), ("target", record.target),
@@ -498,6 +512,32 @@ class _Renderer:
             (lambda v=value, k=key: self.substitute(v, record, k, _token_problem)) if isinstance(value, str)
             else (lambda v=value: v) for key, value in given))
         return [(key, value) for (key, _), value in zip(given, values)]
+
+
+#: Extension types that are web redirects (spec "Redirection"), with their HTTP status.
+REDIRECT_TYPES = {"REDIR301": 301, "REDIR302": 302}
+MAX_REDIRECT_TARGET = 2048  # what browsers and proxies reliably carry in a Location header
+
+
+def web_redirect_target(url: str, record: TemplateRecord | None = None) -> str:
+    """`url` when it may be a redirect's Location: an absolute http(s) URL with a host name,
+    no whitespace or control characters; RenderError naming the field otherwise."""
+    if not url:
+        raise RenderError("is required: the URL to redirect to", record, "target")
+    if len(url) > MAX_REDIRECT_TARGET:
+        raise RenderError(f"is longer than {MAX_REDIRECT_TARGET} characters", record, "target")
+    if _CONTROL.search(url) or re.search(r"\s", url):
+        raise RenderError(f"{url!r} contains whitespace or a control character", record, "target")
+    try:
+        parts = urlsplit(url)
+        parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        raise RenderError(f"{url!r} is not a valid URL: {exc}", record, "target") from None
+    if parts.scheme.lower() not in ("http", "https") or not url.lower().startswith(f"{parts.scheme.lower()}://"):
+        raise RenderError(f"{url!r} must be an http:// or https:// URL", record, "target")
+    if not parts.hostname or "\\" in url or "@" in parts.netloc:
+        raise RenderError(f"{url!r} must name a host (no user name, no backslash)", record, "target")
+    return url
 
 
 def split_txt(text: str) -> list[bytes]:

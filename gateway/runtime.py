@@ -11,6 +11,7 @@ from pathlib import Path
 from gateway.auth import Authenticator, load_authenticator
 from gateway.config import Config, ConfigError
 from gateway.discovery import SettingsCache
+from gateway.extensions import NO_EXTENSIONS, GatewayExtensions, gateway_extensions
 from gateway.intents import settle_all
 from gateway.observability import Metrics
 from gateway.registry import BackendRouter
@@ -34,6 +35,7 @@ class Runtime:
     keys: KeyResolver
     metrics: Metrics
     settings_cache: SettingsCache = field(default_factory=SettingsCache)
+    extensions: GatewayExtensions = NO_EXTENSIONS  # redirects and alias flattening this gateway adds
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:
@@ -44,7 +46,8 @@ class Runtime:
         router = BackendRouter.from_config(config)
         store = StateStore.open(config.database.url, timeout=config.database.timeout)
         router.use_zone_locks(store.zone_locks)  # one writer per zone across every replica
-        return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics())
+        return cls(config, router, templates, store, authenticator, KeyResolver(config.dns), Metrics(),
+                   extensions=gateway_extensions(config))
 
     @property
     def ttl_policy(self) -> TtlPolicy:

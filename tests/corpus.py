@@ -47,6 +47,8 @@ def _guess(rtype: str, field: str, value: str, name: str) -> str:
         return "_tcp"
     if field == "service":
         return "_sip"
+    if rtype in ("REDIR301", "REDIR302") and field == "target":
+        return "https://www.example.net/" if whole else "www"
     if field == "host" or (field in ("pointsTo", "target") and not whole):
         return "sub1"
     if rtype == "A" and field == "pointsTo":

@@ -74,4 +74,4 @@ def test_dcgw_apply_through_the_plugin(plugin_path, tmp_path):
 def test_plugin_passes_the_conformance_kit(plugin_path, plugin_source):
     result = run_python(plugin_path, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=plugin_source)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "6 passed" in result.stdout and "skipped" not in result.stdout
+    assert "7 passed" in result.stdout and "skipped" not in result.stdout

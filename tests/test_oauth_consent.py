@@ -36,6 +36,7 @@ from gateway.auth.local import LocalAuthenticator
 from gateway.auth.routes import login_routes
 from gateway.auth.session import OPEN_PAGE_LIFETIME, sign_in
 from gateway.config import AuthSettings, AuthUser, Config, GatewaySettings
+from gateway.extensions import NO_EXTENSIONS
 from gateway.instances import apply_instance
 from gateway.oauth import consent, routes
 from gateway.oauth.consent import consent_page
@@ -108,7 +109,8 @@ def running_gateway(tmp_path: Path, authenticator: Authenticator) -> Iterator[Si
         middleware=[Middleware(SessionMiddleware, secret_key="test-secret", same_site="lax", https_only=False)])
     app.state.runtime = SimpleNamespace(
         config=Config(path=tmp_path / "gateway.toml", gateway=GatewaySettings(provider_display_name="Example DNS")),
-        authenticator=authenticator, store=store, router=router, templates=templates, ttl_policy=TtlPolicy())
+        authenticator=authenticator, store=store, router=router, templates=templates, ttl_policy=TtlPolicy(),
+        extensions=NO_EXTENSIONS)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
     thread = threading.Thread(target=server.run, daemon=True)

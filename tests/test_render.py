@@ -193,5 +193,5 @@ def test_spfm_and_extensions_render_separately():
     assert rendered.records == []
     assert rendered.spf[0].rules == "include:spf.example.net"
     assert rendered.extensions[0].type == "APEXCNAME"
-    assert dict(rendered.extensions[0].fields)["pointsTo"] == "app.example.net"
+    assert dict(rendered.extensions[0].fields)["pointsTo"] == "app.example.net."  # absolute, as backends store it
     assert dns.rdatatype.RdataType.TXT  # SPFM becomes TXT only when planned against the zone

@@ -95,7 +95,7 @@ def test_invalid_options_are_named(options, message):
 
 
 def test_unknown_options_are_refused():
-    with pytest.raises(ConfigError, match="backend 'bind': unknown option 'tsig_secert' \\(expected one of: port, "):
+    with pytest.raises(ConfigError, match="backend 'bind': unknown option 'tsig_secert' \\(expected one of: apex_alias, port, "):
         RFC2136Backend("bind", {"server": "127.0.0.1", "tsig_key_name": "k.", "tsig_secert": "c2VjcmV0"})
 
 

@@ -6,7 +6,8 @@
 Prints the plan as `dcgw preview` does (`zone` lists only the touched names), asks for
 confirmation on a terminal, and applies through the same path as the web flows: the zone
 lock, a write-ahead intent, and an instance recorded in the state store (actor
-`cli:<login name>`), so a later API apply or `dcgw revert` knows what it wrote. A re-apply
+`cli:<login name>`), so a later API apply or `dcgw revert` knows what it wrote (its web
+redirects and flattened aliases included). A re-apply
 replaces the template's previous instance at the host. Exit status: 0 applied or nothing
 to do, 1 not confirmed, 2 invalid input (template, variables, domain, config), 3 refused
 because the zone changed since it was read, 4 the backend or the state store failed.
@@ -23,6 +24,7 @@ from gateway.apply import ZoneNotHosted
 from gateway.commands.preview import InvalidInput, add_apply_arguments, context_from_args, print_plan
 from gateway.commands.state import open_store
 from gateway.config import ConfigError, load_config
+from gateway.extensions import GatewayExtensions, gateway_extensions
 from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.intents import StateUnavailable, change_json, exclusive
 from gateway.plan import Plan, PlanError, apply_changes_to_rrsets
@@ -62,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
         backend = _backend(router, context)
         store = open_store(config)
         router.use_zone_locks(store.zone_locks)  # the lock the running gateways take too
-        plan = _plan(store, backend, template, context)
-        return _confirm_and_apply(store, plan, args)
+        extensions = gateway_extensions(config)
+        plan = _plan(store, backend, template, context, extensions)
+        return _confirm_and_apply(store, plan, args, extensions)
     except (ConfigError, InvalidInput) as exc:
         return _fail(str(exc), EXIT_INVALID)
     except CommandFailed as exc:
@@ -85,9 +88,9 @@ def _backend(router: BackendRouter, context) -> Backend:
     return route[0]
 
 
-def _plan(store: StateStore, backend: Backend, template, context) -> InstancePlan:
+def _plan(store: StateStore, backend: Backend, template, context, extensions: GatewayExtensions) -> InstancePlan:
     try:
-        return plan_instance(store, backend, template, context, instance_id=None)
+        return plan_instance(store, backend, template, context, instance_id=None, extensions=extensions)
     except ZoneNotHosted as exc:
         raise CommandFailed(str(exc), EXIT_INVALID) from None
     except (RenderError, PlanError) as exc:
@@ -100,10 +103,11 @@ def instance_view(plan: InstancePlan) -> Plan:
     """The whole change of an instance plan (replaced instances included) as an engine Plan."""
     engine = plan.prepared.plan
     return Plan(engine.zone, changes=plan.changes, add=plan.records_added(), delete=plan.records_removed(),
-                conflicts=engine.conflicts, warnings=engine.warnings)
+                conflicts=engine.conflicts, warnings=engine.warnings, extension_changes=plan.extension_changes)
 
 
-def _confirm_and_apply(store: StateStore, plan: InstancePlan, args: argparse.Namespace) -> int:
+def _confirm_and_apply(store: StateStore, plan: InstancePlan, args: argparse.Namespace,
+                       extensions: GatewayExtensions) -> int:
     prepared = plan.prepared
     backend, zone = prepared.backend, prepared.zone
     zone_text = zone.to_text(omit_final_dot=True)
@@ -122,8 +126,9 @@ def _confirm_and_apply(store: StateStore, plan: InstancePlan, args: argparse.Nam
         # Nobody waits on a terminal holding the lock: plan again under it, and apply only
         # what was shown.
         with exclusive(store, backend, zone):
-            again = plan_instance(store, backend, template, context, instance_id=None)
-            if [change_json(c) for c in again.changes] != [change_json(c) for c in plan.changes]:
+            again = plan_instance(store, backend, template, context, instance_id=None, extensions=extensions)
+            if [change_json(c) for c in again.changes] != [change_json(c) for c in plan.changes] \
+                    or again.extension_changes != plan.extension_changes:
                 raise ZoneChanged("the RRsets to change changed since they were read")
             commit_instance(store, plan, actor=f"cli:{getpass.getuser()}")
     except ZoneChanged as exc:

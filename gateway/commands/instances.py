@@ -26,7 +26,7 @@ from backends.base import BackendError
 from gateway.commands.state import open_store
 from gateway.config import Config, ConfigError, load_config
 from gateway.domains import DomainError, idna_domain, idna_host
-from gateway.instances import instance_differences, record_dicts, revert_instance
+from gateway.instances import describe_row, instance_differences, record_dicts, revert_instance
 from gateway.intents import StateUnavailable
 from gateway.registry import BackendRouter
 from gateway.state import StateError, StateStore
@@ -144,8 +144,7 @@ def run_revert(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 for row in instance.records:
                     if not row.get("preexisting"):
-                        print(f"  - {row['name']} {row.get('type', 'TXT (SPF terms)')} "
-                              f"{row.get('data', ' '.join(row.get('spf', [])))}", file=sys.stderr)
+                        print(f"  - {describe_row(row)}", file=sys.stderr)
             if not sys.stdin.isatty():
                 raise CommandFailed("not reverted: no terminal to confirm on; pass --yes to revert without asking",
                                     EXIT_FOUND)

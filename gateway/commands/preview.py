@@ -20,7 +20,7 @@ import dns.name
 import dns.rrset
 
 from gateway.plan import Plan, PlanError, apply_changes_to_rrsets, plan_changes, read_scope
-from gateway.records import Record, records_of, relative_text
+from gateway.records import Record, records_of
 from gateway.render import ApplyContext, RenderError, render_template
 from gateway.template import Template, TemplateError, load_template
 from gateway.zonedata import ZoneFileError, load_zone_file, rrsets_in_scope, zone_rrsets
@@ -102,9 +102,8 @@ def print_plan(plan: Plan, zone_after: Iterable[dns.rrset.RRset], as_json: bool,
         json.dump(plan_json(plan, zone_after), stream, indent=2)
         stream.write("\n")
         return
-    reasons = {(c.record.name, c.record.rdtype, c.record.rdata): c.reason for c in plan.conflicts}
-    rows = [("+", r, "") for r in plan.add] + [("-", r, reasons.get((r.name, r.rdtype, r.rdata), ""))
-                                               for r in plan.delete]
+    reasons = {_key(c.record): c.reason for c in plan.conflicts}
+    rows = [("+", r, "") for r in plan.add] + [("-", r, reasons.get(_key(r), "")) for r in plan.delete]
     if not rows:
         print(f"{plan.zone.to_text(omit_final_dot=True)}: nothing to change (the template is already applied)",
               file=stream)
@@ -118,9 +117,15 @@ def print_plan(plan: Plan, zone_after: Iterable[dns.rrset.RRset], as_json: bool,
 
 
 def _print_table(rows: list[tuple[str, Record, str]], zone: dns.name.Name, stream: TextIO) -> None:
-    cells = [(sign, relative_text(r.name, zone), str(r.ttl), dns.rdatatype.to_text(r.rdtype), r.rdata.to_text(), why)
-             for sign, r, why in rows]
+    shown = [(sign, r.to_json(zone), why) for sign, r, why in rows]
+    cells = [(sign, row["name"], "" if row["ttl"] is None else str(row["ttl"]), row["type"], row["data"], why)
+             for sign, row, why in shown]
     widths = [max(len(c[i]) for c in cells) for i in range(1, 4)]
     for sign, name, ttl, rtype, data, why in cells:
         line = f"  {sign} {name:<{widths[0]}}  {ttl:>{widths[1]}}  {rtype:<{widths[2]}}  {data}"
         print(line + (f"    ({why})" if why else ""), file=stream)
+
+
+def _key(record) -> tuple:
+    """What identifies a record or an extension record among a plan's conflicts."""
+    return tuple(sorted(record.to_json(dns.name.root).items(), key=lambda item: item[0]))

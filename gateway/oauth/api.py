@@ -15,13 +15,13 @@ from backends.base import BackendError, ZoneChanged
 from gateway.auth import zones
 from gateway.auth.base import Authenticator
 from gateway.domains import DomainError, idna_domain, idna_host
+from gateway.extensions import NO_EXTENSIONS, GatewayExtensions
 from gateway.instances import InstanceResult, apply_instance, record_dicts, revert_instance
 from gateway.intents import StateUnavailable, failure_message
 from gateway.oauth.approvals import Approved
 from gateway.observability import Metrics
 from gateway.oauth.params import BadRequest, request_params
 from gateway.plan import PlanError
-from gateway.records import relative_text
 from gateway.registry import BackendRouter
 from gateway.render import ApplyContext, RenderError, RenderLimits, TtlPolicy, group_ids
 from gateway.safety import SafetyPolicy
@@ -97,7 +97,8 @@ def still_controls(authenticator: Authenticator, grant: Grant) -> bool:
 
 def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
                authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), limits: RenderLimits = RenderLimits(),
-               safety: SafetyPolicy = SafetyPolicy(), metrics: Metrics | None = None):
+               safety: SafetyPolicy = SafetyPolicy(), metrics: Metrics | None = None,
+               extensions: GatewayExtensions = NO_EXTENSIONS):
     metrics = metrics or Metrics()
 
     async def context_of(request: Request):
@@ -130,7 +131,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             approved = Approved.of_grant(grant.approved or (), template.service_id, host)
             result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
-                                             force=force, approved=approved.covers)
+                                             force=force, approved=approved.covers, extensions=extensions)
         except Refused as refused:
             return refused.response()
         except (RenderError, PlanError) as exc:
@@ -187,13 +188,14 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
 
 def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
-                       instance_id: str | None, actor: str, force: bool, approved=None) -> InstanceResult:
+                       instance_id: str | None, actor: str, force: bool, approved=None,
+                       extensions: GatewayExtensions = NO_EXTENSIONS) -> InstanceResult:
     """An API caller sees no plan, so a zone that moved between read and write is simply
     read and planned again (conflicts included) before giving up."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
             return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                  force=force, approved=approved)
+                                  force=force, approved=approved, extensions=extensions)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
@@ -208,8 +210,8 @@ def unavailable_response(error: StateUnavailable) -> JSONResponse:
 def conflict_response(store: StateStore, grant: Grant, domain: str, zone: dns.name.Name, result,
                       approved: Approved) -> JSONResponse:
     """409 naming the conflicts the user did not see at consent (the ones they did are none)."""
-    records = [{"type": dns.rdatatype.to_text(c.record.rdata.rdtype), "host": relative_text(c.record.name, zone),
-                "data": c.record.rdata.to_text()} for c in approved.unapproved(result.plan.conflicts)]
+    records = [{"type": shown["type"], "host": shown["name"], "data": shown["data"]}
+               for shown in (c.record.to_json(zone) for c in approved.unapproved(result.plan.conflicts))]
     message = "the template conflicts with existing records"
     disabled = [d for d in result.disabled if d not in approved.disabled]
     if disabled:

@@ -25,7 +25,7 @@ import dns.rdatatype
 
 from gateway.instances import InstancePlan
 from gateway.plan import Conflict
-from gateway.records import Record, rdata_identity
+from gateway.records import ExtensionRecord, Record, rdata_identity
 
 RecordKey = tuple[dns.name.Name, object]
 
@@ -34,16 +34,28 @@ def approval_of(plan: InstancePlan) -> dict:
     """What the consent page shows `plan` would replace or remove, as a grant remembers it."""
     context = plan.prepared.rendered.context
     return {"service": plan.prepared.rendered.template.service_id, "host": context.host,
-            "records": [{"name": r.name.to_text(), "type": dns.rdatatype.to_text(r.rdtype), "data": r.rdata.to_text()}
-                        for r in plan.records_removed()],
+            "records": [_record_row(r) for r in plan.records_removed()],
             "disabled": list(plan.disabled)}
 
 
-def record_key(record: Record) -> RecordKey:
+def _record_row(record: Record | ExtensionRecord) -> dict:
+    if isinstance(record, ExtensionRecord):
+        return {"name": record.name.to_text(), "extension": record.type, "fields": dict(record.fields)}
+    return {"name": record.name.to_text(), "type": dns.rdatatype.to_text(record.rdtype), "data": record.rdata.to_text()}
+
+
+def record_key(record: Record | ExtensionRecord) -> RecordKey:
+    if isinstance(record, ExtensionRecord):
+        return (record.name, (record.type, record.fields))
     return (record.name, rdata_identity(record.rdata))
 
 
 def _row_key(row: dict) -> RecordKey | None:
+    if "extension" in row:
+        try:
+            return record_key(ExtensionRecord.of(row["extension"], dns.name.from_text(row["name"]), row["fields"]))
+        except (KeyError, TypeError, AttributeError, dns.exception.DNSException):
+            return None
     try:
         rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(row["type"]), row["data"],
                                     origin=dns.name.root, relativize=False)

@@ -51,8 +51,9 @@ from gateway.instances import plan_instance
 from gateway.oauth.approvals import approval_of
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back
+from gateway.extensions import refusal
 from gateway.records import relative_text
-from gateway.render import ApplyContext, PendingRecord, RenderError, render_template
+from gateway.render import ApplyContext, PendingRecord, RenderError, group_ids, render_template
 from gateway.state import StateError
 from gateway.state.pkce import PkceError, checked_challenge
 from gateway.template import Template
@@ -70,7 +71,7 @@ MAX_SCOPE = 20
 CONSENT_WORKERS = anyio.CapacityLimiter(1)
 # Query keys of the consent request itself; every other key is a template variable.
 REQUEST_KEYS = frozenset({"domain", "host", "client_id", "redirect_uri", "scope", "state", "response_type",
-                          "providerName", "serviceName", "code_challenge", "code_challenge_method"})
+                          "providerName", "serviceName", "code_challenge", "code_challenge_method", "groupId"})
 APPROVED_FIELD = "approved"  # the form carries what the page showed would go; the session only its hash
 
 
@@ -123,6 +124,7 @@ class ConsentRequest:
     service_note: str = ""
     code_challenge: str | None = None  # PKCE (RFC 7636), checked when the code is redeemed
     code_challenge_method: str | None = None
+    group_ids: frozenset[str] | None = None  # what the preview shows; None: every record
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -207,10 +209,15 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     except PkceError as exc:
         raise Refused("invalid_request", str(exc)) from None
     variables = {key: value for key, value in query.items() if key not in REQUEST_KEYS}
+    groups = group_ids(query.getlist("groupId")) if hasattr(query, "getlist") else None
     for template in templates:
+        # Before sign-in: a template this backend cannot apply is refused now, not after.
+        problem = refusal(template, backend, runtime.extensions, groups)
+        if problem:
+            raise Refused("invalid_request", f"{template.service_id}: {problem}")
         for host in hosts:
             try:  # a value given must be valid now; one not given yet comes with the apply
-                render_template(template, ApplyContext(domain, host, variables, **runtime.config.apply_policies()),
+                render_template(template, ApplyContext(domain, host, variables, groups, **runtime.config.apply_policies()),
                                 defer_missing=True)
             except RenderError as exc:
                 where = f"{template.service_id} at {host or 'the apex'}"
@@ -218,7 +225,7 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
     shared_provider = all(t.shared_provider_name for t in templates)
     return ConsentRequest(return_to, provider_id, templates, domain, zone, backend, hosts, variables,
                           query.get("providerName", "").strip() if shared_provider else "",
-                          query.get("serviceName", "").strip(), challenge, method)
+                          query.get("serviceName", "").strip(), challenge, method, groups)
 
 
 def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: str, service_id: str | None,
@@ -269,9 +276,11 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
     shown = []
     for template in asked.templates:
         for host in asked.hosts:
-            context = ApplyContext(asked.domain, host, dict(asked.variables), **runtime.config.apply_policies())
+            context = ApplyContext(asked.domain, host, dict(asked.variables), asked.group_ids,
+                                   **runtime.config.apply_policies())
             try:
-                plan = plan_instance(runtime.store, backend, template, context, instance_id=None, defer_missing=True)
+                plan = plan_instance(runtime.store, backend, template, context, instance_id=None, defer_missing=True,
+                                     extensions=runtime.extensions)
             except (RenderError, PlanError, ZoneNotHosted) as exc:
                 raise Refused("invalid_request", f"{template.service_id} at {host or 'the apex'}: {exc}") from None
             except BackendError:

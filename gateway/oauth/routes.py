@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from starlette.routing import Route
 
 from gateway.auth.base import Authenticator
+from gateway.extensions import NO_EXTENSIONS, GatewayExtensions
 from gateway.oauth.api import api_routes
 from gateway.oauth.authorizations import authorizations_page, revoke
 from gateway.oauth.consent import CONSENT_PATH, consent_answer, consent_page
@@ -24,10 +25,11 @@ SERVICE = PROVIDER + "/services/{service_id}"
 
 def routes(store: StateStore, router: BackendRouter, templates: Mapping[tuple[str, str], Template], *,
            authenticator: Authenticator, ttl_policy: TtlPolicy = TtlPolicy(), limits: RenderLimits = RenderLimits(),
-           safety: SafetyPolicy = SafetyPolicy(), metrics: Metrics | None = None) -> list[Route]:
+           safety: SafetyPolicy = SafetyPolicy(), metrics: Metrics | None = None,
+           extensions: GatewayExtensions = NO_EXTENSIONS) -> list[Route]:
     install_redaction()  # whoever serves these routes must not log the codes and tokens they carry
     apply, revert = api_routes(store, router, templates, authenticator=authenticator, ttl_policy=ttl_policy,
-                               limits=limits, safety=safety, metrics=metrics)
+                               limits=limits, safety=safety, metrics=metrics, extensions=extensions)
     return [
         Route("/v2/oauth/access_token", token_endpoint(store), methods=["POST"]),
         Route(SERVICE + "/apply", apply, methods=["POST"]),

@@ -123,6 +123,21 @@ class ApplyIntent(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
 
 
+class WebRedirect(Base):
+    """A name the HTTP listener redirects, while the instance that wrote it lives (REDIR301/302).
+
+    Derived from the instance's rows when it is recorded, and removed with it; every replica
+    reads the same table, so every replica answers alike."""
+
+    __tablename__ = "web_redirects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_pk: Mapped[int] = mapped_column(ForeignKey("template_instances.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)  # lower case, no final dot
+    target: Mapped[str] = mapped_column(Text)
+    code: Mapped[int] = mapped_column(Integer)
+
+
 class AuditEntry(Base):
     """Append-only: the store API has no update or delete for these rows."""
 

@@ -15,7 +15,7 @@ from gateway.observability import audit_log
 from gateway.state import migrate
 from gateway.state.attempts import AttemptCounters
 from gateway.state.models import (
-    ApplyIntent, AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token,
+    ApplyIntent, AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token, WebRedirect,
 )
 from gateway.state.pkce import verifier_problem
 from gateway.state.secrets import chosen_secret_hash, new_secret, secret_hash, secret_matches
@@ -319,6 +319,7 @@ class StateStore(SessionRows, AttemptCounters):
         for old_id in replaces:
             old = session.get(TemplateInstance, old_id)
             if old is not None:
+                self._drop_redirects(session, old_id)
                 session.delete(old)
         session.flush()
         instance = TemplateInstance(**row, applied_at=self.clock())
@@ -328,6 +329,8 @@ class StateStore(SessionRows, AttemptCounters):
         except IntegrityError:
             raise InstanceTaken(f"instance of {row['provider_id']}/{row['service_id']} at "
                                 f"{row['host'] or '@'} on {row['domain']}: recorded by another apply meanwhile") from None
+        # Served from now on: the redirect goes live with the instance, once DNS has its addresses.
+        self._index_redirects(session, instance)
         self._audit(session, "apply", row["applied_by"], row["domain"], {
             "provider_id": row["provider_id"], "service_id": row["service_id"], "host": row["host"],
             "instance_id": row["instance_id"], "replaced": list(replaces), "records": row["records"]})
@@ -401,10 +404,30 @@ class StateStore(SessionRows, AttemptCounters):
             self._remove(session, instance, actor, detail)
 
     def _remove(self, session: Session, instance: TemplateInstance, actor: str, detail: dict | None) -> None:
+        self._drop_redirects(session, instance.id)
         session.delete(instance)
         self._audit(session, "revert", actor, instance.domain, {
             "provider_id": instance.provider_id, "service_id": instance.service_id,
             "host": instance.host, "instance_id": instance.instance_id, **(detail or {})})
+
+    # --- web redirects -------------------------------------------------------------------
+
+    def web_redirect(self, name: str) -> WebRedirect | None:
+        """Where `name` (lower case, no final dot) redirects to: the newest instance's redirect wins."""
+        with self.sessions() as session:
+            return session.scalars(select(WebRedirect).where(WebRedirect.name == name)
+                                   .order_by(WebRedirect.id.desc()).limit(1)).first()
+
+    def _index_redirects(self, session: Session, instance: TemplateInstance) -> None:
+        for row in instance.records:
+            if "redirect" in row:
+                name = row["name"].rstrip(".").lower()
+                session.add(WebRedirect(instance_pk=instance.id, name=name, target=row["redirect"],
+                                        code=int(row["code"])))
+
+    def _drop_redirects(self, session: Session, instance_pk: int) -> None:
+        # Explicit, not only ON DELETE CASCADE: SQLite honours that only with foreign keys on.
+        session.execute(delete(WebRedirect).where(WebRedirect.instance_pk == instance_pk))
 
     # --- audit log -----------------------------------------------------------------------
 

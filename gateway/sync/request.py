@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from backends.base import BackendError
 from gateway.domains import DomainError, idna_domain, idna_host
+from gateway.extensions import refusal
 from gateway.redirects import RedirectError, check_redirect_uri
 from gateway.render import ApplyContext, RenderError, group_ids, render_template
 from gateway.signature import SignatureError, verify_query
@@ -118,9 +120,24 @@ def parse_sync_request(runtime, provider_id: str, service_id: str, raw_query: st
         render_template(template, context)
     except RenderError as exc:
         raise refuse(str(exc)) from None
+    problem = backend_refusal(runtime, template, context)
+    if problem:
+        raise refuse(problem)
     return SyncRequest(
         template=template, context=context, raw_query=raw_query, signed=signed, redirect_uri=redirect_uri,
         state=state,
         provider_name_extra=params.get("providerName", "").strip() if template.shared_provider_name else "",
         service_name_extra=params.get("serviceName", "").strip() if template.shared_service_name else "",
     )
+
+
+def backend_refusal(runtime, template: Template, context: ApplyContext) -> str | None:
+    """Why the backend of the domain cannot apply the template (an extension it lacks), or None.
+    Asked before sign-in, so nobody signs in for a change that cannot be made."""
+    try:
+        backend = runtime.router.zone_backend(context.domain_name)
+    except BackendError:
+        return None  # reported once signed in, like every other backend failure
+    if backend is None:
+        return None
+    return refusal(template, backend, runtime.extensions, context.group_ids)

@@ -145,7 +145,8 @@ def prepare(runtime, sync: SyncRequest, user: User, backend: Backend | None = No
         runtime.store.audit("refuse", f"user:{user.username}", domain, {**_subject(sync), "reason": "zone access"})
         raise sync.refusal("access_denied", "this account cannot manage the domain", 403)
     try:
-        return plan_instance(runtime.store, backend, sync.template, sync.context, instance_id=None)
+        return plan_instance(runtime.store, backend, sync.template, sync.context, instance_id=None,
+                             extensions=runtime.extensions)
     except (RenderError, PlanError) as exc:
         raise sync.refusal("invalid_request", str(exc)) from None
     except ZoneNotHosted as exc:

@@ -8,7 +8,9 @@ records.
 
 The server never talks to anything but loopback: `security-poll-suffix=` turns off the
 start-up version query, no zone is a primary or secondary, and `resolver` is unset (ALIAS
-records are not expanded).
+records are not expanded). A test that needs ALIAS served starts a server of its own with
+`pdns_server({"resolver": "127.0.0.1:PORT", "expand-alias": "yes"})`, PORT a loopback DNS
+server the test controls.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,8 +152,12 @@ def _schema() -> str:
 
 
 @contextmanager
-def pdns_server() -> Iterator[PdnsServer]:
-    """Start pdns_server on free 127.0.0.1 ports; stops it and removes its files on exit."""
+def pdns_server(settings: Mapping[str, str] | None = None) -> Iterator[PdnsServer]:
+    """Start pdns_server on free 127.0.0.1 ports, with extra pdns.conf `settings`; stops it
+    and removes its files on exit."""
+    for key, value in (settings or {}).items():
+        if key == "resolver" and not value.startswith("127."):
+            raise ValueError(f"resolver {value!r}: tests use loopback servers only")
     program = require_program("pdns_server", "pdns-server", "pdns-backend-sqlite3", "sqlite3")
     directory = Path(tempfile.mkdtemp(prefix="dcgw-pdns-"))
     server = None
@@ -163,7 +169,8 @@ def pdns_server() -> Iterator[PdnsServer]:
         api_key = os.urandom(16).hex()
         api_port, dns_port = free_port(), free_port()
         (directory / "pdns.conf").write_text(PDNS_CONF.format(database=database, api_key=api_key, api_port=api_port,
-                                                              dns_port=dns_port, directory=directory))
+                                                              dns_port=dns_port, directory=directory)
+                                              + "".join(f"{k}={v}\n" for k, v in (settings or {}).items()))
         server = PdnsServer(api_url=f"http://127.0.0.1:{api_port}", api_key=api_key, dns_port=dns_port,
                             command=[program, f"--config-dir={directory}"], directory=directory)
         server.restart()
