@@ -1,14 +1,14 @@
 """State that replicas share: sign-in sessions, open consent pages, attempt counters.
 
 Revision ID: 0016
-Revises: 0003
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
