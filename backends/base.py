@@ -21,6 +21,7 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import dns.name
@@ -28,6 +29,7 @@ import dns.rrset
 
 from gateway.plan import ExtensionChange, ReadScope, RRsetChange
 from gateway.records import ExtensionRecord, same_rrset
+from gateway.zone_locks import PROCESS_ZONE_LOCKS, ZoneLockError, ZoneLocks, ZoneLockTimeout
 
 __all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "ExtensionChange", "ExtensionRecord",
            "RRsetChange", "ReloadFailed", "ZoneChanged", "same_rrset"]
@@ -97,6 +99,13 @@ class Backend(abc.ABC):
     #: Option names this backend accepts; any other key in its table is a ConfigError
     #: (a misspelt option must not be silently ignored). None: accept anything.
     known_options: ClassVar[frozenset[str] | None] = None
+
+    #: Seconds `zone_lock` waits for another apply to the same zone.
+    lock_timeout: float = 30.0
+
+    #: Where `zone_lock` keeps its locks. The gateway sets this at start-up to the locks of its
+    #: state store, shared by every replica; until then they hold within this process only.
+    zone_locks: ZoneLocks = PROCESS_ZONE_LOCKS
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
@@ -206,6 +215,29 @@ class Backend(abc.ABC):
         """Raise unless the backend answers now (`/readyz`, run with a timeout). The default
         lists the zones; backends override it with their cheapest request."""
         self.zones()
+    def lock_scope(self) -> str:
+        """What this backend writes to, as the same text in every gateway process: with the
+        zone, the key of `zone_lock`. Override it when two backend configurations can reach
+        one server (PowerDNS answers with its API URL and server id)."""
+        return f"{type(self).__module__}.{type(self).__qualname__}:{self.name}"
+
+    @contextmanager
+    def zone_lock(self, zone: dns.name.Name) -> Iterator[None]:
+        """Hold `zone` against every other apply by every gateway process that shares the
+        state store (PostgreSQL: an advisory lock; SQLite: a file lock beside the database).
+
+        Use it in `apply` when the server has no conditional write: take it, re-read what the
+        changes touch, compare with each `before`, write, and let it go. Waits `lock_timeout`
+        seconds at most, then raises `BackendError`. A thread may take a zone it holds again.
+        """
+        where = f"backend {self.name!r}: zone {zone.to_text(omit_final_dot=True)}"
+        try:
+            with self.zone_locks.hold(self.lock_scope(), zone, self.lock_timeout):
+                yield
+        except ZoneLockTimeout as exc:
+            raise BackendError(f"{where}: {exc}; nothing was written") from None
+        except ZoneLockError as exc:
+            raise BackendError(f"{where}: the zone lock could not be taken ({exc}); nothing was written") from None
 
     def close(self) -> None:
         """Release connections; the default has none."""

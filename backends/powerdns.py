@@ -8,7 +8,6 @@
     server_id = "localhost"               # optional
     timeout = 10                          # optional; seconds per HTTP request
     lock_timeout = 30                     # optional; seconds to wait for another apply to the zone
-    lock_dir = "/run/dcgw"                # optional; file locks shared by gateway processes on this host
     search_limit = 10000                  # optional; most search results one read accepts
 
 A thin httpx client rather than python-powerdns: that library (2.1.0, 2021) imports
@@ -23,14 +22,15 @@ records; it matches names *and* contents, so results are filtered, and a result 
 that reaches `search_limit` is refused rather than trusted.
 
 An apply is one PATCH, which PowerDNS applies all or nothing. The API has no
-conditional write, so an apply holds a per-zone lock (per process, and with `lock_dir`
-across gateway processes on one host), re-reads exactly the changed names, compares
-them with what the plan read, and only then sends the PATCH. Another API client can
-still write in the one round trip between that re-read and the PATCH. A caller that
-plans and writes at once (the OAuth API) holds the zone for both (`holding`): its read
-is then the search, under the lock, and the apply sends only the PATCH, two requests in
-all. Zones found by `find_zone` are remembered until a request naming one answers 404
-or 422.
+conditional write, so an apply holds the zone lock of the backend kit (`zone_lock`: in
+the state store, so it holds across every gateway process on every host that shares
+it), re-reads exactly the changed names, compares them with what the plan read, and
+only then sends the PATCH. Writes made outside the gateway (another API client,
+pdnsutil, a control panel) take no such lock: one can still land in the round trip
+between that re-read and the PATCH. A caller that plans and writes at once holds the
+zone for both (`holding`): its read is then the search, under the lock, and the apply
+sends only the PATCH, two requests in all. Zones found by `find_zone` are remembered
+until a request naming one answers 404 or 422.
 
 What the plan does not change is never sent, so other RRsets keep their records,
 comments and disabled records. A changed RRset keeps its comments (a REPLACE without
@@ -47,13 +47,11 @@ IP:port) and `expand-alias=yes`; without them it answers SERVFAIL for the apex's
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import logging
 import threading
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -64,7 +62,6 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.tokenizer
-import filelock
 import httpx
 
 from backends.base import (
@@ -77,10 +74,7 @@ MAX_MESSAGE = 500  # characters of a server's error body quoted in an error
 APEXCNAME = "APEXCNAME"
 ALIAS = "ALIAS"  # PowerDNS's server-side alias, its APEXCNAME
 
-# One lock per zone of one server for every backend instance in the process: two
-# instances configured against the same server must not interleave their applies.
-_zone_locks: dict[tuple[str, str, dns.name.Name], threading.Lock] = {}
-_zone_locks_guard = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,10 +108,10 @@ class PowerDNSBackend(Backend):
             raise ConfigError(f"backend {name!r}: option 'server_id' is empty")
         timeout = self._positive("timeout", 10.0)
         self.lock_timeout = self._positive("lock_timeout", 30.0)
-        lock_dir = self.option("lock_dir", None, str)
-        self.lock_dir = Path(lock_dir) if lock_dir else None
-        if self.lock_dir is not None and not self.lock_dir.is_dir():
-            raise ConfigError(f"backend {name!r}: option 'lock_dir': {self.lock_dir} is not a directory")
+        if "lock_dir" in self.options:
+            # Accepted so that a config written for earlier versions still starts.
+            log.warning("backend %r: option 'lock_dir' is no longer used (zone locks are kept in the state "
+                        "store, shared by every gateway process); remove it", name)
         self.search_limit = self.option("search_limit", 10_000, int)
         if isinstance(self.search_limit, bool) or self.search_limit < 1:
             raise ConfigError(f"backend {name!r}: option 'search_limit' must be a positive integer")
@@ -231,7 +225,7 @@ class PowerDNSBackend(Backend):
             if extension.type != APEXCNAME:
                 raise BackendError(f"backend {self.name!r}: extension {extension.type} is not supported")
         held = self._held(zone)
-        with self._zone_lock(zone) if held is None else contextlib.nullcontext():
+        with self.zone_lock(zone):  # taken again by the thread that holds it: no wait
             for extension in extensions:
                 if _alias_of(self._rrsets_at(zone, extension.name), extension.name) != extension.before:
                     raise ZoneChanged(f"backend {self.name!r}: zone {_text(zone)}: the ALIAS at {extension.name} "
@@ -264,13 +258,13 @@ class PowerDNSBackend(Backend):
                 by_rrset[record.name, record.rdtype].append(record)
         return by_rrset
 
-    @contextmanager
+    @contextlib.contextmanager
     def holding(self, zone: dns.name.Name) -> Iterator[None]:
         """Hold the zone lock for the whole block: its reads are the apply's re-read."""
         if self._held(zone) is not None:
             yield  # already held by this thread
             return
-        with self._zone_lock(zone):
+        with self.zone_lock(zone):
             self._local.zone, self._local.records = zone, {}
             try:
                 yield
@@ -283,35 +277,9 @@ class PowerDNSBackend(Backend):
             return self._local.records
         return None
 
-    @contextmanager
-    def _zone_lock(self, zone: dns.name.Name) -> Iterator[None]:
-        key = (self.api_url, self.server_id, zone)
-        with _zone_locks_guard:
-            lock = _zone_locks.setdefault(key, threading.Lock())
-        if not lock.acquire(timeout=self.lock_timeout):
-            raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: another apply held the zone "
-                               f"for more than {self.lock_timeout:g}s; nothing was written")
-        try:
-            path = self.lock_path(zone)
-            if path is None:
-                yield
-                return
-            try:
-                with filelock.FileLock(str(path), timeout=self.lock_timeout):
-                    yield
-            except filelock.Timeout:
-                raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: another gateway process held "
-                                   f"{path} for more than {self.lock_timeout:g}s; nothing was written") from None
-        finally:
-            lock.release()
-
-    def lock_path(self, zone: dns.name.Name) -> Path | None:
-        """The file every gateway process on this host locks to apply to `zone` (with `lock_dir`)."""
-        if self.lock_dir is None:
-            return None
-        # Hashed: the same zone on another server is another lock, and no name reaches the path.
-        digest = hashlib.sha256("\n".join((self.api_url, self.server_id, zone.to_text())).encode()).hexdigest()
-        return self.lock_dir / f"powerdns-{digest[:32]}.lock"
+    def lock_scope(self) -> str:
+        # Two backend names for one server must still share its zones' locks.
+        return f"powerdns {self.api_url} {self.server_id}"
 
     # -- HTTP -------------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@
     create_directory = false                 # optional; create `directory` when missing
     apex_alias = "flatten"                   # optional; APEXCNAME as the A/AAAA its target resolves to
 
-A zone is a file named `{zone}.zone` whose origin is the zone name. An apply holds an
-exclusive lock (`{zone}.zone.lock`) across re-read, compare, modify and write, so two
-gateway processes never lose each other's changes; the new file replaces the old one
+A zone is a file named `{zone}.zone` whose origin is the zone name. An apply holds the
+zone lock of the backend kit (`zone_lock`, in the state store: it reaches gateways on
+other hosts sharing the directory) and an exclusive file lock (`{zone}.zone.lock`, for
+other tools that honour it) across re-read, compare, modify and write, so two gateway
+processes never lose each other's changes; the new file replaces the old one
 atomically (temporary file in the same directory, fsync, rename, fsync of the
 directory) and the SOA serial goes up, edited inside its own line.
 
@@ -136,6 +138,8 @@ class ZoneFileBackend(Backend):
     def check_ready(self) -> None:
         if not os.access(self.directory, os.R_OK | os.W_OK | os.X_OK):
             raise BackendError(f"backend {self.name!r}: {self.directory} is not a readable and writable directory")
+    def lock_scope(self) -> str:
+        return f"zonefile {self.directory.resolve()}"
 
     def path(self, zone: dns.name.Name) -> Path:
         if not is_safe_zone_name(zone):
@@ -172,7 +176,7 @@ class ZoneFileBackend(Backend):
             return
         path = self.path(zone)
         try:
-            with filelock.FileLock(f"{path}.lock", timeout=self.lock_timeout):
+            with self.zone_lock(zone), filelock.FileLock(f"{path}.lock", timeout=self.lock_timeout):
                 entry = self._load_entry(zone)
                 if entry.includes:
                     raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: {path.name} uses $INCLUDE; "

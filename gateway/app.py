@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -28,13 +29,14 @@ from starlette.types import Receive, Scope, Send
 from gateway import oauth
 from gateway.auth import zones
 from gateway.auth.routes import login_routes
-from gateway.auth.session import current_user
+from gateway.auth.session import SESSION_LIFETIME, SessionLoader, current_user
 from gateway.config import Config
 from gateway.connections import connection_routes
 from gateway.discovery import settings, template_version
 from gateway.intents import StateUnavailable
 from gateway.oauth.consent import consent_page
 from gateway.observability import RequestMetricsMiddleware, observability_routes
+from gateway.proxies import forwarding_middleware
 from gateway.runtime import Runtime
 from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.sync.routes import sync_routes
@@ -46,7 +48,8 @@ log = logging.getLogger(__name__)
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "dcgw_session"
-SESSION_MAX_AGE = 8 * 3600
+SESSION_MAX_AGE = int(SESSION_LIFETIME.total_seconds())
+HOUSEKEEPING_INTERVAL = 10 * 60  # seconds between purges of expired sessions, pages and counters
 
 
 async def template_or_consent(request: Request) -> Response:
@@ -136,16 +139,28 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     """The gateway for `config`; pass `runtime` to reuse one already built (tests, benchmarks)."""
     runtime = runtime or Runtime.from_config(config)
 
+    async def housekeeping() -> None:
+        while True:
+            try:
+                await run_in_threadpool(runtime.tidy_store)
+            except Exception:  # a database down for a while must not end the loop
+                log.exception("purging expired sessions and counters failed; trying again later")
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         reloading = watch_sighup(runtime)
         # Settled in the background: a backend that hangs must not keep the gateway from serving.
         settling = asyncio.get_running_loop().run_in_executor(None, runtime.settle_pending)
-        yield
-        await asyncio.wait([settling], timeout=1)
-        if reloading:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        runtime.close()
+        tidying = asyncio.create_task(housekeeping())
+        try:
+            yield
+        finally:
+            tidying.cancel()
+            await asyncio.wait([settling], timeout=1)
+            if reloading:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            runtime.close()
 
     routes = [
         # Discovery and probes first: they are asked most, and routing tries routes in order.
@@ -170,12 +185,14 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     ]
     secure_cookies = config.gateway.base_url.startswith("https://")
     middleware = [
+        *forwarding_middleware(config),
         Middleware(RequestMetricsMiddleware, metrics=runtime.metrics),
         Middleware(SecurityHeadersMiddleware),
         # Host-based, ahead of every route: a redirected name is never the gateway itself.
         Middleware(WebRedirects, store=runtime.store, own_hosts=own_hosts(config)),
         Middleware(PageSessions, secret_key=config.gateway.signing_secret(), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies),
+        Middleware(SessionLoader),
     ]
     handlers = {SQLAlchemyError: state_unavailable, StateUnavailable: state_unavailable, Exception: unexpected}
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers)

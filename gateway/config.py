@@ -42,8 +42,8 @@ from gateway.safety import SafetyPolicy
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
-    "GatewaySettings", "MetricsSettings", "RedirectSettings", "TtlSettings", "data_directory", "default_config_path",
-    "embedded_default_config", "installed_drivers", "load_config", "resolve_secret",
+    "GatewaySettings", "MetricsSettings", "RedirectSettings", "ServerSettings", "TtlSettings", "data_directory",
+    "default_config_path", "embedded_default_config", "installed_drivers", "load_config", "resolve_secret",
 ]
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,15 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """`[server]`: how the gateway sits behind a reverse proxy or load balancer."""
+
+    # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed;
+    # from anyone else, and when empty, the TCP peer is the client.
+    forwarded_allow_ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """`[metrics]`: /metrics is served only to a scraper presenting `token` as a bearer token,
     or on the separate address `listen` ("host:port"); with neither it is not served."""
@@ -198,6 +207,7 @@ class Config:
     auth: AuthSettings = AuthSettings()
     database: DatabaseSettings = DatabaseSettings()
     backends: tuple[BackendConfig, ...] = ()
+    server: ServerSettings = ServerSettings()
     limits: RenderLimits = RenderLimits()
     safety: SafetyPolicy = SafetyPolicy()
     metrics: MetricsSettings = MetricsSettings()
@@ -305,7 +315,7 @@ class _Loader:
 
     def config(self, document: dict[str, Any]) -> Config:
         known = {"gateway", "ttl", "dns", "auth", "database", "backends", "limits", "safety", "metrics",
-                 "redirects"}
+                 "redirects", "server"}
         unknown = sorted(set(document) - known)
         if unknown:
             raise self.fail(unknown[0], f"unknown section (expected one of: {', '.join(sorted(known))})")
@@ -317,6 +327,7 @@ class _Loader:
             auth=self.auth_section(self.table(document, "auth")),
             database=self.database(self.table(document, "database")),
             backends=self.backends(document.get("backends", [])),
+            server=self.server(self.table(document, "server")),
             limits=self.limits(self.table(document, "limits")),
             safety=self.safety(self.table(document, "safety")),
             metrics=self.metrics(self.table(document, "metrics")),
@@ -502,6 +513,18 @@ class _Loader:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
             url = f"sqlite:///{self.path_value(url[len('sqlite:///'):])}"
         return DatabaseSettings(url=url, timeout=timeout)
+
+    def server(self, table: dict[str, Any]) -> ServerSettings:
+        self.check_keys(table, "server", {"forwarded_allow_ips"})
+        proxies = self.strings(table, "server", "forwarded_allow_ips", ())
+        for index, item in enumerate(proxies):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise self.fail(f"server.forwarded_allow_ips[{index}]",
+                                f"{item!r} is not an IP address or network; list the proxies, "
+                                'as in ["10.0.0.5", "10.1.0.0/16"]') from None
+        return ServerSettings(forwarded_allow_ips=proxies)
 
     def limits(self, table: dict[str, Any]) -> RenderLimits:
         self.check_keys(table, "limits", {"max_txt_bytes"})

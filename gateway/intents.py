@@ -12,8 +12,9 @@ Every write to DNS that changes an instance goes through `write`:
 A fault between 1 and 3 leaves the intent behind. It is settled by re-reading the names
 it touches: DNS as planned means the write happened (step 3 is done now); DNS as read
 before means it did not (the intent is dropped); anything else flags the intent for the
-operator and the zone is named in the error. The caller holds the zone lock
-(gateway.state.locks), so an intent found for its zone is never one still being written.
+operator and the zone is named in the error. The caller holds the zone lock (the backend
+kit's, kept in the state store: gateway.zone_locks), so an intent found for its zone is
+never one still being written.
 """
 
 from __future__ import annotations
@@ -33,11 +34,10 @@ from backends.base import Backend, BackendError, ExtensionChange, ReloadFailed, 
 from gateway.apply import write_changes
 from gateway.records import ExtensionRecord, make_rrset, same_rrset
 from gateway.state import InstanceTaken, StateStore
-from gateway.state.locks import LockTimeout, zone_lock
+from gateway.zone_locks import ZoneLockError, ZoneLockTimeout
 from gateway.state.models import ApplyIntent
 
 UNAVAILABLE = "the gateway's state store is unavailable; nothing was changed, try again later"
-ZONE_LOCK_TIMEOUT = 30.0  # seconds an apply waits for another apply to the same zone
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +201,12 @@ def exclusive(store: StateStore, backend: Backend, zone: dns.name.Name) -> Itera
     """Hold the zone against every other gateway process, and settle what a crash left first."""
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(zone_lock(store.engine, backend.name, zone.to_text(), ZONE_LOCK_TIMEOUT))
-        except LockTimeout as exc:
+            # The same lock the backend's own apply takes (Backend.zone_lock), held from here: the
+            # thread may take it again inside.
+            stack.enter_context(store.zone_locks.hold(backend.lock_scope(), zone, backend.lock_timeout))
+        except ZoneLockTimeout as exc:
             raise StateUnavailable(f"zone {_text(zone)} is busy with another change; try again later") from exc
-        except SQLAlchemyError as exc:
+        except (ZoneLockError, SQLAlchemyError) as exc:
             log.error("state store unavailable for the zone lock: %s", exc)
             raise StateUnavailable(UNAVAILABLE) from None
         # Inside the gateway's lock, the backend's own: what is read from here on is what the

@@ -24,6 +24,7 @@ from stevedore.exception import NoMatches
 from backends.base import ENTRY_POINT_GROUP, Backend, BackendError
 from backends.base import ConfigError as BackendConfigError
 from gateway.config import BackendConfig, Config, ConfigError, installed_drivers
+from gateway.zone_locks import ZoneLocks
 
 __all__ = ["BackendRouter", "Route", "load_backend", "load_backends"]
 
@@ -89,6 +90,12 @@ class BackendRouter:
     @property
     def backends(self) -> list[Backend]:
         return [route.backend for route in self.routes]
+
+    def use_zone_locks(self, locks: ZoneLocks) -> None:
+        """Make every backend take its zone locks from `locks` (the state store's, shared by
+        every gateway process that uses the same database)."""
+        for backend in self.backends:
+            backend.zone_locks = locks
 
     def backend_named(self, name: str) -> Backend | None:
         return next((b for b in self.backends if b.name == name), None)

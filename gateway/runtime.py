@@ -51,6 +51,7 @@ class Runtime:
         except ConfigError:
             router.close()
             raise
+        router.use_zone_locks(store.zone_locks)  # one writer per zone across every replica
         metrics = Metrics()
         instrument_backends(router, metrics)
         metrics.templates_reloaded(len(templates), time.time())
@@ -82,6 +83,18 @@ class Runtime:
         self.metrics.templates_reloaded(report.loaded, report.finished_at)
         log.info("templates reloaded from %s: %s", directory, report.summary())
         return report
+    def tidy_store(self) -> None:
+        """Purge expired sessions, consent pages and attempt counters, and end the sessions of
+        users removed from the config's user list, on every replica."""
+        purged = self.store.purge_expired()
+        # Only a list of users in the config can say a user is gone; other drivers (a proxy,
+        # an identity provider) learn of users as they sign in.
+        if self.config.auth.driver == "local":
+            purged["sessions"] += self.store.end_sessions_unless(
+                lambda username: self.authenticator.user_named(username) is not None)
+        if any(purged.values()):
+            log.info("purged from the state store: %s", purged)
+
     def settle_pending(self) -> None:
         """Settle the writes a crashed or cut-off gateway process left pending."""
         left = settle_all(self.store, {b.name: b for b in self.router.backends})

@@ -76,10 +76,7 @@ def build_gateway(tmp_path: Path, templates: list[dict] | None = None, *, zones=
     zone_dir.mkdir()
     for zone in zones:
         (zone_dir / f"{zone}.zone").write_text(ZONE.format(zone=zone))
-    password_hash = HASHER.hash(PASSWORD)
     users = users if users is not None else {"alice": ["example.com"], "bob": ["other.com"]}
-    user_tables = "".join(f'[[auth.users]]\nusername = "{name}"\npassword_hash = "{password_hash}"\n'
-                          f"zones = {json.dumps(user_zones)}\n" for name, user_zones in users.items())
     config_path = tmp_path / "gateway.toml"
     config_path.write_text(f"""\
 [gateway]
@@ -96,7 +93,7 @@ url = "sqlite:///state.sqlite"
 [metrics]
 {metrics}
 
-{user_tables}
+{user_tables(users)}
 [[backends]]
 name = "files"
 driver = "zonefile"
@@ -108,13 +105,25 @@ directory = "zones"
     return Gateway(create_app(config), config, zone_dir)
 
 
+def user_tables(users: dict[str, list[str]]) -> str:
+    """`[[auth.users]]` tables, every user with the password PASSWORD."""
+    password_hash = HASHER.hash(PASSWORD)
+    return "".join(f'[[auth.users]]\nusername = "{name}"\npassword_hash = "{password_hash}"\n'
+                   f"zones = {json.dumps(user_zones)}\n" for name, user_zones in users.items())
+
+
+def start_serve(config: Path, port: int, log: Path, *options: str) -> subprocess.Popen:
+    """`dcgw serve` as its own process on 127.0.0.1:port, its output in `log`."""
+    with log.open("w") as output:
+        return subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+                                 "--port", str(port), *options], stdout=output, stderr=subprocess.STDOUT)
+
+
 @contextlib.contextmanager
 def dcgw_serve(gateway: Gateway, port: int) -> Iterator[tuple[str, Path]]:
     """`dcgw serve` for `gateway`'s config on 127.0.0.1:`port`: its URL and its log file."""
     log = gateway.config.directory / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(gateway.config.path),
-                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
+    process = start_serve(gateway.config.path, port, log)
     try:
         wait_for_port(port, process, timeout=30, log=log)
         yield f"http://127.0.0.1:{port}", log

@@ -1,11 +1,15 @@
-"""A fresh state database per test, on SQLite and on PostgreSQL."""
+"""A fresh state database per test, on SQLite and on PostgreSQL; a store on it with a clock
+the test moves."""
 
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from gateway.state import StateStore
 
 _databases = itertools.count()
 
@@ -30,3 +34,23 @@ def database_url(request, tmp_path) -> str:
         connection.execute(text(f"CREATE DATABASE {name}"))
     admin.dispose()
     return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(database_url, clock):  # noqa: F811
+    opened = StateStore.open(database_url, clock=clock)
+    yield opened
+    opened.close()

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import dns.name
 import dns.rdatatype
-import filelock
 import pytest
 
 from backends.base import BackendError, ConfigError, ExtensionRecord, RRsetChange, ZoneChanged
@@ -23,8 +22,10 @@ from gateway.config import load_config
 from gateway.records import same_rrset
 from gateway.registry import load_backend
 from gateway.render import ApplyContext
+from gateway.state import StateStore
 from tests.servers.common import free_port
 from tests.servers.pdns import CountingTransport, PdnsServer, replace_entry
+from tests.state_helpers import database_url  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.servers
@@ -450,23 +451,32 @@ def test_concurrent_applies_of_one_process_never_lose_changes(pdns, zone):
     assert values == {f'"w{w}-{i}"' for w in range(2) for i in range(5)}
 
 
-def _hold_lock(path: str, ready, release) -> None:
-    with filelock.FileLock(path):
-        ready.set()
-        release.wait(30)
+def _hold_zone_lock(database_url: str, scope: str, zone_text: str, ready, release) -> None:
+    """Another gateway process: it holds the zone lock of the shared state store."""
+    store = StateStore.open(database_url)
+    try:
+        with store.zone_locks.hold(scope, dns.name.from_text(zone_text), timeout=30):
+            ready.set()
+            release.wait(30)
+    finally:
+        store.close()
 
 
-def test_lock_held_by_another_gateway_process_times_out_without_writing(pdns, zone, tmp_path, transport):
-    backend = PowerDNSBackend("pdns", pdns.backend_options(lock_dir=str(tmp_path), lock_timeout=0.5),
-                              transport=transport)
+def test_zone_lock_held_by_another_gateway_process_times_out_without_writing(pdns, zone, transport,
+                                                                             database_url):  # noqa: F811
+    store = StateStore.open(database_url)
+    backend = PowerDNSBackend("pdns", pdns.backend_options(lock_timeout=0.5), transport=transport)
+    backend.zone_locks = store.zone_locks  # as the gateway does at start-up
     context = multiprocessing.get_context("spawn")
     ready, release = context.Event(), context.Event()
-    holder = context.Process(target=_hold_lock, args=(str(backend.lock_path(zone)), ready, release))
+    holder = context.Process(target=_hold_zone_lock,
+                             args=(database_url, backend.lock_scope(), zone.to_text(), ready, release))
     holder.start()
+    change = rrset_from_text(zone, "www", 300, "A", ["192.0.2.1"])
     try:
         assert ready.wait(30)
-        change = rrset_from_text(zone, "www", 300, "A", ["192.0.2.1"])
-        with pytest.raises(BackendError, match="another gateway process held .* nothing was written"):
+        with pytest.raises(BackendError, match="another gateway process held the zone for more than 0.5s; "
+                                               "nothing was written"):
             backend.apply(zone, [RRsetChange(change.name, change.rdtype, None, change)])
         assert transport.requests == []
     finally:
@@ -474,6 +484,19 @@ def test_lock_held_by_another_gateway_process_times_out_without_writing(pdns, zo
         holder.join(30)
     backend.apply(zone, [RRsetChange(change.name, change.rdtype, None, change)])
     assert listing(pdns, zone)[f"www.{zone}", "A"]["records"] == [{"content": "192.0.2.1", "disabled": False}]
+    store.close()
+
+
+def test_backends_of_one_server_share_its_zone_locks(pdns):
+    first = PowerDNSBackend("a", pdns.backend_options())
+    second = PowerDNSBackend("b", pdns.backend_options())
+    other_server = PowerDNSBackend("c", pdns.backend_options(api_url="http://127.0.0.2:8081"))
+    assert first.lock_scope() == second.lock_scope() != other_server.lock_scope()
+
+
+def test_lock_dir_of_earlier_versions_is_accepted_with_a_warning(pdns, caplog):
+    PowerDNSBackend("pdns", pdns.backend_options(lock_dir="/nonexistent/dir"))
+    assert "option 'lock_dir' is no longer used" in caplog.text
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -485,7 +508,6 @@ def test_lock_held_by_another_gateway_process_times_out_without_writing(pdns, zo
     ({"api_url": "http://127.0.0.1:8081", "api_key": "k", "timeout": 0}, "option 'timeout' must be a positive"),
     ({"api_url": "http://127.0.0.1:8081", "api_key": "k", "timeout": "10"}, "option 'timeout' must be int or float"),
     ({"api_url": "http://127.0.0.1:8081", "api_key": "k", "search_limit": 0}, "option 'search_limit' must be"),
-    ({"api_url": "http://127.0.0.1:8081", "api_key": "k", "lock_dir": "/nonexistent/dir"}, "is not a directory"),
     ({"api_url": "http://127.0.0.1:8081", "api_key": "k", "apikey": "k"}, "unknown option 'apikey'"),
 ])
 def test_option_errors(options, message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import inspect, text
@@ -13,30 +13,10 @@ from gateway.state import InvalidGrant, StateError, StateStore
 from gateway.state import migrate
 from gateway.state.pkce import s256
 from gateway.state.secrets import secret_hash
-from tests.state_helpers import database_url  # noqa: F401  (fixture)
+from tests.state_helpers import clock, database_url, store  # noqa: F401  (fixtures)
 
 CLIENT = "provider.example"
 REDIRECT = "https://provider.example/callback"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(database_url, clock):  # noqa: F811
-    opened = StateStore.open(database_url, clock=clock)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ with absolute names and record data in presentation format.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +45,9 @@ class JsonFileBackend(Backend):
                 if name in wanted or any(name.is_subdomain(top) for top in subtrees)]
 
     def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
-        with self._locked(zone):
-            # Re-read under the lock: the plan was made from an earlier read.
+        # The backend kit's zone lock: one writer per zone across every gateway process that
+        # shares the state store. Re-read under it: the plan was made from an earlier read.
+        with self.zone_lock(zone):
             rrsets = self._load(zone)
             for change in changes:
                 if not same_rrset(rrsets.get((change.name, change.rdtype)), change.before):
@@ -60,15 +59,6 @@ class JsonFileBackend(Backend):
                 else:
                     rrsets[(change.name, change.rdtype)] = change.after
             self._save(zone, rrsets)
-
-    @contextmanager
-    def _locked(self, zone: dns.name.Name) -> Iterator[None]:
-        with open(f"{self.path(zone)}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _load(self, zone: dns.name.Name) -> dict[Key, dns.rrset.RRset]:
         self.reads += 1

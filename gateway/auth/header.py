@@ -12,9 +12,8 @@
     zones = ["example.com"]
 
 The headers are believed only when the TCP peer is a trusted proxy; from anyone else they are
-ignored. The proxy must drop these headers when a client sends them. The peer address is
-`request.client.host`, so the server must not rewrite it from X-Forwarded-For sent by an
-untrusted peer (uvicorn: `--no-proxy-headers`, or `--forwarded-allow-ips` listing only the proxy).
+ignored. The proxy must drop these headers when a client sends them. The peer is the TCP
+connection's, also when `[server] forwarded_allow_ips` makes X-Forwarded-For the client address.
 Every zone ("*") can be granted only in the config file, never by a header.
 
 With `[auth.zones] source = "url"` the proxy need only assert who the user is: zones come from
@@ -34,6 +33,7 @@ from starlette.requests import Request
 from gateway.auth.base import ANY_ZONE, Authenticator, User
 from gateway.config import AuthSettings, ConfigError
 from gateway.domains import DomainError, zone_text
+from gateway.proxies import tcp_peer_host
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,11 @@ class HeaderAuthenticator(Authenticator):
         return User(username, zones) if zones is not None else None
 
     def is_trusted_peer(self, request: Request) -> bool:
-        if request.client is None:
+        peer = tcp_peer_host(request)  # the connection's own peer, not a forwarded address
+        if peer is None:
             return False
         try:
-            address = ipaddress.ip_address(request.client.host)
+            address = ipaddress.ip_address(peer)
         except ValueError:
             return False
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from gateway.auth.base import Authenticator
 from gateway.auth.session import CSRF_FIELD, csrf_ok, sign_in, sign_out
-from gateway.auth.throttle import SignInThrottle
+from gateway.auth.throttle import SignInThrottle, client_address
 from gateway.observability import metrics_of
 from gateway.forms import FormRefused, read_form
 from gateway.ui import error_page, render_page
@@ -96,8 +96,9 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
         return elsewhere
     username = text_field(form, "username")
     password = text_field(form, "password")
-    keys = (f"user:{username.lower()}", f"address:{request.client.host if request.client else ''}")
-    wait = throttle.retry_after(*keys)
+    store, address = request.app.state.runtime.store, client_address(request)
+    # Counted before the password is checked, so parallel guesses cannot all be checked.
+    wait = await run_in_threadpool(throttle.begin, store, username[:MAX_FIELD_LENGTH], address)
     metrics = metrics_of(request)
     if wait:
         if metrics is not None:
@@ -109,13 +110,12 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
         # argon2 takes tens of milliseconds of CPU; keep it off the event loop.
         user = await run_in_threadpool(authenticator.authenticate, username, password)
     if user is None:
-        throttle.failed(*keys)
         if metrics is not None:
-            metrics.sign_in_failure("credentials", locked_out=throttle.retry_after(*keys) > 0)
+            metrics.sign_in_failure("credentials", locked_out=False)
         return login_form(request, next_path=next_path, username=username[:MAX_FIELD_LENGTH],
                           error=WRONG_CREDENTIALS, status_code=401)
-    throttle.succeeded(keys[0])
-    sign_in(request, user)
+    await run_in_threadpool(throttle.succeeded, store, username, address)
+    await run_in_threadpool(sign_in, request, user)
     return RedirectResponse(next_path, status_code=303)
 
 
@@ -126,7 +126,7 @@ async def submit_logout(request: Request) -> Response:
         return refused.page(request)
     if not csrf_ok(request, text_field(form, CSRF_FIELD)):
         return expired_form_page(request)
-    sign_out(request)
+    await run_in_threadpool(sign_out, request)
     authenticator = authenticator_of(request)
     provider_logout = await authenticator.sign_out_redirect(request)
     if provider_logout:

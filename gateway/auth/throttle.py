@@ -1,64 +1,80 @@
-"""Slow down password guessing: after too many failed sign-ins for one username or from one
-address, refuse further attempts for a while. In memory, per process: behind several replicas
-each one counts on its own, so put a rate limit at the proxy too."""
+"""Slow down guessing: sign-in passwords per username and per client address, OAuth client
+secrets per client_id and per address.
+
+The counts live in the state store, so every replica sees every attempt. A sign-in is
+counted before its password is checked, atomically: a burst of parallel guesses gets
+exactly the configured number of checks, and the right password inside the burst is
+refused like the others. The per-address limits sit well above the per-name ones, so a
+few failures from a shared address (a NAT, an office, a proxy) never lock other people out.
+
+The address is the TCP peer's unless `[server] forwarded_allow_ips` names the proxies
+whose X-Forwarded-For is believed.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import threading
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+import ipaddress
+from dataclasses import dataclass
 
-MAX_FAILURES = 5
+from starlette.requests import HTTPConnection
+
+from gateway.state import StateStore
+from gateway.state.attempts import Limit
+
 WINDOW_SECONDS = 15 * 60
-MAX_KEYS = 100_000  # keys tracked at once; the oldest are forgotten first, so memory stays bounded
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """At most `per_name` attempts for one name and `per_address` from one address in `window` seconds."""
+
+    kind: str
+    per_name: int
+    per_address: int
+    window: float = WINDOW_SECONDS
+
+    def limits(self, name: str, address: str) -> list[Limit]:
+        return [Limit(self.name_key(name), self.per_name, self.window),
+                Limit(f"{self.kind} address:{address}", self.per_address, self.window)]
+
+    def name_key(self, name: str) -> str:
+        return f"{self.kind} name:{name.lower()}"
+
+
+SIGN_IN = Throttle("sign-in", per_name=5, per_address=50)
+# Client secrets are 256 random bits, so this is about load and noise, not guessing; the
+# per-address limit is the lower one, so one attacker cannot lock a provider's client_id.
+CLIENT_AUTHENTICATION = Throttle("client-auth", per_name=100, per_address=30)
+
+
+def client_address(request: HTTPConnection) -> str:
+    """The address attempts are counted against: an IPv6 client by its /64 (one subscriber's
+    network hands out addresses from it freely), an IPv4 one by itself."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 class SignInThrottle:
-    def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW_SECONDS,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS) -> None:
-        self.max_failures, self.window, self.clock, self.max_keys = max_failures, window, clock, max_keys
-        self._failures: OrderedDict[bytes, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
+    """The sign-in throttle, counted in `store`."""
 
-    def retry_after(self, *keys: str) -> int:
-        """Seconds until any of `keys` (a username, an address) may try again; 0 when it may now.
-        Asking stores nothing, so refused attempts cost no memory."""
-        now = self.clock()
-        with self._lock:
-            waits = []
-            for key in keys:
-                failures = self._recent(_digest(key), now)
-                if len(failures) >= self.max_failures:
-                    waits.append(int(failures[0] + self.window - now) + 1)
-            return max(waits, default=0)
+    def __init__(self, throttle: Throttle = SIGN_IN) -> None:
+        self.throttle = throttle
 
-    def failed(self, *keys: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in map(_digest, keys):
-                failures = self._recent(key, now)
-                failures.append(now)
-                self._failures[key] = failures
-                self._failures.move_to_end(key)
-            while len(self._failures) > self.max_keys:
-                self._failures.popitem(last=False)
+    def begin(self, store: StateStore, username: str, address: str) -> int:
+        """Count a sign-in attempt before its password is checked: 0 when it may go on, else the
+        seconds to wait (the refused attempt is not counted)."""
+        return store.count_attempt(self.throttle.limits(username, address))
 
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(_digest(key), None)
-
-    def _recent(self, key: bytes, now: float) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(key, None)
-        return failures
-
-
-def _digest(key: str) -> bytes:
-    # Fixed-size keys, whatever length of username an attacker posts.
-    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    def succeeded(self, store: StateStore, username: str, address: str) -> None:
+        """The attempt was right: the username starts afresh, and the address is not charged for it."""
+        limits = self.throttle.limits(username, address)
+        store.forget_attempts(limits[0].key)
+        store.uncount_attempt(limits[1].key)

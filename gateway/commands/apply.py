@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         router = BackendRouter.from_config(config)
         backend = _backend(router, context)
         store = open_store(config)
+        router.use_zone_locks(store.zone_locks)  # the lock the running gateways take too
         extensions = gateway_extensions(config)
         plan = _plan(store, backend, template, context, extensions)
         return _confirm_and_apply(store, plan, args, extensions)

@@ -196,6 +196,7 @@ def _guarded(command: str, args: argparse.Namespace,
         config = load_config_from(args)
         store = open_store(config)
         router = BackendRouter.from_config(config)
+        router.use_zone_locks(store.zone_locks)  # the lock the running gateways take too
         return action(config, store, router)
     except ConfigError as exc:
         return _fail(command, str(exc), EXIT_INVALID)

@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gateway.config import ConfigError, data_directory, embedded_default_config, load_config
     from gateway.observability import configure_logging
+    from gateway.proxies import forwarding_warning
 
     embedded = args.config is None
     log_config = configure_logging(args.log_level.upper())
@@ -68,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"dcgw serve: {exc}", file=sys.stderr)
         return EXIT_INVALID
     log.info("Domain Connect gateway on http://%s:%s (%s)", args.host, args.port, config.path)
+    warning = forwarding_warning(config)
+    if warning:
+        log.warning(warning)
     if embedded:  # a person trying the gateway reads this, not a log collector
         print(f"State and zones in {data_dir}", file=sys.stderr)
         print(f"Try it (sign in as demo / demo): {example_apply_url(config)}", file=sys.stderr)

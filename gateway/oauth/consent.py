@@ -7,9 +7,9 @@ Until client_id and redirect_uri are known to be registered, every problem is an
 redirecting to an unchecked URI would make the gateway an open redirector. After that,
 problems go back to the client as OAuth errors on its redirect_uri.
 
-What the user consents to travels in the page's form; the signed session keeps only its
-digest, keyed by a nonce the page carries (browsers cap the cookie at 4 KB, and twenty hosts
-do not fit in it). The form is trusted only when it matches that digest.
+What the user consents to travels in the page's form; the state store keeps only its
+digest for the session, keyed by a nonce the page carries and taken once (on any replica).
+The form is trusted only when it matches that digest.
 
 Variables come at apply time (spec "OAuth Flow: Getting an Authorization Code"), so the page
 shows what it can: a value needing a variable not given is shown as the template writes it,
@@ -452,7 +452,7 @@ def shown_request(asked: ConsentRequest, approved: str) -> str:
 
 
 def remember(request: Request, request_shown: str, user: User) -> str:
-    """Keep the hash of what the page shows in the signed session; the page carries the nonce."""
+    """Keep the hash of what the page shows for this session in the store; the page carries the nonce."""
     return remember_page(request, PENDING, {"user": user.username, "digest": text_hash(request_shown)}, now())
 
 

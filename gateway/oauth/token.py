@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from urllib.parse import unquote_plus
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.auth.throttle import CLIENT_AUTHENTICATION, client_address
 from gateway.oauth.params import BadRequest, request_params
 from gateway.observability import metrics_of
 from gateway.state import InvalidGrant, IssuedTokens, StateStore
+
+log = logging.getLogger(__name__)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_CREDENTIAL = 1024  # characters of a client_id or secret worth hashing
@@ -64,7 +68,8 @@ def token_endpoint(store: StateStore):
         except BadRequest as exc:
             return oauth_error(400, "invalid_request", str(exc))
         # Hashing secrets and the database work stay off the event loop.
-        response = await run_in_threadpool(grant_tokens, store, params, client_id, client_secret, basic)
+        response = await run_in_threadpool(grant_tokens, store, params, client_id, client_secret, basic,
+                                           client_address(request))
         metrics = metrics_of(request)
         if metrics is not None and response.status_code == 200:
             metrics.token_event("issued" if params.get("grant_type") == "authorization_code" else "refreshed")
@@ -73,10 +78,33 @@ def token_endpoint(store: StateStore):
     return access_token
 
 
-def grant_tokens(store: StateStore, params, client_id: str, client_secret: str, basic: bool) -> JSONResponse:
+def throttled(wait: int) -> JSONResponse:
+    return oauth_error(429, "temporarily_unavailable",
+                       f"too many failed client authentications; try again in {wait} seconds",
+                       {"Retry-After": str(wait)})
+
+
+def client_authentication_failed(store: StateStore, limits, client_id: str, address: str) -> None:
+    """Count the failure. Unauthenticated refusals are logged, not audited, so strangers cannot
+    grow the audit table: it gets one row when a client_id or address reaches its limit."""
+    store.count_attempt(limits)
+    log.warning("client authentication failed for client_id %r from %s", client_id[:255], address)
+    if store.attempt_wait(limits):
+        store.audit("refuse", f"client:{client_id}"[:255], None, {
+            "reason": "client authentication throttled", "address": address,
+            "per_client_id": CLIENT_AUTHENTICATION.per_name, "per_address": CLIENT_AUTHENTICATION.per_address,
+            "window_seconds": int(CLIENT_AUTHENTICATION.window)})
+
+
+def grant_tokens(store: StateStore, params, client_id: str, client_secret: str, basic: bool,
+                 address: str) -> JSONResponse:
+    limits = CLIENT_AUTHENTICATION.limits(client_id[:MAX_CREDENTIAL], address)
+    wait = store.attempt_wait(limits)
+    if wait:
+        return throttled(wait)
     if len(client_id) > MAX_CREDENTIAL or len(client_secret) > MAX_CREDENTIAL \
             or not store.authenticate_client(client_id, client_secret):
-        store.audit("refuse", f"client:{client_id}"[:255], None, {"reason": "client authentication"})
+        client_authentication_failed(store, limits, client_id, address)
         # RFC 6749 5.2: a client that tried Basic is told which scheme to use.
         challenge = {"WWW-Authenticate": 'Basic realm="oauth"'} if basic else None
         return oauth_error(401, "invalid_client", "client_id or client_secret is wrong", challenge)

@@ -149,3 +149,39 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(255))
     domain: Mapped[str | None] = mapped_column(String(255), nullable=True)
     detail: Mapped[dict] = mapped_column(JSON)
+
+
+class SignInSession(Base):
+    """A signed-in browser session; its cookie carries only the id, stored here as a SHA-256 hash.
+    Every replica reads the same rows, so signing out on one ends the session on all."""
+
+    __tablename__ = "sign_in_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class OpenPage(Base):
+    """What a consent page showed, until its form is answered once (or it expires)."""
+
+    __tablename__ = "open_pages"
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), index=True)
+    username: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    shown: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AttemptCounter(Base):
+    """Attempts counted against one key (a username, an address, a client_id) until `resets_at`."""
+
+    __tablename__ = "attempt_counters"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    resets_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

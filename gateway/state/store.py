@@ -13,11 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.observability import audit_log
 from gateway.state import migrate
+from gateway.state.attempts import AttemptCounters
 from gateway.state.models import (
     ApplyIntent, AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token, WebRedirect,
 )
 from gateway.state.pkce import verifier_problem
 from gateway.state.secrets import chosen_secret_hash, new_secret, secret_hash, secret_matches
+from gateway.state.sessions import SessionRows
+from gateway.zone_locks import ZoneLocks, zone_locks_for
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -89,12 +92,14 @@ def open_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
     return create_engine(url, future=True, pool_timeout=timeout, pool_pre_ping=True, connect_args=connect_args)
 
 
-class StateStore:
+class StateStore(SessionRows, AttemptCounters):
     def __init__(self, engine: Engine, clock=utcnow, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.engine = engine
         self.clock = clock
         self.timeout = timeout
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        #: Zone locks shared by every gateway process using this database (backends.base.Backend.zone_lock).
+        self.zone_locks: ZoneLocks = zone_locks_for(engine)
 
     @classmethod
     def open(cls, url: str, clock=utcnow, timeout: float = DEFAULT_TIMEOUT) -> "StateStore":
@@ -104,6 +109,7 @@ class StateStore:
         return cls(engine, clock, timeout)
 
     def close(self) -> None:
+        self.zone_locks.close()
         self.engine.dispose()
 
     # --- OAuth clients -------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,10 +22,10 @@ from gateway.apply import ZoneNotHosted
 from gateway.auth import zones
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
-from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
+from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, peek_page, remember_page, take_page
 from gateway.forms import FormRefused, read_form
 from gateway.instances import InstancePlan, commit_instance, hosted_zone, plan_instance
-from gateway.intents import StateUnavailable, exclusive, failure_message
+from gateway.intents import UNAVAILABLE, StateUnavailable, exclusive, failure_message
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back, redirect_with
 from gateway.render import RenderError
@@ -68,7 +69,9 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
     runtime = request.app.state.runtime
     if not csrf_ok(request, form.get(CSRF_FIELD)):
         return expired_form_page(request)
-    pending = take_page(request, PENDING_KEY, form.get("nonce"), time.time())
+    # Read first, claimed below: when the state store cannot be written, the page still
+    # knows where to send the user back to, and stays unanswered.
+    pending = peek_page(request, PENDING_KEY, form.get("nonce"), time.time())
     user = current_user(request)
     query = form.get("query", "")
     if pending is None or user is None or user.username != pending["user"] or _hash(query) != pending["query"]:
@@ -77,6 +80,12 @@ def _confirm(request: Request, form: dict[str, str]) -> Response:
         sync = parse_sync_request(runtime, pending["provider"], pending["service"], query)
     except SyncError as exc:
         return refusal(request, exc)
+    try:
+        if take_page(request, PENDING_KEY, form.get("nonce"), time.time()) is None:
+            return expired_page(request, sync)  # answered meanwhile, on this replica or another
+    except SQLAlchemyError as exc:
+        log.error("sync consent: the state store cannot be written: %s", exc)
+        return unavailable_page(request, sync, UNAVAILABLE)
     if form.get("decision") != "confirm":
         runtime.store.audit("cancel", f"user:{user.username}", sync.context.domain, _subject(sync))
         return finish(request, sync, {"error": "access_denied", "error_description": "user_cancel"},
