@@ -61,7 +61,10 @@ def contended(locks: ZoneLocks, threads: int, takes: int) -> float:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--takes", type=int, default=2000, help="takes per kind (default 2000)")
+    parser.add_argument("--quick", action="store_true", help="32 takes per kind: check that the benchmark runs")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.takes = 32
     with tempfile.TemporaryDirectory(prefix="dcgw-bench-") as directory, postgres_cluster() as url:
         engine = create_engine(url)
         kinds = [("in this process", ZoneLocks()), ("SQLite file lock", FileZoneLocks(Path(directory) / "locks")),
