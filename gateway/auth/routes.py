@@ -111,7 +111,8 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
         user = await run_in_threadpool(authenticator.authenticate, username, password)
     if user is None:
         if metrics is not None:
-            metrics.sign_in_failure("credentials", locked_out=False)
+            locked_out = await run_in_threadpool(throttle.locked, store, username[:MAX_FIELD_LENGTH], address)
+            metrics.sign_in_failure("credentials", locked_out=locked_out)
         return login_form(request, next_path=next_path, username=username[:MAX_FIELD_LENGTH],
                           error=WRONG_CREDENTIALS, status_code=401)
     await run_in_threadpool(throttle.succeeded, store, username, address)

@@ -73,6 +73,10 @@ class SignInThrottle:
         seconds to wait (the refused attempt is not counted)."""
         return store.count_attempt(self.throttle.limits(username, address))
 
+    def locked(self, store: StateStore, username: str, address: str) -> bool:
+        """Whether the next attempt would be refused (counting nothing): a failure that locks out."""
+        return store.attempt_wait(self.throttle.limits(username, address)) > 0
+
     def succeeded(self, store: StateStore, username: str, address: str) -> None:
         """The attempt was right: the username starts afresh, and the address is not charged for it."""
         limits = self.throttle.limits(username, address)
