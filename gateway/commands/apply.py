@@ -21,7 +21,7 @@ import sys
 
 from backends.base import Backend, BackendError, ZoneChanged
 from gateway.apply import ZoneNotHosted
-from gateway.commands.common import add_command, add_config_option, load_config_from
+from gateway.commands.common import CommandFailed, add_command, add_config_option, load_config_from
 from gateway.commands.preview import InvalidInput, add_apply_arguments, context_from_args, print_plan
 from gateway.commands.state import open_store
 from gateway.config import ConfigError
@@ -38,12 +38,6 @@ EXIT_NOT_CONFIRMED = 1
 EXIT_INVALID = 2
 EXIT_ZONE_CHANGED = 3
 EXIT_BACKEND_FAILED = 4
-
-
-class CommandFailed(Exception):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

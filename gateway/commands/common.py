@@ -14,6 +14,14 @@ CONFIG_HELP = "gateway config (TOML); default: the embedded default, with its da
 _COMMAND_PREFIX = re.compile(r"^`dcgw [^`]*`\s*:?\s*")
 
 
+class CommandFailed(Exception):
+    """A command's failure: one line for stderr and the exit status it ends with."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     """`--config FILE`, optional for every command: without it the embedded default is used."""
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)

@@ -28,6 +28,7 @@ from gateway.commands.common import add_config_option, load_config_from
 from gateway.config import Config, ConfigError
 from gateway.domains import DomainError, idna_domain, idna_host
 from gateway.instances import describe_row, instance_differences, record_dicts, revert_instance
+from gateway.commands.common import CommandFailed
 from gateway.intents import StateUnavailable
 from gateway.registry import BackendRouter
 from gateway.state import StateError, StateStore
@@ -37,12 +38,6 @@ EXIT_OK = 0
 EXIT_FOUND = 1
 EXIT_INVALID = 2
 EXIT_FAILED = 4
-
-
-class CommandFailed(Exception):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
