@@ -246,3 +246,16 @@ def test_concurrent_refreshes_of_one_token_rotate_it_once(store, secret):
     assert sum(not isinstance(r, InvalidGrant) for r in results) == 1
     # The losers presented a token already rotated: to the store that is a reuse.
     assert store.grants_of("alice") == []
+
+
+def test_processes_opening_a_new_sqlite_database_at_once_migrate_it_once(tmp_path):
+    import subprocess
+    import sys
+
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path / f'race{attempt}.sqlite'}"
+        opener = f"from gateway.state import StateStore; StateStore.open({url!r}).close()"
+        processes = [subprocess.Popen([sys.executable, "-c", opener], stderr=subprocess.PIPE, text=True)
+                     for _ in range(4)]
+        failures = [p.stderr.read() for p in processes if p.wait(timeout=120) != 0]
+        assert failures == []
