@@ -35,6 +35,14 @@ class PreparedApply:
     current_extensions: list[ExtensionRecord] = field(default_factory=list)  # and the extension records
 
 
+def hosted_zone(backend: Backend, context: ApplyContext) -> dns.name.Name:
+    """The zone `backend` hosts for the context's domain; `ZoneNotHosted` when none."""
+    zone = backend.find_zone(context.domain_name)
+    if zone is None:
+        raise ZoneNotHosted(f"backend {backend.name!r} does not host a zone for {context.domain}")
+    return zone
+
+
 def prepare_apply(backend: Backend, template: Template, context: ApplyContext,
                   extensions: GatewayExtensions = NO_EXTENSIONS, *, defer_missing: bool = False) -> PreparedApply:
     """Render, read what the template touches, and plan. Raises RenderError, PlanError
@@ -44,9 +52,7 @@ def prepare_apply(backend: Backend, template: Template, context: ApplyContext,
     problem = refusal(template, backend, extensions, context.group_ids)
     if problem:
         raise UnsupportedRecordType(problem)
-    zone = backend.find_zone(context.domain_name)
-    if zone is None:
-        raise ZoneNotHosted(f"backend {backend.name!r} does not host a zone for {context.domain}")
+    zone = hosted_zone(backend, context)
     rendered = expand_extensions(render_template(template, context, defer_missing=defer_missing), backend,
                                  extensions)
     scope = read_scope(rendered, zone)

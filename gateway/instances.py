@@ -39,7 +39,7 @@ import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from backends.base import Backend
-from gateway.apply import PreparedApply, ZoneNotHosted, prepare_apply
+from gateway.apply import PreparedApply, hosted_zone, prepare_apply
 from gateway.extensions import NO_EXTENSIONS, GatewayExtensions
 from gateway.intents import exclusive, write
 from gateway.plan import Conflict, ExtensionChange, Plan, PlanError, RRsetChange, apply_changes_to_rrsets, read_scope
@@ -307,13 +307,6 @@ def commit_instance(store: StateStore, plan: InstancePlan, actor: str) -> int:
     return write(store, prepared.backend, prepared.zone, prepared.rendered.context.domain, plan.changes,
                  instance=plan.instance_row(actor), replaces=[i.id for i in plan.replaces], actor=actor,
                  extensions=plan.extension_changes)
-
-
-def hosted_zone(backend: Backend, context: ApplyContext) -> dns.name.Name:
-    zone = backend.find_zone(context.domain_name)
-    if zone is None:
-        raise ZoneNotHosted(f"backend {backend.name!r} does not host a zone for {context.domain}")
-    return zone
 
 
 def apply_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,

@@ -21,7 +21,6 @@ import dns.rrset
 
 from gateway.records import (
     ExtensionRecord, Record, RenderedRecord, make_rrset, name_key, rdata_identity, records_of, relative_text,
-    same_rrset,
 )
 from gateway.render import RenderedTemplate, split_txt, txt_text
 from gateway.safety import UnsafeChange, check_changes
@@ -381,8 +380,8 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
     rules_by_name: dict[_NameKey, tuple[dns.name.Name, list]] = {}
     for spf in rendered.spf:
         rules_by_name.setdefault(keys.name(spf.name), (spf.name, []))[1].append(spf)
-    for name_key, (name, group) in rules_by_name.items():
-        txt = existing.get((name_key, T.TXT))
+    for owner_key, (name, group) in rules_by_name.items():
+        txt = existing.get((owner_key, T.TXT))
         current = [r for r in records_of([txt])] if txt is not None else []
         spf_records = [r for r in current if is_spf(txt_text(r.rdata))]
         ttls = [s.ttl for s in group if s.ttl is not None]

@@ -15,12 +15,12 @@ import sys
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.aliases import refresh_aliases
+from gateway.commands.state import open_store
 from gateway.config import ConfigError, load_config
 from gateway.domains import DomainError, idna_domain
 from gateway.extensions import gateway_extensions
 from gateway.registry import BackendRouter
 from gateway.runtime import load_catalog
-from gateway.state import StateStore
 
 EXIT_INVALID = 2
 
@@ -42,7 +42,8 @@ def run_refresh(args: argparse.Namespace) -> int:
         domain = idna_domain(args.domain) if args.domain else None
         templates = load_catalog(config.gateway.templates)
         router = BackendRouter.from_config(config)
-        store = StateStore.open(config.database.url)
+        store = open_store(config)
+        router.use_zone_locks(store.zone_locks)  # the lock the running gateways take too
         outcomes = refresh_aliases(store, router, templates, gateway_extensions(config), config.ttl.policy(),
                                    domain)
     except (ConfigError, DomainError) as exc:

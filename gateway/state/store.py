@@ -360,10 +360,6 @@ class StateStore(SessionRows, AttemptCounters):
         with self.sessions() as session:
             return list(session.scalars(query))
 
-    def intent(self, intent_id: int) -> ApplyIntent | None:
-        with self.sessions() as session:
-            return session.get(ApplyIntent, intent_id)
-
     def finish_intent(self, intent: ApplyIntent) -> int | None:
         """The intent's write is in DNS: record what it says and drop it, in one transaction."""
         return self.commit(intent.instance, intent.replaces, intent.actor, intent.audit, intent_id=intent.id)

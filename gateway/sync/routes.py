@@ -18,13 +18,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backends.base import Backend, BackendError, ZoneChanged
-from gateway.apply import ZoneNotHosted
+from gateway.apply import ZoneNotHosted, hosted_zone
 from gateway.auth import zones
 from gateway.auth.base import User
 from gateway.auth.routes import expired_form_page, login_redirect
 from gateway.auth.session import CSRF_FIELD, csrf_ok, current_user, peek_page, remember_page, take_page
 from gateway.forms import FormRefused, read_form
-from gateway.instances import InstancePlan, commit_instance, hosted_zone, plan_instance
+from gateway.instances import InstancePlan, commit_instance, plan_instance
 from gateway.intents import UNAVAILABLE, StateUnavailable, exclusive, failure_message
 from gateway.plan import PlanError
 from gateway.redirects import redirect_back, redirect_with
