@@ -27,9 +27,8 @@ from typing import Any, ClassVar
 import dns.name
 import dns.rrset
 
-from gateway.plan import ExtensionChange, ReadScope, RRsetChange
-from gateway.records import ExtensionRecord, same_rrset
-from gateway.zone_locks import PROCESS_ZONE_LOCKS, ZoneLockError, ZoneLocks, ZoneLockTimeout
+from backends.locks import PROCESS_ZONE_LOCKS, ZoneLockError, ZoneLocks, ZoneLockTimeout
+from backends.records import ExtensionChange, ExtensionRecord, ReadScope, RRsetChange, same_rrset
 
 __all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "ExtensionChange", "ExtensionRecord",
            "RRsetChange", "ReloadFailed", "ZoneChanged", "same_rrset"]

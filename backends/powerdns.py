@@ -67,7 +67,7 @@ import httpx
 from backends.base import (
     Backend, BackendError, ConfigError, ExtensionChange, ExtensionRecord, RememberedZones, RRsetChange, ZoneChanged,
 )
-from gateway.records import make_rrset, same_rrset
+from backends.records import make_rrset, same_rrset
 
 OPTIONS = frozenset({"api_url", "api_key", "server_id", "timeout", "lock_timeout", "lock_dir", "search_limit"})
 MAX_MESSAGE = 500  # characters of a server's error body quoted in an error

@@ -58,8 +58,8 @@ import dns.xfr
 import dns.zone
 
 from backends.base import Backend, BackendError, ConfigError, RememberedZones, RRsetChange, ZoneChanged
-from gateway.plan import UNTOUCHABLE, ReadScope
-from gateway.zonedata import rrsets_in_scope
+from backends.records import UNTOUCHABLE, ReadScope
+from backends.zonedata import rrsets_in_scope
 
 T = dns.rdatatype.RdataType
 

@@ -42,8 +42,7 @@ import dns.rdatatype
 import dns.rrset
 
 from backends.base import Backend, BackendError, ConfigError, RRsetChange, ZoneChanged
-from gateway.plan import UNTOUCHABLE
-from gateway.records import make_rrset
+from backends.records import UNTOUCHABLE, make_rrset
 
 T = dns.rdatatype.RdataType
 

@@ -53,11 +53,11 @@ import dns.rrset
 import pytest
 
 from backends.base import Backend, BackendError, ExtensionChange, ExtensionRecord, RRsetChange, ZoneChanged
-from gateway.apply import PreparedApply, execute_apply, prepare_apply, write_changes
-from gateway.records import make_rrset, same_rrset
-from gateway.render import ApplyContext
-from gateway.plan import UnsupportedRecordType
-from gateway.template import EXTENSION_TYPES, Template, parse_template
+from backends.records import make_rrset, same_rrset
+from gateway.apply.pipeline import PreparedApply, execute_apply, prepare_apply, write_changes
+from gateway.engine.plan import UnsupportedRecordType
+from gateway.engine.render import ApplyContext
+from gateway.engine.template import EXTENSION_TYPES, Template, parse_template
 
 # (name, type, the RRset that must be there or None for absent)
 ExpectedRRset = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rrset.RRset | None]

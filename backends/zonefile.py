@@ -61,9 +61,9 @@ import dns.zone
 import filelock
 
 from backends.base import Backend, BackendError, ConfigError, ReloadFailed, RRsetChange, ZoneChanged
+from backends.records import same_rrset
+from backends.zonedata import ZoneFileError, rrsets_in_scope
 from backends.zonefile_text import NotEditable, ZoneText
-from gateway.records import same_rrset
-from gateway.zonedata import ZoneFileError, rrsets_in_scope
 
 log = logging.getLogger(__name__)
 

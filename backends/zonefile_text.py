@@ -29,7 +29,7 @@ import dns.rrset
 import dns.zone
 
 from backends.base import RRsetChange
-from gateway.records import relative_text
+from backends.records import relative_text
 
 Key = tuple[dns.name.Name, int]
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"?|;|\(|\)|[^\s;()"]+')

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends.base import Backend  # noqa: E402
 from backends.testing import conformance_template, rrset_from_text  # noqa: E402
-from gateway.apply import execute_apply, prepare_apply  # noqa: E402
-from gateway.render import ApplyContext  # noqa: E402
+from gateway.apply.pipeline import execute_apply, prepare_apply  # noqa: E402
+from gateway.engine.render import ApplyContext  # noqa: E402
 
 SIZES = (10, 10_000)
 

@@ -28,10 +28,10 @@ import dns.zone
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.plan import plan_changes, read_scope  # noqa: E402
-from gateway.render import ApplyContext, render_template  # noqa: E402
-from gateway.template import load_templates, parse_template  # noqa: E402
-from gateway.zonedata import rrsets_in_scope  # noqa: E402
+from backends.zonedata import rrsets_in_scope  # noqa: E402
+from gateway.engine.plan import plan_changes, read_scope  # noqa: E402
+from gateway.engine.render import ApplyContext, render_template  # noqa: E402
+from gateway.engine.template import load_templates, parse_template  # noqa: E402
 
 RECORDS = [
     {"type": "A", "host": "@", "pointsTo": "%ip%", "ttl": 600},

@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends.powerdns import PowerDNSBackend  # noqa: E402
 from backends.testing import conformance_template  # noqa: E402
-from gateway.auth.local import LocalAuthenticator  # noqa: E402
-from gateway.config import AuthSettings, AuthUser  # noqa: E402
-from gateway.oauth import routes  # noqa: E402
-from gateway.registry import BackendRouter  # noqa: E402
+from gateway.infra.config import AuthSettings, AuthUser  # noqa: E402
+from gateway.infra.registry import BackendRouter  # noqa: E402
 from gateway.state import StateStore  # noqa: E402
+from gateway.web.auth.local import LocalAuthenticator  # noqa: E402
+from gateway.web.oauth import routes  # noqa: E402
 from tests.servers.common import free_port, wait_for_port  # noqa: E402
 from tests.servers.pdns import CountingTransport, PdnsServer, pdns_server  # noqa: E402
 

@@ -92,8 +92,8 @@ def bare_jinja_app(page: str) -> Starlette:
 
 
 def gateway_app() -> Starlette:
-    from gateway.app import create_app
-    from gateway.config import load_config
+    from gateway.infra.config import load_config
+    from gateway.web.app import create_app
 
     return create_app(load_config(os.environ[CONFIG_VARIABLE]))
 
@@ -208,7 +208,7 @@ def requests_per_second(port: int, path: str, connections: int, seconds: float,
 
 def memory_backend_class():
     from backends.base import Backend, RRsetChange, ZoneChanged
-    from gateway.records import same_rrset
+    from backends.records import same_rrset
 
     class MemoryBackend(Backend):
         """One zone in a dict: reads and applies cost next to nothing, leaving the gateway's own time."""
@@ -248,10 +248,10 @@ def hidden_fields(page: str) -> dict[str, str]:
 
 
 async def _sync_apply_times(config_path: Path, applies: int) -> tuple[list[float], list[float], list[float], int]:
-    from gateway.app import create_app
-    from gateway.config import load_config
-    from gateway.registry import BackendRouter
-    from gateway.runtime import Runtime
+    from gateway.infra.config import load_config
+    from gateway.infra.registry import BackendRouter
+    from gateway.web.app import create_app
+    from gateway.web.runtime import Runtime
 
     config = load_config(config_path)
     runtime = Runtime.from_config(config)

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.config import DnsSettings  # noqa: E402
-from gateway.signature import KeyResolver, verify_query  # noqa: E402
+from gateway.infra.config import DnsSettings  # noqa: E402
+from gateway.web.signature import KeyResolver, verify_query  # noqa: E402
 from tests.servers.pdns import pdns_server  # noqa: E402
 
 PARAMS = {"domain": "example.com", "IP": "192.0.2.42", "RANDOMTEXT": "shm:1542108821:Hello World",

@@ -25,7 +25,8 @@ from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.zone_locks import AdvisoryZoneLocks, FileZoneLocks, ZoneLocks  # noqa: E402
+from backends.locks import ZoneLocks
+from gateway.state.locks import AdvisoryZoneLocks, FileZoneLocks  # noqa: E402
 from tests.servers.postgres import postgres_cluster  # noqa: E402
 
 ZONE = dns.name.from_text("example.com")

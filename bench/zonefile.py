@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends.testing import conformance_template  # noqa: E402
 from backends.zonefile import ZoneFileBackend  # noqa: E402
-from gateway.apply import execute_apply, prepare_apply  # noqa: E402
-from gateway.render import ApplyContext  # noqa: E402
+from gateway.apply.pipeline import execute_apply, prepare_apply  # noqa: E402
+from gateway.engine.render import ApplyContext  # noqa: E402
 
 ZONE = dns.name.from_text("example.com")
 CONTEXT = ApplyContext("example.com")

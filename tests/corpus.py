@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from gateway.template import VARIABLE, WHOLE_VARIABLE, Template
+from gateway.engine.template import VARIABLE, WHOLE_VARIABLE, Template
 
 # DCGW_CORPUS points elsewhere, e.g. from a second checkout of the project.
 CORPUS = Path(os.environ.get("DCGW_CORPUS") or

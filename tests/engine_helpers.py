@@ -5,11 +5,11 @@ from __future__ import annotations
 import dns.name
 import dns.zone
 
-from gateway.plan import Plan, apply_changes_to_rrsets, plan_changes
-from gateway.records import records_of
-from gateway.render import ApplyContext, RenderedTemplate, render_template
-from gateway.template import Template, parse_template
-from gateway.zonedata import zone_rrsets
+from backends.zonedata import zone_rrsets
+from gateway.engine.plan import Plan, apply_changes_to_rrsets, plan_changes
+from gateway.engine.records import records_of
+from gateway.engine.render import ApplyContext, RenderedTemplate, render_template
+from gateway.engine.template import Template, parse_template
 
 SOA = "@ 3600 IN SOA ns1.example.net. hostmaster.example.com. 2024010101 7200 1800 1209600 3600\n" \
       "@ 3600 IN NS ns1.example.net.\n@ 3600 IN NS ns2.example.net.\n"

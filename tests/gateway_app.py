@@ -17,8 +17,8 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
-from gateway.config import Config, load_config
+from gateway.infra.config import Config, load_config
+from gateway.web.app import create_app
 from tests.servers.common import stop, wait_for_port
 
 PASSWORD = "correct horse battery staple"

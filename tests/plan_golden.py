@@ -17,10 +17,10 @@ from pathlib import Path
 
 import dns.rdatatype
 
-from gateway.plan import Plan, plan_changes, read_scope
-from gateway.render import ApplyContext, render_template
-from gateway.template import Template, load_templates
-from gateway.zonedata import rrsets_in_scope
+from backends.zonedata import rrsets_in_scope
+from gateway.engine.plan import Plan, plan_changes, read_scope
+from gateway.engine.render import ApplyContext, render_template
+from gateway.engine.template import Template, load_templates
 from tests.corpus import corpus_dir, group_selections, sample_params
 from tests.engine_helpers import make_zone
 

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from gateway.config import DnsSettings
-from gateway.signature import KeyResolver
+from gateway.infra.config import DnsSettings
+from gateway.web.signature import KeyResolver
 from tests.servers.pdns import PdnsServer
 
 KEY_LABEL = "_dck1"

@@ -15,12 +15,12 @@ import dns.rrset
 import pytest
 
 from backends.powerdns import PowerDNSBackend
-from gateway.config import DnsSettings
-from gateway.extensions import AddressResolver, GatewayExtensions
-from gateway.instances import apply_instance, revert_instance
-from gateway.render import ApplyContext
+from gateway.apply.extensions import AddressResolver, GatewayExtensions
+from gateway.apply.instances import apply_instance, revert_instance
+from gateway.engine.render import ApplyContext
+from gateway.engine.template import parse_template
+from gateway.infra.config import DnsSettings
 from gateway.state import StateStore
-from gateway.template import parse_template
 from tests.faults import LossyProxy, http_method
 from tests.servers.bind import BindServer
 from tests.servers.pdns import pdns_server

@@ -121,7 +121,7 @@ def test_api_apply_backend_failure_is_a_502_and_counted(gateway, monkeypatch):
 
 
 def test_a_token_ends_when_its_user_no_longer_controls_the_zone(gateway, monkeypatch):
-    from gateway.auth.base import User
+    from gateway.web.auth.base import User
 
     runtime = gateway.app.state.runtime
     with gateway.client() as client:

@@ -13,10 +13,10 @@ import dns.rdatatype
 import pytest
 
 from backends.base import RRsetChange
+from backends.records import make_rrset
 from backends.zonefile import ZoneFileBackend
-from gateway.instances import apply_instance, instance_differences, revert_instance
-from gateway.records import make_rrset
-from gateway.render import ApplyContext
+from gateway.apply.instances import apply_instance, instance_differences, revert_instance
+from gateway.engine.render import ApplyContext
 from gateway.state import InstanceTaken, StateStore
 from tests.engine_helpers import make_template
 from tests.state_helpers import SMALL_ZONE, database_url  # noqa: F401  (fixture)
@@ -177,8 +177,8 @@ def _rrset(backend, rdtype: str):
 
 
 def test_max_deletes_counts_the_records_of_a_replaced_instance(store, backend):
-    from gateway.plan import PlanError
-    from gateway.safety import SafetyPolicy
+    from gateway.engine.plan import PlanError
+    from gateway.engine.safety import SafetyPolicy
 
     records = [{"type": "TXT", "host": f"t{i}", "data": "v=%v%", "ttl": 3600} for i in range(3)]
     template = make_template(records)

@@ -27,14 +27,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.testclient import TestClient
 
-import gateway.ui
-from gateway.auth import load_authenticator
-from gateway.auth.header import HeaderAuthenticator
-from gateway.auth.local import LocalAuthenticator
-from gateway.auth.routes import WRONG_CREDENTIALS, login_redirect, login_routes, safe_next
-from gateway.auth.session import SessionLoader, current_user
-from gateway.config import Config, ConfigError, load_config
+import gateway.web.ui
+from gateway.infra.config import Config, ConfigError, load_config
 from gateway.state import StateStore
+from gateway.web.auth import load_authenticator
+from gateway.web.auth.header import HeaderAuthenticator
+from gateway.web.auth.local import LocalAuthenticator
+from gateway.web.auth.routes import WRONG_CREDENTIALS, login_redirect, login_routes, safe_next
+from gateway.web.auth.session import SessionLoader, current_user
 
 # Cheap parameters keep the tests fast; the production default is the library's.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -97,9 +97,9 @@ async def whoami(request: Request) -> Response:
 
 def build_app(config: Config) -> Starlette:
     routes = [*login_routes(), Route("/whoami", whoami),
-              Mount("/static", StaticFiles(directory=gateway.ui.STATIC_DIR), name="static")]
-    if hasattr(gateway.ui, "brand_css"):  # the layout links the brand colours when the app serves them
-        routes.append(Route("/brand.css", gateway.ui.brand_css, name="brand_css"))
+              Mount("/static", StaticFiles(directory=gateway.web.ui.STATIC_DIR), name="static")]
+    if hasattr(gateway.web.ui, "brand_css"):  # the layout links the brand colours when the app serves them
+        routes.append(Route("/brand.css", gateway.web.ui.brand_css, name="brand_css"))
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SessionMiddleware, secret_key=config.gateway.signing_secret(),

@@ -10,11 +10,9 @@ import pytest
 
 from backends.base import ConfigError as BackendConfigError
 from backends.zonefile import ZoneFileBackend
-from gateway.config import (
-    BackendConfig, ConfigError, default_config_path, installed_drivers, load_config,
-)
-from gateway.registry import BackendRouter, load_backend
-from gateway.render import TtlPolicy
+from gateway.engine.render import TtlPolicy
+from gateway.infra.config import BackendConfig, ConfigError, default_config_path, installed_drivers, load_config
+from gateway.infra.registry import BackendRouter, load_backend
 
 LONG_SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret"
 FULL = """
@@ -112,7 +110,7 @@ def test_empty_config_has_defaults(tmp_path):
 
 def test_missing_secret_is_generated_once_with_a_warning(tmp_path, caplog):
     settings = load_config(write(tmp_path, "[gateway]\nprovider_id = 'x'\n")).gateway
-    with caplog.at_level(logging.WARNING, logger="gateway.config"):
+    with caplog.at_level(logging.WARNING, logger="gateway.infra.config"):
         first = settings.signing_secret()
         second = settings.signing_secret()
     assert first == second and len(first) >= 32

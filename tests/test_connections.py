@@ -8,8 +8,8 @@ import re
 import dns.name
 import pytest
 
-from gateway.instances import apply_instance
-from gateway.render import ApplyContext
+from gateway.apply.instances import apply_instance
+from gateway.engine.render import ApplyContext
 from tests.gateway_app import build_gateway, csrf_of, hidden, sign_in, table_rows
 
 ZONE = dns.name.from_text("example.com")

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from backends.zonedata import zone_rrsets
 from gateway.cli import main as cli_main
 from gateway.commands.templates import run_lint
-from gateway.lint import lint_paths
-from gateway.plan import PlanError, UnsupportedRecordType, plan_changes
-from gateway.render import ApplyContext, RenderError, render_template
-from gateway.template import load_template, load_templates
-from gateway.zonedata import zone_rrsets
+from gateway.engine.lint import lint_paths
+from gateway.engine.plan import PlanError, UnsupportedRecordType, plan_changes
+from gateway.engine.render import ApplyContext, RenderError, render_template
+from gateway.engine.template import load_template, load_templates
 from tests.corpus import corpus_dir, group_selections, sample_params
 from tests.engine_helpers import make_zone
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.apply import prepare_apply
-from gateway.plan import UnsupportedRecordType
-from gateway.render import ApplyContext
-from gateway.template import load_templates
+from gateway.apply.pipeline import prepare_apply
+from gateway.engine.plan import UnsupportedRecordType
+from gateway.engine.render import ApplyContext
+from gateway.engine.template import load_templates
 from tests.corpus import corpus_dir, group_selections, sample_params
 from tests.gateway_app import build_gateway
 

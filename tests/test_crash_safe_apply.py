@@ -22,9 +22,9 @@ from backends.powerdns import PowerDNSBackend
 from backends.rfc2136 import RFC2136Backend
 from backends.route53 import Route53Backend
 from backends.zonefile import ZoneFileBackend
-from gateway.instances import apply_instance, instance_differences, revert_instance
-from gateway.intents import StateUnavailable, settle_zone
-from gateway.render import ApplyContext
+from gateway.apply.instances import apply_instance, instance_differences, revert_instance
+from gateway.apply.intents import StateUnavailable, settle_zone
+from gateway.engine.render import ApplyContext
 from gateway.state import StateStore
 from tests.engine_helpers import make_template
 from tests.faults import LossyProxy, dns_update, http_method

@@ -54,7 +54,7 @@ def test_template_query(gateway):
 
 
 def test_settings_answers_are_cached_briefly(gateway):
-    from gateway.discovery import SettingsCache
+    from gateway.web.discovery import SettingsCache
 
     now = [0.0]
     gateway.app.state.runtime.settings_cache = SettingsCache(ttl=60, not_found_ttl=10, timer=lambda: now[0])

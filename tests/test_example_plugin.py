@@ -44,8 +44,8 @@ def run_python(plugin_path: Path, *argv: str, cwd: Path = ROOT) -> subprocess.Co
 
 def test_entry_point_is_found_by_the_registry(plugin_path):
     script = """
-from gateway.config import BackendConfig, installed_drivers
-from gateway.registry import load_backend
+from gateway.infra.config import BackendConfig, installed_drivers
+from gateway.infra.registry import load_backend
 assert "jsonfile" in installed_drivers(), installed_drivers()
 backend = load_backend(BackendConfig(name="json", driver="jsonfile", options={"directory": "."}))
 print(type(backend).__module__, type(backend).__name__)

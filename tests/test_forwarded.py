@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from gateway.config import ConfigError, load_config
-from gateway.proxies import forwarding_warning
+from gateway.infra.config import ConfigError, load_config
+from gateway.web.proxies import forwarding_warning
 from tests.gateway_app import build_gateway, dcgw_serve
 from tests.servers.common import free_port
 

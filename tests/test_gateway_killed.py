@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from backends.zonefile import ZoneFileBackend
-from gateway.instances import instance_differences
+from gateway.apply.instances import instance_differences
 from gateway.state import StateStore
 from tests.gateway_app import build_gateway
 from tests.servers.common import free_port, stop, wait_for_port

@@ -14,10 +14,10 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from gateway.observability import configure_logging
-from gateway.plan import RRsetChange
-from gateway.safety import SafetyPolicy, UnsafeChange, check_changes
-from gateway.signature import SignatureError, key_name, verify_query
+from backends.records import RRsetChange
+from gateway.engine.safety import SafetyPolicy, UnsafeChange, check_changes
+from gateway.infra.observability import configure_logging
+from gateway.web.signature import SignatureError, key_name, verify_query
 from tests.gateway_app import HOSTING, METRICS_AUTH, build_gateway, consent_form, csrf_of, sign_in
 from tests.test_observability import restore_logging  # noqa: F401  (a fixture)
 
@@ -280,8 +280,8 @@ def test_a_lone_surrogate_is_a_400_naming_the_field(gateway, secret):
 
 
 def test_a_lone_surrogate_in_a_variable_is_refused_by_the_renderer():
-    from gateway.render import ApplyContext, VariableError, render_template
-    from gateway.template import parse_template
+    from gateway.engine.render import ApplyContext, VariableError, render_template
+    from gateway.engine.template import parse_template
 
     parsed = parse_template(TEMPLATES[1])
     with pytest.raises(VariableError, match="%value% is not valid Unicode"):
@@ -463,7 +463,7 @@ def test_percent_encoded_secret_names_are_redacted_in_queries_and_bodies(restore
     ("[metrics]\nport = 1\n", "metrics.port: unknown key"),
 ])
 def test_the_new_config_keys_are_checked(tmp_path, text, message):
-    from gateway.config import ConfigError, load_config
+    from gateway.infra.config import ConfigError, load_config
 
     path = tmp_path / "gateway.toml"
     path.write_text(text)
@@ -472,7 +472,7 @@ def test_the_new_config_keys_are_checked(tmp_path, text, message):
 
 
 def test_the_new_config_keys_and_their_defaults(tmp_path, monkeypatch):
-    from gateway.config import load_config
+    from gateway.infra.config import load_config
 
     monkeypatch.setenv("DCGW_METRICS_TOKEN", "from-the-environment")
     path = tmp_path / "gateway.toml"

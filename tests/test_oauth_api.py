@@ -14,15 +14,15 @@ import uvicorn
 from starlette.applications import Starlette
 
 from backends.base import RRsetChange
+from backends.records import make_rrset
 from backends.zonefile import ZoneFileBackend
-from gateway.auth.base import Authenticator, User
-from gateway.config import AuthSettings
-from gateway.oauth import routes
-from gateway.records import make_rrset
-from gateway.registry import BackendRouter
+from gateway.infra.config import AuthSettings
+from gateway.infra.registry import BackendRouter
 from gateway.state import StateStore
 from gateway.state.pkce import s256
 from gateway.state.store import utcnow
+from gateway.web.auth.base import Authenticator, User
+from gateway.web.oauth import routes
 from tests.engine_helpers import make_template
 from tests.log_capture import Collect
 from tests.oauth_helpers import RECORDS, ZONE_TEXT

@@ -29,24 +29,24 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import gateway.web.ui as ui
 from backends.base import RRsetChange
+from backends.records import make_rrset
 from backends.zonefile import ZoneFileBackend
-from gateway.auth.base import Authenticator, User
-from gateway.auth.local import LocalAuthenticator
-from gateway.auth.routes import login_routes
-from gateway.auth.session import OPEN_PAGE_LIFETIME, sign_in
-from gateway.config import AuthSettings, AuthUser, Config, GatewaySettings
-from gateway.extensions import NO_EXTENSIONS
-from gateway.instances import apply_instance
-from gateway.oauth import consent, routes
-from gateway.oauth.consent import consent_page
-from gateway.oauth.routes import SERVICE
-from gateway.records import make_rrset
-from gateway.registry import BackendRouter
-from gateway.render import ApplyContext, TtlPolicy
+from gateway.apply.extensions import NO_EXTENSIONS
+from gateway.apply.instances import apply_instance
+from gateway.engine.render import ApplyContext, TtlPolicy
+from gateway.infra.config import AuthSettings, AuthUser, Config, GatewaySettings
+from gateway.infra.registry import BackendRouter
 from gateway.state import StateStore
 from gateway.state.pkce import s256
-import gateway.ui as ui
+from gateway.web.auth.base import Authenticator, User
+from gateway.web.auth.local import LocalAuthenticator
+from gateway.web.auth.routes import login_routes
+from gateway.web.auth.session import OPEN_PAGE_LIFETIME, sign_in
+from gateway.web.oauth import consent, routes
+from gateway.web.oauth.consent import consent_page
+from gateway.web.oauth.routes import SERVICE
 from tests.engine_helpers import make_template
 from tests.gateway_app import table_rows
 from tests.log_capture import Collect

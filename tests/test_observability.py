@@ -23,16 +23,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.testclient import TestClient
 
-from gateway.observability import (
-    Metrics,
-    Readiness,
-    RequestMetricsMiddleware,
-    audit_log,
-    configure_logging,
-    observability_routes,
-    redact,
+from gateway.infra.observability import (
+    Metrics, Readiness, RequestMetricsMiddleware, audit_log, configure_logging, observability_routes, redact,
 )
-from gateway.ui import STATIC_DIR
+from gateway.web.ui import STATIC_DIR
 from tests.servers.common import free_port, stop, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -336,12 +330,12 @@ def test_each_secret_parameter_is_redacted(restore_logging, query):
 def test_gateway_messages_are_redacted_and_stay_valid_json(restore_logging):
     stream = io.StringIO()
     configure_logging("INFO", stream)
-    log = logging.getLogger("gateway.oauth")
+    log = logging.getLogger("gateway.web.oauth")
     log.warning('token request refused: body "grant_type=refresh_token&refresh_token=rt-456"')
     log.info("quoted %s", '{"password": "hunter2", "user": "demo"}')
     log.info("header Authorization: Bearer tok-123")
     first, second, third = json_lines(stream)
-    assert first["level"] == "WARNING" and first["logger"] == "gateway.oauth"
+    assert first["level"] == "WARNING" and first["logger"] == "gateway.web.oauth"
     assert first["message"] == 'token request refused: body "grant_type=refresh_token&refresh_token=[redacted]"'
     assert second["message"] == 'quoted {"password": "[redacted]", "user": "demo"}'
     assert third["message"] == "header Authorization: Bearer [redacted]"
@@ -383,9 +377,9 @@ def test_audit_log_refuses_a_field_that_would_overwrite_the_line():
 def test_log_level_applies_to_the_gateway_and_hides_noisy_libraries(restore_logging):
     stream = io.StringIO()
     configure_logging("WARNING", stream)
-    logging.getLogger("gateway.runtime").info("not shown")
+    logging.getLogger("gateway.web.runtime").info("not shown")
     logging.getLogger("httpx").info("HTTP Request: GET http://127.0.0.1/ \"HTTP/1.1 200 OK\"")
-    logging.getLogger("gateway.runtime").warning("shown")
+    logging.getLogger("gateway.web.runtime").warning("shown")
     assert [line["message"] for line in json_lines(stream)] == ["shown"]
 
 
@@ -408,7 +402,7 @@ SERVER_SCRIPT = textwrap.dedent("""\
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
-    from gateway.observability import configure_logging
+    from gateway.infra.observability import configure_logging
 
     def callback(request):
         return PlainTextResponse("ok")

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from gateway.state import StateStore
-from tests.oidc_helpers import CLIENT_ID, CLIENT_SECRET, oidc_gateway
 from tests.browser import headless_chromium
+from tests.oidc_helpers import CLIENT_ID, CLIENT_SECRET, oidc_gateway
 from tests.servers.common import free_port, stop, wait_for_port
 from tests.servers.oidc import openid_provider, web_client
 

@@ -14,11 +14,12 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
-from gateway.config import ConfigError, load_config
-from gateway.runtime import Runtime
+from gateway.infra.config import ConfigError, load_config
+from gateway.web.runtime import Runtime
 from tests.gateway_app import csrf_of
-from tests.oidc_helpers import (CLIENT_ID, CLIENT_SECRET, authorization_of, collected, minting_provider,
-                                oidc_gateway, sign_in_at_provider)
+from tests.oidc_helpers import (
+    CLIENT_ID, CLIENT_SECRET, authorization_of, collected, minting_provider, oidc_gateway, sign_in_at_provider,
+)
 from tests.servers.oidc import openid_provider, web_client
 
 GATEWAY_URL = "https://dc.test"
@@ -67,7 +68,7 @@ def test_sign_in_returns_to_the_consent_page_with_the_zones_the_id_token_claims(
 
 def test_a_zones_claim_that_is_not_a_list_lets_nobody_control_anything(tmp_path, provider):
     gateway = oidc_gateway(tmp_path, provider)
-    with gateway.client() as client, httpx.Client() as browser, collected("gateway.auth.zones") as logs:
+    with gateway.client() as client, httpx.Client() as browser, collected("gateway.web.auth.zones") as logs:
         to_provider = client.get("/login", params={"next": "/"})
         client.get(sign_in_at_provider(browser, to_provider.headers["location"], "carol", GATEWAY_URL)
                    .removeprefix(GATEWAY_URL))
@@ -141,7 +142,7 @@ def test_a_well_formed_id_token_signs_in_over_pkce_and_client_authentication(tmp
 
 def test_the_username_can_come_from_another_claim(tmp_path, minting):
     gateway = oidc_gateway(tmp_path, minting.issuer, auth='username_claim = "preferred_username"')
-    with gateway.client() as client, collected("gateway.auth.oidc") as logs:
+    with gateway.client() as client, collected("gateway.web.auth.oidc") as logs:
         asked = start_sign_in(client, minting)
         minting.id_token = minting.mint(nonce=asked.nonce, preferred_username="alice@example.com")
         assert finish_sign_in(client, asked).status_code == 303
@@ -227,7 +228,7 @@ REFUSED_TOKENS = [
 @pytest.mark.parametrize("make_token, reason", REFUSED_TOKENS)
 def test_an_id_token_that_fails_a_check_signs_nobody_in(tmp_path, minting, make_token, reason):
     gateway = oidc_gateway(tmp_path, minting.issuer)
-    with gateway.client() as client, collected("gateway.auth.oidc") as logs:
+    with gateway.client() as client, collected("gateway.web.auth.oidc") as logs:
         asked = start_sign_in(client, minting)
         minting.id_token = make_token(minting, asked.nonce)
         refused(client, finish_sign_in(client, asked), logs, reason)
@@ -236,7 +237,7 @@ def test_an_id_token_that_fails_a_check_signs_nobody_in(tmp_path, minting, make_
 def test_a_replayed_nonce_is_refused(tmp_path, minting):
     """An ID token captured from an earlier sign-in, presented to answer a new one."""
     gateway = oidc_gateway(tmp_path, minting.issuer)
-    with gateway.client() as client, collected("gateway.auth.oidc") as logs:
+    with gateway.client() as client, collected("gateway.web.auth.oidc") as logs:
         first = sign_in_and_out(client, minting)
         captured = minting.id_token
         second = start_sign_in(client, minting)
@@ -247,16 +248,16 @@ def test_a_replayed_nonce_is_refused(tmp_path, minting):
 
 def test_a_callback_cannot_be_replayed_nor_forged(tmp_path, minting):
     gateway = oidc_gateway(tmp_path, minting.issuer)
-    with gateway.client() as client, collected("gateway.auth.oidc") as logs:
+    with gateway.client() as client, collected("gateway.web.auth.oidc") as logs:
         asked = sign_in_and_out(client, minting)
         refused(client, finish_sign_in(client, asked), logs, "mismatching_state")
-    with gateway.client() as stranger, collected("gateway.auth.oidc") as logs:  # a session that never started it
+    with gateway.client() as stranger, collected("gateway.web.auth.oidc") as logs:  # a session that never started it
         refused(stranger, finish_sign_in(stranger, asked), logs, "mismatching_state")
 
 
 def test_an_answer_naming_another_issuer_is_refused_before_the_code_is_used(tmp_path, minting):
     gateway = oidc_gateway(tmp_path, minting.issuer)
-    with gateway.client() as client, collected("gateway.auth.oidc") as logs:
+    with gateway.client() as client, collected("gateway.web.auth.oidc") as logs:
         asked = start_sign_in(client, minting)
         minting.id_token = minting.mint(nonce=asked.nonce)
         refused(client, finish_sign_in(client, asked, iss="https://id.attacker.example"), logs, "issuer")
@@ -266,7 +267,7 @@ def test_an_answer_naming_another_issuer_is_refused_before_the_code_is_used(tmp_
 def test_a_discovery_document_for_another_issuer_is_refused(tmp_path, minting, monkeypatch):
     gateway = oidc_gateway(tmp_path, minting.issuer)
     monkeypatch.setattr(minting, "discovery", lambda: {"issuer": "https://id.attacker.example"})
-    with gateway.client() as client, collected("gateway.auth.oidc") as logs:
+    with gateway.client() as client, collected("gateway.web.auth.oidc") as logs:
         page = client.get("/login", params={"next": "/"})
     assert page.status_code == 502 and "location" not in page.headers
     assert any("id.attacker.example" in message for message in logs.lines)
@@ -276,7 +277,7 @@ def test_a_discovery_document_with_plain_http_endpoints_is_refused(tmp_path, min
     gateway = oidc_gateway(tmp_path, minting.issuer)
     document = minting.discovery()
     monkeypatch.setattr(minting, "discovery", lambda: {**document, "token_endpoint": "http://id.example.net/token"})
-    with gateway.client() as client, collected("gateway.auth.oidc") as logs:
+    with gateway.client() as client, collected("gateway.web.auth.oidc") as logs:
         page = client.get("/login", params={"next": "/"})
     assert page.status_code == 502 and "location" not in page.headers
     assert any("token_endpoint" in message and "https" in message for message in logs.lines)

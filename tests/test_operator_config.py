@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.auth import load_authenticator
-from gateway.config import ConfigError, load_config
-from gateway.registry import load_backend
+from gateway.infra.config import ConfigError, load_config
+from gateway.infra.registry import load_backend
 from gateway.state.database import open_state_store
+from gateway.web.auth import load_authenticator
 from tests.servers.common import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,8 +3,8 @@
 import dns.rdatatype
 import pytest
 
-from gateway.plan import PlanError, UnsupportedRecordType, apply_changes_to_rrsets, plan_changes, read_scope
-from gateway.zonedata import zone_rrsets
+from backends.zonedata import zone_rrsets
+from gateway.engine.plan import PlanError, UnsupportedRecordType, apply_changes_to_rrsets, plan_changes, read_scope
 from tests.engine_helpers import after, lines, make_zone, plan, render
 
 

@@ -16,12 +16,12 @@ import pytest
 
 from backends.base import BackendError, ConfigError, ExtensionRecord, RRsetChange, ZoneChanged
 from backends.powerdns import PowerDNSBackend
+from backends.records import same_rrset
 from backends.testing import LONG_TXT, BackendConformance, conformance_template, rrset_from_text
-from gateway.apply import execute_apply, prepare_apply
-from gateway.config import load_config
-from gateway.records import same_rrset
-from gateway.registry import load_backend
-from gateway.render import ApplyContext
+from gateway.apply.pipeline import execute_apply, prepare_apply
+from gateway.engine.render import ApplyContext
+from gateway.infra.config import load_config
+from gateway.infra.registry import load_backend
 from gateway.state import StateStore
 from tests.servers.common import free_port
 from tests.servers.pdns import CountingTransport, PdnsServer, replace_entry

@@ -8,7 +8,7 @@ import dns.rdatatype
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.records import name_key, rdata_identity
+from backends.records import name_key, rdata_identity
 
 LABELS = st.sampled_from(["www", "WWW", "Mail", "mail", "a", "b-1", "_dmarc", "xn--bcher-kva"])
 NAMES = st.builds(lambda labels, absolute: ".".join(labels) + ("." if absolute else ""),
@@ -51,7 +51,7 @@ def test_name_keys_compare_as_names_do(a_text, b_text):
 def test_make_rrset_is_adding_one_by_one(rdatas, ttl):
     import dns.rrset
 
-    from gateway.records import make_rrset
+    from backends.records import make_rrset
     same_type = [r for r in rdatas if r.rdtype == rdatas[0].rdtype]
     expected = dns.rrset.RRset(dns.name.from_text("x.example."), dns.rdataclass.IN, rdatas[0].rdtype)
     for rdata in same_type:

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from gateway.redirects import RedirectError, check_redirect_uri, redirect_with
+from gateway.web.redirects import RedirectError, check_redirect_uri, redirect_with
 
 DOMAINS = "example.com, service.example.net ,partner.example"
 

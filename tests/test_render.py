@@ -4,7 +4,7 @@ import dns.name
 import dns.rdatatype
 import pytest
 
-from gateway.render import ApplyContext, RenderError, TtlPolicy, VariableError, render_template
+from gateway.engine.render import ApplyContext, RenderError, TtlPolicy, VariableError, render_template
 from tests.engine_helpers import lines, make_template, render
 
 A = {"type": "A", "host": "@", "pointsTo": "192.0.2.1", "ttl": 1800}

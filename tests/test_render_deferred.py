@@ -5,10 +5,10 @@ import dns.name
 import dns.rdatatype
 import pytest
 
-from gateway.plan import PlanError, UnsupportedRecordType, plan_changes
-from gateway.render import ApplyContext, RenderError, render_template
-from gateway.template import load_templates
-from gateway.zonedata import zone_rrsets
+from backends.zonedata import zone_rrsets
+from gateway.engine.plan import PlanError, UnsupportedRecordType, plan_changes
+from gateway.engine.render import ApplyContext, RenderError, render_template
+from gateway.engine.template import load_templates
 from tests.corpus import corpus_dir
 from tests.engine_helpers import make_template, make_zone
 

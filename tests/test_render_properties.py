@@ -5,7 +5,7 @@ import dns.rdatatype
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.render import ApplyContext, RenderError, render_template
+from gateway.engine.render import ApplyContext, RenderError, render_template
 from tests.engine_helpers import make_template
 
 DOMAIN = dns.name.from_text("example.com.")

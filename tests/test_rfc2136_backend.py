@@ -19,13 +19,13 @@ import dns.update
 import pytest
 
 from backends.base import BackendError, ConfigError, RRsetChange, ZoneChanged
+from backends.records import same_rrset
 from backends.rfc2136 import READ_TYPES, RFC2136Backend
 from backends.testing import BackendConformance, conformance_template, rrset_from_text
-from gateway.apply import execute_apply, prepare_apply
-from gateway.config import load_config
-from gateway.records import same_rrset
-from gateway.registry import load_backend
-from gateway.render import ApplyContext
+from gateway.apply.pipeline import execute_apply, prepare_apply
+from gateway.engine.render import ApplyContext
+from gateway.infra.config import load_config
+from gateway.infra.registry import load_backend
 from tests.servers.bind import FORBIDDEN_LABEL, BindServer
 
 pytestmark = pytest.mark.servers

@@ -20,10 +20,10 @@ from botocore.stub import ANY, Stubber
 from backends.base import BackendError, ConfigError, RRsetChange, ZoneChanged
 from backends.route53 import Route53Backend, from_route53, route53_name, route53_text, route53_value
 from backends.testing import LONG_TXT, BackendConformance, conformance_template, rrset_from_text
-from gateway.apply import execute_apply, prepare_apply
-from gateway.config import load_config
-from gateway.registry import load_backend
-from gateway.render import ApplyContext, split_txt
+from gateway.apply.pipeline import execute_apply, prepare_apply
+from gateway.engine.render import ApplyContext, split_txt
+from gateway.infra.config import load_config
+from gateway.infra.registry import load_backend
 
 pytestmark = pytest.mark.servers
 T = dns.rdatatype.RdataType

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway.config import load_config
-from gateway.runtime import Runtime
+from gateway.infra.config import load_config
 from gateway.state.sessions import MAX_PAGES_PER_USER
+from gateway.web.runtime import Runtime
 from tests.gateway_app import PASSWORD, build_gateway, sign_in
 from tests.state_helpers import clock, database_url, store  # noqa: F401  (fixtures)
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from gateway.auth.throttle import SIGN_IN, SignInThrottle
 from gateway.state import StateStore
 from gateway.state.models import AttemptCounter
+from gateway.web.auth.throttle import SIGN_IN, SignInThrottle
 from tests.gateway_app import PASSWORD, build_gateway, csrf_of, sign_in
 from tests.state_helpers import clock, database_url, store  # noqa: F401  (fixtures)
 

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from gateway.config import DnsSettings
-from gateway.signature import (
+from gateway.infra.config import DnsSettings
+from gateway.web.signature import (
     MAX_KEY_TTL, NEGATIVE_TTL, KeyResolver, SignatureError, decode_sig, key_name, parse_public_key, verify_query,
 )
 from tests.servers.common import free_port

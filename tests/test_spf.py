@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.spf import SpfMergeError, SpfRulesError, is_spf, merge_spf
+from gateway.engine.spf import SpfMergeError, SpfRulesError, is_spf, merge_spf
 
 
 @pytest.mark.parametrize("existing, rules, expected", [

@@ -7,10 +7,10 @@ import dns.rdatatype
 import pytest
 
 from backends.base import RRsetChange
+from backends.records import make_rrset
 from backends.zonefile import ZoneFileBackend
-from gateway.instances import apply_instance, revert_instance
-from gateway.records import make_rrset
-from gateway.render import ApplyContext
+from gateway.apply.instances import apply_instance, revert_instance
+from gateway.engine.render import ApplyContext
 from gateway.state import StateStore
 from tests.engine_helpers import make_template
 from tests.state_helpers import SMALL_ZONE, database_url  # noqa: F401  (fixture)

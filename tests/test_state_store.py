@@ -9,8 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import inspect, text
 
-from gateway.state import InvalidGrant, StateError, StateStore
-from gateway.state import migrate
+from gateway.state import InvalidGrant, StateError, StateStore, migrate
 from gateway.state.pkce import s256
 from gateway.state.secrets import secret_hash
 from tests.state_helpers import clock, database_url, store  # noqa: F401  (fixtures)

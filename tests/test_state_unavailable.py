@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
-from gateway.config import load_config
+from gateway.infra.config import load_config
+from gateway.web.app import create_app
 from tests.gateway_app import build_gateway, consent_form, sign_in
 
 APPLY = "/v2/domainTemplates/providers/provider.example/services/hosting/apply"

@@ -360,7 +360,7 @@ def test_oversized_requests_and_state_are_refused(gateway, alice):
 def test_a_consent_page_left_open_too_long_expires(gateway, alice, monkeypatch):
     import time
 
-    from gateway.auth.session import OPEN_PAGE_LIFETIME
+    from gateway.web.auth.session import OPEN_PAGE_LIFETIME
 
     page = consent(alice)
     later = time.time() + OPEN_PAGE_LIFETIME + 1

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from gateway.lint import lint_file
-from gateway.template import EXTENSION_TYPES, Essential, TemplateError, TxtConflictMode, load_template, load_templates
+from gateway.engine.lint import lint_file
+from gateway.engine.template import (
+    EXTENSION_TYPES, Essential, TemplateError, TxtConflictMode, load_template, load_templates,
+)
 from tests.engine_helpers import make_template
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.auth.throttle import CLIENT_AUTHENTICATION
+from gateway.web.auth.throttle import CLIENT_AUTHENTICATION
 from tests.gateway_app import build_gateway
 
 TOKEN = "/v2/oauth/access_token"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
 
-from gateway.auth.local import LocalAuthenticator
 from gateway.commands import users
-from gateway.config import load_config
+from gateway.infra.config import load_config
+from gateway.web.auth.local import LocalAuthenticator
 
 PASSWORD = "a long and memorable passphrase"
 

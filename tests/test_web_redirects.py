@@ -134,7 +134,7 @@ def test_a_second_replica_on_the_same_database_answers_alike(gateway, tmp_path):
         sign_in(client)
         page = client.get(SYNC_APPLY.format(service="moved"), params={"domain": "example.com"})
         client.post("/v2/sync/consent", data=consent_form(page.text))
-    from gateway.app import create_app
+    from gateway.web.app import create_app
 
     replica = create_app(gateway.config)
     from starlette.testclient import TestClient
@@ -172,7 +172,7 @@ def test_a_redirect_conflicts_like_the_address_records_it_writes(gateway):
 
 
 def test_redirect_addresses_are_checked_in_the_config(tmp_path):
-    from gateway.config import ConfigError, load_config
+    from gateway.infra.config import ConfigError, load_config
 
     config = tmp_path / "bad.toml"
     config.write_text('[redirects]\naddresses = ["not-an-address"]\n')

@@ -13,9 +13,10 @@ import dns.name
 import pytest
 
 from backends.base import BackendError
+from backends.locks import ZoneLocks
 from backends.zonefile import ZoneFileBackend
 from gateway.state import StateStore
-from gateway.zone_locks import AdvisoryZoneLocks, FileZoneLocks, ZoneLocks
+from gateway.state.locks import AdvisoryZoneLocks, FileZoneLocks
 from tests.state_helpers import database_url  # noqa: F401  (fixture)
 
 ZONE = dns.name.from_text("example.com")

@@ -10,8 +10,8 @@ from urllib.parse import unquote
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.auth import zones
-from gateway.auth.base import User
+from gateway.web.auth import zones
+from gateway.web.auth.base import User
 from tests.gateway_app import build_gateway, consent_form, sign_in
 from tests.loopback_http import JsonHandler, serving
 from tests.oidc_helpers import collected
@@ -143,7 +143,7 @@ def fail(panel: Panel, failure: dict) -> None:
 @pytest.mark.parametrize("failure, reason", FAILURES)
 def test_a_failing_panel_lets_nobody_control_anything(tmp_path, panel, monkeypatch, failure, reason):
     gateway = url_gateway(tmp_path, panel, monkeypatch, timeout=0.5)
-    with gateway.client() as client, collected("gateway.auth.zones") as logs:
+    with gateway.client() as client, collected("gateway.web.auth.zones") as logs:
         sign_in(client, "alice")
         fail(panel, failure)
         page = client.get(APPLY, params=PARAMS)

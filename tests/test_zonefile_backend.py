@@ -25,12 +25,12 @@ import filelock
 import pytest
 
 from backends.base import BackendError, ConfigError, RRsetChange, ZoneChanged
+from backends.records import same_rrset
 from backends.testing import BackendConformance, conformance_template, rrset_from_text
+from backends.zonedata import load_zone_file, zone_rrsets
 from backends.zonefile import ZoneFileBackend, next_serial
-from gateway.apply import execute_apply, prepare_apply
-from gateway.records import same_rrset
-from gateway.render import ApplyContext
-from gateway.zonedata import load_zone_file, zone_rrsets
+from gateway.apply.pipeline import execute_apply, prepare_apply
+from gateway.engine.render import ApplyContext
 from tests.servers.common import free_port, require_program, stop, wait_for_port
 
 ZONE = dns.name.from_text("example.com")

@@ -15,8 +15,8 @@ import pytest
 
 from backends.base import RRsetChange
 from backends.testing import rrset_from_text
+from backends.zonedata import load_zone_file, zone_rrsets
 from backends.zonefile import ZoneFileBackend
-from gateway.zonedata import load_zone_file, zone_rrsets
 
 ZONE = dns.name.from_text("example.com")
 

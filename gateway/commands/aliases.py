@@ -14,13 +14,13 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.aliases import refresh_aliases
+from gateway.apply.aliases import refresh_aliases
+from gateway.apply.extensions import gateway_extensions
 from gateway.commands.state import open_store
-from gateway.config import ConfigError, load_config
-from gateway.domains import DomainError, idna_domain
-from gateway.extensions import gateway_extensions
-from gateway.registry import BackendRouter
-from gateway.runtime import load_catalog
+from gateway.engine.domains import DomainError, idna_domain
+from gateway.infra.config import ConfigError, load_config
+from gateway.infra.registry import BackendRouter
+from gateway.web.runtime import load_catalog
 
 EXIT_INVALID = 2
 

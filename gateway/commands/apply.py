@@ -20,17 +20,17 @@ import getpass
 import sys
 
 from backends.base import Backend, BackendError, ZoneChanged
-from gateway.apply import ZoneNotHosted
+from gateway.apply.extensions import GatewayExtensions, gateway_extensions
+from gateway.apply.instances import InstancePlan, commit_instance, plan_instance
+from gateway.apply.intents import StateUnavailable, change_json, exclusive
+from gateway.apply.pipeline import ZoneNotHosted
 from gateway.commands.common import CommandFailed, add_command, add_config_option, load_config_from
 from gateway.commands.preview import InvalidInput, add_apply_arguments, context_from_args, print_plan
 from gateway.commands.state import open_store
-from gateway.config import ConfigError
-from gateway.extensions import GatewayExtensions, gateway_extensions
-from gateway.instances import InstancePlan, commit_instance, plan_instance
-from gateway.intents import StateUnavailable, change_json, exclusive
-from gateway.plan import Plan, PlanError, apply_changes_to_rrsets
-from gateway.registry import BackendRouter
-from gateway.render import RenderError
+from gateway.engine.plan import Plan, PlanError, apply_changes_to_rrsets
+from gateway.engine.render import RenderError
+from gateway.infra.config import ConfigError
+from gateway.infra.registry import BackendRouter
 from gateway.state import StateStore
 
 EXIT_APPLIED = 0

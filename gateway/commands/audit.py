@@ -40,8 +40,8 @@ def iso_time(text: str) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.config import ConfigError
-    from gateway.domains import DomainError, zone_text
+    from gateway.engine.domains import DomainError, zone_text
+    from gateway.infra.config import ConfigError
     from gateway.state.database import open_state_store
 
     try:

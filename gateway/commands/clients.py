@@ -20,9 +20,9 @@ import sys
 
 from gateway.commands.common import add_command, add_config_option, load_config_from
 from gateway.commands.state import open_store as open_config_store
-from gateway.config import ConfigError
-from gateway.redirects import RedirectError, check_client_redirect_uri
+from gateway.infra.config import ConfigError
 from gateway.state import StateError, StateStore
+from gateway.web.redirects import RedirectError, check_client_redirect_uri
 
 EXIT_INVALID = 2
 SHORT_SECRET = 16  # characters; a shorter chosen secret is accepted with a warning

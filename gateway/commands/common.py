@@ -29,7 +29,7 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def load_config_from(args: argparse.Namespace):
     """The config `--config` names, or the embedded default; `ConfigError` when it is wrong."""
-    from gateway.config import embedded_default_config, load_config
+    from gateway.infra.config import embedded_default_config, load_config
 
     return load_config(args.config) if args.config else embedded_default_config()
 

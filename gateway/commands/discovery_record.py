@@ -90,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.config import ConfigError
+    from gateway.infra.config import ConfigError
 
     try:
         zone = zone_name(args.domain)
@@ -155,7 +155,7 @@ def discovery_value(base_url: str) -> str:
 def write_record(config, record: DiscoveryRecord) -> dict[str, object]:
     """Publish `record` through the backend hosting its zone; what happened, for --json."""
     from backends.base import BackendError
-    from gateway.registry import BackendRouter
+    from gateway.infra.registry import BackendRouter
 
     try:
         router = BackendRouter.from_config(config)
@@ -169,7 +169,7 @@ def write_record(config, record: DiscoveryRecord) -> dict[str, object]:
 
 def _write_through(router, record: DiscoveryRecord) -> dict[str, object]:
     from backends.base import BackendError, ZoneChanged
-    from gateway.plan import RRsetChange
+    from backends.records import RRsetChange
 
     zone_text = record.zone.to_text(omit_final_dot=True)
     try:

@@ -23,14 +23,13 @@ from collections.abc import Callable
 import dns.name
 
 from backends.base import BackendError
+from gateway.apply.instances import describe_row, instance_differences, record_dicts, revert_instance
+from gateway.apply.intents import StateUnavailable
+from gateway.commands.common import CommandFailed, add_config_option, load_config_from
 from gateway.commands.state import open_store
-from gateway.commands.common import add_config_option, load_config_from
-from gateway.config import Config, ConfigError
-from gateway.domains import DomainError, idna_domain, idna_host
-from gateway.instances import describe_row, instance_differences, record_dicts, revert_instance
-from gateway.commands.common import CommandFailed
-from gateway.intents import StateUnavailable
-from gateway.registry import BackendRouter
+from gateway.engine.domains import DomainError, idna_domain, idna_host
+from gateway.infra.config import Config, ConfigError
+from gateway.infra.registry import BackendRouter
 from gateway.state import StateError, StateStore
 from gateway.state.models import TemplateInstance
 

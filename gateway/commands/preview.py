@@ -21,10 +21,10 @@ if TYPE_CHECKING:  # imported when a command runs, so that `dcgw --help` stays f
     import dns.name
     import dns.rrset
 
-    from gateway.plan import Plan
-    from gateway.records import Record
-    from gateway.render import ApplyContext
-    from gateway.template import Template
+    from gateway.engine.plan import Plan
+    from gateway.engine.records import Record
+    from gateway.engine.render import ApplyContext
+    from gateway.engine.template import Template
 
 EXIT_INVALID = 2
 
@@ -57,8 +57,8 @@ def context_from_args(args: argparse.Namespace, **policies) -> tuple[Template, A
     import dns.exception
     import dns.name
 
-    from gateway.render import ApplyContext
-    from gateway.template import TemplateError, load_template
+    from gateway.engine.render import ApplyContext
+    from gateway.engine.template import TemplateError, load_template
 
     try:
         template = load_template(args.template)
@@ -80,9 +80,9 @@ def context_from_args(args: argparse.Namespace, **policies) -> tuple[Template, A
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.plan import PlanError, apply_changes_to_rrsets, plan_changes, read_scope
-    from gateway.render import RenderError, render_template
-    from gateway.zonedata import ZoneFileError, load_zone_file, rrsets_in_scope, zone_rrsets
+    from backends.zonedata import ZoneFileError, load_zone_file, rrsets_in_scope, zone_rrsets
+    from gateway.engine.plan import PlanError, apply_changes_to_rrsets, plan_changes, read_scope
+    from gateway.engine.render import RenderError, render_template
 
     try:
         template, context = context_from_args(args)
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def plan_json(plan: Plan, zone_after: Iterable[dns.rrset.RRset]) -> dict:
-    from gateway.records import records_of
+    from gateway.engine.records import records_of
 
     document = plan.to_json()
     document["zone"] = [r.to_json(plan.zone) for r in records_of(zone_after)]

@@ -41,9 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.config import ConfigError, data_directory, embedded_default_config, load_config
-    from gateway.observability import configure_logging
-    from gateway.proxies import forwarding_warning
+    from gateway.infra.config import ConfigError, data_directory, embedded_default_config, load_config
+    from gateway.infra.observability import configure_logging
+    from gateway.web.proxies import forwarding_warning
 
     embedded = args.config is None
     log_config = configure_logging(args.log_level.upper())
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INVALID
     try:
-        from gateway.app import create_app
+        from gateway.web.app import create_app
 
         if embedded:
             data_dir = data_directory()
@@ -91,7 +91,7 @@ def start_metrics_server(app, config):
     import uvicorn
     from starlette.applications import Starlette
 
-    from gateway.observability import metrics_routes
+    from gateway.infra.observability import metrics_routes
 
     host, port = config.metrics.listen
     metrics_app = Starlette(routes=metrics_routes(app.state.runtime.metrics, config.metrics.token))

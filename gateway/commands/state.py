@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.config import Config
+from gateway.infra.config import Config
 from gateway.state import StateStore
 from gateway.state.database import open_state_store
 

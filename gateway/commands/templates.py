@@ -57,8 +57,8 @@ Exit status: 0 done (or nothing to do), 1 some templates were invalid and left o
 def run_sync(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gateway.config import ConfigError
-    from gateway.template_sync import plan_sync, read_allowlist
+    from gateway.infra.config import ConfigError
+    from gateway.infra.template_sync import plan_sync, read_allowlist
 
     try:
         target = load_config_from(args).gateway.templates
@@ -92,8 +92,8 @@ def _fail(command: str, message: str) -> int:
 
 
 def run_lint(args: argparse.Namespace) -> int:
-    from gateway.config import ConfigError, load_config
-    from gateway.lint import LintPathError, LintReport, check_lint_paths, lint_paths
+    from gateway.engine.lint import LintPathError, LintReport, check_lint_paths, lint_paths
+    from gateway.infra.config import ConfigError, load_config
 
     config = None
     if getattr(args, "config", None):  # callers may build the arguments themselves
@@ -131,9 +131,9 @@ def run_lint(args: argparse.Namespace) -> int:
 
 def print_backend_support(config, paths) -> None:
     """Per template: each configured backend that cannot apply it, and why."""
-    from gateway.extensions import applicable, gateway_extensions, refusal
-    from gateway.registry import BackendRouter
-    from gateway.template import TemplateError, load_template
+    from gateway.apply.extensions import applicable, gateway_extensions, refusal
+    from gateway.engine.template import TemplateError, load_template
+    from gateway.infra.registry import BackendRouter
 
     router = BackendRouter.from_config(config)
     extensions = gateway_extensions(config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from gateway.config import ConfigError, DatabaseSettings
+from gateway.infra.config import ConfigError, DatabaseSettings
 from gateway.state.store import StateStore
 
 log = logging.getLogger(__name__)

@@ -103,7 +103,7 @@ class ApplyIntent(Base):
     `changes` are the exact RRset changes ({"name", "type", "before", "after"}); `instance`
     is the instance row to record once they are in DNS (None for a revert), `replaces` the
     instance ids it removes. A row outlives its write only after a crash or a lost answer;
-    it is then settled by re-reading the names (see gateway.intents).
+    it is then settled by re-reading the names (see gateway.apply.intents).
     """
 
     __tablename__ = "apply_intents"

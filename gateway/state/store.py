@@ -11,16 +11,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.observability import audit_log
+from backends.locks import ZoneLocks
+from gateway.infra.observability import audit_log
 from gateway.state import migrate
 from gateway.state.attempts import AttemptCounters
+from gateway.state.locks import zone_locks_for
 from gateway.state.models import (
     ApplyIntent, AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token, WebRedirect,
 )
 from gateway.state.pkce import verifier_problem
 from gateway.state.secrets import chosen_secret_hash, new_secret, secret_hash, secret_matches
 from gateway.state.sessions import SessionRows
-from gateway.zone_locks import ZoneLocks, zone_locks_for
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=1)

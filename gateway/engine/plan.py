@@ -1,0 +1,479 @@
+"""Plan what applying a rendered template changes in a zone (spec "Record Types and Conflicts").
+
+The planner sees only the RRsets at the names the template touches (their ancestors for
+delegations, and the subtree below an NS record), so its cost follows the template, not
+the zone. It returns RRset-level changes for a backend and record-level additions,
+deletions and conflicts for a person or a 409 body.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.TXT
+import dns.rrset
+
+from backends.records import (
+    UNTOUCHABLE, ExtensionChange, ExtensionRecord, ReadScope, RRsetChange, make_rrset, name_key, rdata_identity,
+    relative_text,
+)
+from gateway.engine.records import Record, RenderedRecord, records_of
+from gateway.engine.render import RenderedTemplate, split_txt, txt_text
+from gateway.engine.safety import UnsafeChange, check_changes
+from gateway.engine.spf import SpfMergeError, SpfRulesError, is_spf, merge_spf
+from gateway.engine.template import TxtConflictMode
+
+T = dns.rdatatype.RdataType
+ADDRESS_TYPES = frozenset({T.A, T.AAAA})
+APEX_ALIAS = "APEXCNAME"
+# What an alias answers for in place of records of its own.
+ALIAS_DISPLACES = ADDRESS_TYPES | {T.CNAME}
+RRsetKey = tuple[dns.name.Name, T]
+
+
+class PlanError(ValueError):
+    """The template cannot be applied as a whole (its own records cannot coexist, ...)."""
+
+
+class UnsupportedRecordType(PlanError):
+    """The template uses an extension record type the backend does not implement."""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An existing record (or extension record) the template removes, and why."""
+
+    record: Record | ExtensionRecord
+    reason: str
+
+
+@dataclass
+class Plan:
+    zone: dns.name.Name
+    changes: list[RRsetChange] = field(default_factory=list)
+    add: list[Record] = field(default_factory=list)  # and the ExtensionRecords of extension_changes
+    delete: list[Record] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Changes to extension records the backend writes itself (its supported_extensions).
+    extension_changes: list[ExtensionChange] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes and not self.extension_changes
+
+    def to_json(self) -> dict[str, list[dict]]:
+        return {
+            "add": [r.to_json(self.zone) for r in self.add],
+            "delete": [r.to_json(self.zone) for r in self.delete],
+        }
+
+
+def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
+    """The names whose RRsets decide the plan: owners, their ancestors inside the zone
+    (an NS there is a delegation), and the subtrees under NS records."""
+    scope = rendered.scopes.get(zone)
+    if scope is None:
+        scope = rendered.scopes[zone] = _read_scope(rendered, zone)
+    return scope
+
+
+def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
+    zone_key = name_key(zone)
+    names: dict[_NameKey, dns.name.Name] = {}
+    # What the planner acts on at each name (`_conflict`, `_merge_spf`, `_build_changes`):
+    # the types written there, A beside AAAA, TXT for SPF, and CNAME and NS everywhere; a new
+    # CNAME or NS (or an extension) conflicts with anything, so there every type (None).
+    types: dict[_NameKey, set[T] | None] = {}
+    owners = [(r.name, _types_acted_on(r.rdtype)) for r in rendered.records]
+    owners += [(s.name, {T.TXT, T.CNAME, T.NS}) for s in rendered.spf]
+    owners += [(e.name, None) for e in rendered.extensions]
+    # Records whose values come at apply: their names and types are known now.
+    owners += [(p.name, _pending_types(p)) for p in rendered.pending if p.name is not None]
+    for owner, acted_on in owners:
+        key = name_key(owner)
+        names.setdefault(key, owner)
+        known = types.get(key, set())
+        types[key] = None if known is None or acted_on is None else known | acted_on
+    for key, owner in list(names.items()):
+        if len(key) > len(zone_key) and key[:len(zone_key)] == zone_key:
+            for depth in range(1, len(key) - len(zone_key)):
+                if key[:-depth] not in names:
+                    names[key[:-depth]] = dns.name.Name(owner.labels[depth:])
+                    types[key[:-depth]] = {T.NS}  # above a record, only a delegation matters
+    subtrees = {r.name for r in [*rendered.records, *rendered.pending] if r.name is not None and r.rdtype == T.NS}
+    narrowed = {names[key]: frozenset(found) for key, found in types.items() if found is not None}
+    return ReadScope(frozenset(names.values()), frozenset(subtrees), narrowed)
+
+
+def _pending_types(pending) -> set[T] | None:
+    if pending.source.type == "SPFM":
+        return {T.TXT, T.CNAME, T.NS}
+    return None if pending.rdtype is None else _types_acted_on(pending.rdtype)
+
+
+def _types_acted_on(rdtype: T) -> set[T] | None:
+    if rdtype in (T.CNAME, T.NS):
+        return None
+    return {rdtype, T.CNAME, T.NS} | (set(ADDRESS_TYPES) if rdtype in ADDRESS_TYPES else set())
+
+
+def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset], zone: dns.name.Name,
+                 supported_extensions: frozenset[str] = frozenset(),
+                 current_extensions: Iterable[ExtensionRecord] = ()) -> Plan:
+    """Compute the changes that apply `rendered` to a zone whose relevant RRsets are `current`
+    (and extension records `current_extensions`, of a backend that writes them itself)."""
+    unsupported = sorted({e.type for e in rendered.extensions} - supported_extensions)
+    if unsupported:
+        raise UnsupportedRecordType(
+            f"the template uses {', '.join(unsupported)}, an extension this backend does not support")
+    keys = _Keys(zone)
+    _check_coherent(rendered.records, keys)
+
+    # Callers pass the RRsets in `read_scope`; anything else they pass is ignored, so the
+    # work below follows the template even when a caller hands over a whole zone.
+    scope = read_scope(rendered, zone)
+    in_scope = {keys.name(name) for name in scope.names}
+    narrowed = {keys.name(name): found for name, found in scope.types.items()}
+    subtrees = [keys.name(top) for top in scope.subtrees]
+    existing: dict[_RRsetKey, dns.rrset.RRset] = {}
+    by_name: dict[_NameKey, list[Record]] = {}
+    for rrset in current:
+        if rrset.rdtype in UNTOUCHABLE:
+            continue
+        owner = keys.name(rrset.name)
+        below = any(owner[:len(top)] == top for top in subtrees)
+        if not below and (owner not in in_scope or rrset.rdtype not in narrowed.get(owner, (rrset.rdtype,))):
+            continue  # outside the scope, or a type nothing here acts on
+        existing[(owner, rrset.rdtype)] = rrset
+        by_name.setdefault(owner, []).extend(records_of([rrset]))
+
+    plan = Plan(zone=zone, warnings=list(rendered.warnings))
+    desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [
+        (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix) for r in rendered.records]
+    removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]] = {}
+
+    for spf_record, replaced, problem in _merge_spf(rendered, existing, plan, keys):
+        desired.append((spf_record, TxtConflictMode.NONE, None))
+        for old in replaced:
+            removals[keys.record(old)] = (old, problem)
+
+    wanted = {keys.record(r) for r, _, _ in desired}
+    for record, mode, prefix in desired:
+        for old in _candidates(record, by_name, keys):
+            key = keys.record(old)
+            if key in wanted or key in removals:
+                continue
+            reason = _conflict(record, mode, prefix, old, keys)
+            if reason:
+                removals[key] = (old, reason)
+
+    _pending_conflicts(rendered, existing, by_name, keys, wanted, removals)
+    extension_conflicts = _plan_extensions(plan, rendered, [r for r, _, _ in desired], current_extensions,
+                                           by_name, removals, scope, keys)
+    plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
+    plan.conflicts += extension_conflicts
+    _build_changes(plan, existing, [r for r, _, _ in desired], removals, keys)
+    # Checked on the plan itself, so no front end (and no `force`) can skip it.
+    try:
+        check_changes(plan.changes, zone, rendered.context.safety)
+    except UnsafeChange as exc:
+        raise PlanError(str(exc)) from None
+    return plan
+
+
+def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Record],
+                     current_extensions: Iterable[ExtensionRecord], by_name: dict[_NameKey, list[Record]],
+                     removals: dict, scope: ReadScope, keys: _Keys) -> list[Conflict]:
+    """Extension changes for the backend; an alias displaces the A, AAAA and CNAME records at
+    its name, and address records written where an alias is displace the alias."""
+    current = {(e.name, e.type): e for e in current_extensions if _in_scope(e.name, scope)}
+    wanted: dict[tuple[dns.name.Name, str], ExtensionRecord] = {}
+    for extension in rendered.extensions:
+        key = (extension.name, extension.type)
+        if key in wanted and wanted[key] != extension:
+            raise PlanError(f"the template puts two different {extension.type} records at {extension.name.to_text()}")
+        wanted[key] = extension
+    conflicts = []
+    at = lambda name: relative_text(name, plan.zone)  # noqa: E731
+    for (name, rtype), extension in wanted.items():
+        if rtype == APEX_ALIAS:
+            clash = sorted({dns.rdatatype.to_text(r.rdtype) for r in desired
+                            if r.name == name and r.rdtype in ALIAS_DISPLACES})
+            if clash:
+                raise PlanError(f"the template puts an APEXCNAME beside {', '.join(clash)} at {name.to_text()}; "
+                                "an alias stands for those records")
+            for old in by_name.get(keys.name(name), ()):
+                if old.rdtype in ALIAS_DISPLACES:
+                    removals[keys.record(old)] = (
+                        old, f"the new APEXCNAME at {at(name)} replaces the "
+                             f"{dns.rdatatype.to_text(old.rdtype)} records there")
+        before = current.get((name, rtype))
+        if before == extension:
+            continue
+        plan.extension_changes.append(ExtensionChange(rtype, name, before, extension))
+        plan.add.append(extension)  # type: ignore[arg-type]
+        if before is not None:
+            plan.delete.append(before)  # type: ignore[arg-type]
+            conflicts.append(Conflict(before, f"the new {rtype} at {at(name)} replaces the existing one"))  # type: ignore[arg-type]
+    for (name, rtype), old in current.items():
+        if (name, rtype) in wanted or rtype != APEX_ALIAS:
+            continue
+        if any(r.name == name and r.rdtype in ALIAS_DISPLACES for r in desired):
+            plan.extension_changes.append(ExtensionChange(rtype, name, old, None))
+            plan.delete.append(old)  # type: ignore[arg-type]
+            conflicts.append(Conflict(old, f"the new records at {at(name)} replace the APEXCNAME there"))  # type: ignore[arg-type]
+    return conflicts
+
+
+def _pending_conflicts(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset],
+                       by_name: dict[_NameKey, list[Record]], keys: _Keys, wanted: set,
+                       removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]]) -> None:
+    """Conflicts of records whose value waits for the apply: which existing records go
+    depends on their name and type only (the TXT prefix is never a variable), so they are
+    known now. An SPF record that cannot be merged is replaced whatever the rules."""
+    for pending in rendered.pending:
+        if pending.name is None:
+            continue  # placed only at apply, and checked then
+        if pending.source.type == "SPFM":
+            txt = existing.get((keys.name(pending.name), T.TXT))
+            spf_records = [r for r in records_of([txt]) if is_spf(txt_text(r.rdata))] if txt is not None else []
+            problem = _spf_problem(pending.name, spf_records)
+            for old in spf_records if problem else ():
+                removals.setdefault(keys.record(old), (old, problem))
+            continue
+        if pending.rdtype is None:
+            continue  # extensions write no plain records
+        for old in _candidates(pending, by_name, keys):
+            key = keys.record(old)
+            if key in wanted or key in removals:
+                continue
+            reason = _conflict(pending, pending.source.txt_conflict_mode, pending.source.txt_conflict_prefix,
+                               old, keys)
+            if reason:
+                removals[key] = (old, reason)
+
+
+def _spf_problem(name: dns.name.Name, spf_records: list[Record]) -> str | None:
+    """Why the SPF records at `name` cannot take merged rules, or None."""
+    try:
+        if len(spf_records) > 1:
+            raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
+        merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, [])
+    except SpfMergeError as exc:
+        return f"SPF record cannot be merged ({exc}); applying replaces it"
+    return None
+
+
+# Names compared as dnspython compares them, without its per-call cost (`name_key`).
+_NameKey = tuple[bytes, ...]
+_RRsetKey = tuple[_NameKey, T]
+
+
+class _Keys:
+    """Canonical keys of one planning pass, each computed once: names, and record identities."""
+
+    def __init__(self, zone: dns.name.Name) -> None:
+        # Keyed by id, each holding its object so that no id is reused during the pass.
+        self._names: dict[int, tuple[dns.name.Name, _NameKey]] = {}
+        self._identities: dict[int, tuple[dns.rdata.Rdata, object]] = {}
+        self.zone = zone
+        self.zone_key = self.name(zone)
+
+    def name(self, name: dns.name.Name) -> _NameKey:
+        found = self._names.get(id(name))
+        if found is None:
+            found = self._names[id(name)] = (name, name_key(name))
+        return found[1]
+
+    def identity(self, rdata: dns.rdata.Rdata) -> object:
+        found = self._identities.get(id(rdata))
+        if found is None:
+            found = self._identities[id(rdata)] = (rdata, rdata_identity(rdata))
+        return found[1]
+
+    def record(self, record: Record) -> tuple[_RRsetKey, object]:
+        return (self.name(record.name), record.rdata.rdtype), self.identity(record.rdata)
+
+    def inside_zone(self, name_key: _NameKey) -> bool:
+        """`name != zone and name.is_subdomain(zone)`."""
+        return len(name_key) > len(self.zone_key) and name_key[:len(self.zone_key)] == self.zone_key
+
+
+def _in_scope(name: dns.name.Name, scope: ReadScope) -> bool:
+    return name in scope.names or any(name.is_subdomain(top) for top in scope.subtrees)
+
+
+def _candidates(record: Record, by_name: dict[_NameKey, list[Record]], keys: _Keys) -> list[Record]:
+    """Existing records that could conflict with `record`: at its name, delegations above it,
+    and for a new delegation everything below it."""
+    own = keys.name(record.name)
+    found = list(by_name.get(own, ()))
+    name = own
+    while keys.inside_zone(name):
+        name = name[:-1]
+        found += [r for r in by_name.get(name, ()) if r.rdtype == T.NS]
+    if record.rdtype == T.NS:
+        found += [r for owner, records in by_name.items()
+                  if owner != own and owner[:len(own)] == own for r in records]
+    return found
+
+
+def _check_coherent(records: list[RenderedRecord], keys: _Keys) -> None:
+    by_name: dict[_NameKey, list[RenderedRecord]] = {}
+    for record in records:
+        by_name.setdefault(keys.name(record.name), []).append(record)
+    for group in by_name.values():
+        name = group[0].name
+        # Alternative groups often repeat one CNAME; applied together they are one record.
+        cnames = {rdata_identity(r.rdata) for r in group if r.rdtype == T.CNAME}
+        if len(cnames) > 1:
+            raise PlanError(f"the template puts {len(cnames)} CNAME records at {name.to_text()}; "
+                            "a name holds at most one")
+        if cnames and any(r.rdtype != T.CNAME for r in group):
+            others = sorted({dns.rdatatype.to_text(r.rdtype) for r in group if r.rdtype != T.CNAME})
+            raise PlanError(f"the template puts a CNAME beside {', '.join(others)} at {name.to_text()}; "
+                            "a CNAME cannot coexist with other records")
+
+
+def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset], plan: Plan, keys: _Keys):
+    """Yield (merged SPF record, existing SPF records it replaces, conflict reason or None)."""
+    rules_by_name: dict[_NameKey, tuple[dns.name.Name, list]] = {}
+    for spf in rendered.spf:
+        rules_by_name.setdefault(keys.name(spf.name), (spf.name, []))[1].append(spf)
+    for owner_key, (name, group) in rules_by_name.items():
+        txt = existing.get((owner_key, T.TXT))
+        current = [r for r in records_of([txt])] if txt is not None else []
+        spf_records = [r for r in current if is_spf(txt_text(r.rdata))]
+        ttls = [s.ttl for s in group if s.ttl is not None]
+        ttl = min(ttls) if ttls else (txt.ttl if txt is not None else rendered.context.ttl_policy.default)
+        rules = [s.rules for s in group]
+        problem = None
+        try:
+            try:
+                if len(spf_records) > 1:
+                    raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
+                merged = merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, rules)
+            except SpfMergeError as exc:
+                problem = f"SPF record cannot be merged ({exc}); applying replaces it"
+                merged = merge_spf(None, rules)
+        except SpfRulesError as exc:  # rendering refuses these first; a caller may not have rendered
+            raise PlanError(str(exc)) from None
+        if merged.over_lookup_limit:
+            plan.warnings.append(f"the SPF record at {relative_text(name, plan.zone)} needs {merged.lookups} "
+                                 "DNS lookups, more than the limit of 10 receivers enforce")
+        rdata = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, T.TXT, split_txt(merged.text))
+        source = group[0].source
+        yield RenderedRecord(name=name, ttl=ttl, rdata=rdata, source=source), spf_records, problem
+
+
+def _conflict(new: Record, mode: TxtConflictMode, prefix: str | None, old: Record, keys: _Keys) -> str | None:
+    """Why `old` must go when `new` is written, or None when they coexist."""
+    zone = keys.zone
+    new_key, old_key = keys.name(new.name), keys.name(old.name)
+    new_type = lambda: dns.rdatatype.to_text(new.rdtype)  # noqa: E731 (only named in a reason)
+    at = lambda: relative_text(old.name, zone)  # noqa: E731
+    if old_key == new_key:
+        if old.rdtype == T.CNAME:
+            return f"the existing CNAME at {at()} conflicts with the new {new_type()} record"
+        if new.rdtype == T.CNAME:
+            return f"the new CNAME at {at()} conflicts with every other record there"
+        if new.rdtype == T.NS:
+            return f"the new delegation (NS) at {at()} replaces every record at and below it"
+        if old.rdtype == T.NS and old_key != keys.zone_key:
+            return f"{at()} is delegated (NS); the new {new_type()} record replaces the delegation"
+        if new.rdtype in (T.MX, T.SRV) and old.rdtype == new.rdtype:
+            return f"the new {new_type()} record replaces the {dns.rdatatype.to_text(old.rdtype)} records at {at()}"
+        if new.rdtype in ADDRESS_TYPES and old.rdtype in ADDRESS_TYPES:
+            return f"the new {new_type()} record replaces the A and AAAA records at {at()}"
+        if new.rdtype == T.TXT and old.rdtype == T.TXT:
+            if mode is TxtConflictMode.ALL:
+                return f"the new TXT record replaces all TXT records at {at()}"
+            if mode is TxtConflictMode.PREFIX and prefix is not None and txt_text(old.rdata).startswith(prefix):
+                return f"the new TXT record replaces TXT records starting with {prefix!r} at {at()}"
+        return None
+    if new.rdtype == T.NS and old_key[:len(new_key)] == new_key:
+        return f"the new delegation (NS) at {relative_text(new.name, zone)} replaces everything below it"
+    if old.rdtype == T.NS and old_key != keys.zone_key and new_key[:len(old_key)] == old_key:
+        return f"{at()} is delegated (NS); the new {new_type()} record below it replaces the delegation"
+    return None
+
+
+def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[Record],
+                   removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]], keys: _Keys) -> None:
+    # Each RRset is named as its first wanted record names it, else as its first removed record.
+    names: dict[_RRsetKey, dns.name.Name] = {}
+    wanted_by_key: dict[_RRsetKey, list[Record]] = {}
+    for record in desired:
+        key = (keys.name(record.name), record.rdtype)
+        names.setdefault(key, record.name)
+        wanted_by_key.setdefault(key, []).append(record)
+    removed_by_key: dict[_RRsetKey, set[object]] = defaultdict(set)
+    for (key, identity), (old, _) in removals.items():
+        names.setdefault(key, old.name)
+        removed_by_key[key].add(identity)
+
+    identity = keys.identity
+    for key in sorted(names, key=lambda k: (k[0], int(k[1]))):
+        name, rdtype = names[key], key[1]
+        before = existing.get(key)
+        before_rdatas = list(before) if before is not None else []
+        removed = removed_by_key.get(key, ())
+        rdatas = [rdata for rdata in before_rdatas if identity(rdata) not in removed]
+        identities = {identity(rdata) for rdata in rdatas}
+        wanted = wanted_by_key.get(key, [])
+        for record in wanted:
+            wanted_identity = identity(record.rdata)
+            if wanted_identity not in identities:
+                identities.add(wanted_identity)
+                rdatas.append(record.rdata)
+        ttl = min(r.ttl for r in wanted) if wanted else (before.ttl if before is not None else 0)
+        if before is not None and len(rdatas) == len(before_rdatas) and ttl == before.ttl \
+                and identities == {identity(rdata) for rdata in before_rdatas}:
+            continue  # what `after` would be is `before`
+        after = make_rrset(name, ttl, rdatas)
+        if _same_rrset(before, after, keys):
+            continue
+        plan.changes.append(RRsetChange(name, rdtype, before, after))
+        # A record is its RRset's name, TTL and one rdata (`records_of`).
+        before_set = {(before.ttl, identity(rdata)) for rdata in before_rdatas} if before is not None else set()
+        after_set = {(after.ttl, identity(rdata)) for rdata in after} if after is not None else set()
+        if before is not None:
+            plan.delete += [Record(before.name, before.ttl, rdata) for rdata in before_rdatas
+                            if (before.ttl, identity(rdata)) not in after_set]
+        if after is not None:
+            plan.add += [Record(after.name, after.ttl, rdata) for rdata in after
+                         if (after.ttl, identity(rdata)) not in before_set]
+
+
+def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:
+    """`same_rrset`, with the pass's identities."""
+    if a is None or b is None:
+        return a is None and b is None
+    return a.ttl == b.ttl and {keys.identity(r) for r in a} == {keys.identity(r) for r in b}
+
+
+def _ttl_identity(record: Record) -> tuple[int, object]:
+    return (record.ttl, rdata_identity(record.rdata))
+
+
+def _key_order(key: RRsetKey) -> tuple:
+    name, rdtype = key
+    return (name, int(rdtype))
+
+
+def apply_changes_to_rrsets(rrsets: Iterable[dns.rrset.RRset], changes: Iterable[RRsetChange]) -> list[dns.rrset.RRset]:
+    """The RRsets after `changes`, for previews and tests."""
+    result: dict[RRsetKey, dns.rrset.RRset] = {(r.name, r.rdtype): r for r in rrsets}
+    for change in changes:
+        if change.after is None:
+            result.pop((change.name, change.rdtype), None)
+        else:
+            result[(change.name, change.rdtype)] = change.after
+    return [result[key] for key in sorted(result, key=_key_order)]

@@ -1,5 +1,0 @@
-"""The asynchronous (OAuth) flow: token endpoint and the bearer-token apply and revert API."""
-
-from gateway.oauth.routes import routes
-
-__all__ = ["routes"]
