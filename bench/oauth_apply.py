@@ -103,7 +103,8 @@ class Gateway:
             PROVIDER, REDIRECT).access_token for host in self.hosts]
         # The user who consented, still in control of the zone (each apply checks).
         authenticator = LocalAuthenticator(AuthSettings(users=(
-            AuthUser("bench", "$argon2id$v=19$m=65536,t=3,p=4$YmVuY2gtc2FsdA$YmVuY2gtaGFzaA", (self.domain,)),)))
+            AuthUser(username="bench", password_hash="$argon2id$v=19$m=65536,t=3,p=4$YmVuY2gtc2FsdA$YmVuY2gtaGFzaA",
+                     zones=(self.domain,)),)))
         app = Starlette(routes=routes(self.store, BackendRouter([(self.backend, [self.domain])]),
                                       {(PROVIDER, SERVICE): TEMPLATE}, authenticator=authenticator))
         port = free_port()

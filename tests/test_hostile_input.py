@@ -481,7 +481,7 @@ def test_the_new_config_keys_and_their_defaults(tmp_path, monkeypatch):
     config = load_config(path)
     assert config.limits.max_txt_bytes == 2048 and config.safety.max_deletes == 3
     assert config.metrics.token == "from-the-environment" and config.metrics.listen == ("::1", 9100)
-    assert {n.to_text() for n in config.safety.protected_in(ZONE)} == {
+    assert {n.to_text() for n in config.safety.policy().protected_in(ZONE)} == {
         "_domainconnect.example.com.", "_dmarc.example.com.", "mail.example.com."}
     (tmp_path / "empty.toml").write_text("")
     defaults = load_config(tmp_path / "empty.toml")

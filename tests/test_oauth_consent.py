@@ -259,7 +259,7 @@ def test_whole_flow_consent_sign_in_allow_token_apply_revoke(gateway):
 def test_whole_flow_through_the_real_login_form(tmp_path):
     password = "correct horse battery staple"
     hashed = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(password)
-    users = AuthSettings(driver="local", users=(AuthUser("carol", hashed, ("example.com",)),))
+    users = AuthSettings(driver="local", users=(AuthUser(username="carol", password_hash=hashed, zones=("example.com",)),))
     with running_gateway(tmp_path, LocalAuthenticator(users)) as gateway, browser(gateway, None) as client:
         to_login = client.get(consent_url())
         assert to_login.status_code == 303

@@ -14,7 +14,6 @@ The port is taken before anything is printed, so a port in use is one line and e
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import shutil
 import socket
@@ -142,8 +141,8 @@ def embedded_default(config, host: str, port: int):
     target = directory / "example.com.zone"
     if not target.exists():
         shutil.copyfile(EXAMPLES / "example.com.zone", target)
-    gateway = dataclasses.replace(config.gateway, base_url=f"http://{host}:{port}")
-    return dataclasses.replace(config, gateway=gateway)
+    gateway = config.gateway.model_copy(update={"base_url": f"http://{host}:{port}"})
+    return config.model_copy(update={"gateway": gateway})
 
 
 def example_apply_url(config) -> str:

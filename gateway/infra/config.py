@@ -2,15 +2,15 @@
 
     dcgw COMMAND --config FILE
 
-Every section is optional; each command checks what it needs. A string `"env:NAME"`
-anywhere under `[[backends]]` and `[auth]`, and in `gateway.session_secret`,
-`database.url` and `metrics.token`, is read from the environment variable NAME, and
-`"file:/PATH"` from the file PATH (one trailing newline stripped: Docker and Kubernetes
-secrets), so secrets stay out of the file. Each is resolved where it is used: the session
-secret by the commands that sign sessions (`dcgw serve`), a backend's by the commands that
-load it, so `dcgw apply` never needs the session secret. Relative paths resolve against the config file's directory: `gateway.templates`,
-a relative SQLite `database.url`, and backend options named `directory` or ending in
-`_dir`, `_file` or `_path`.
+Every section is a pydantic model that forbids keys it does not define; each command checks
+what it needs. A string `"env:NAME"` anywhere under `[[backends]]` and `[auth]`, and in
+`gateway.session_secret`, `database.url` and `metrics.token`, is read from the environment
+variable NAME, and `"file:/PATH"` from the file PATH (one trailing newline stripped: Docker
+and Kubernetes secrets), so secrets stay out of the file. Each is resolved where it is used:
+the session secret by the commands that sign sessions (`dcgw serve`), a backend's by the
+commands that load it, so `dcgw apply` never needs the session secret. Relative paths
+resolve against the config file's directory: `gateway.templates`, a relative SQLite
+`database.url`, and backend options named `directory` or ending in `_dir`, `_file` or `_path`.
 
 Errors are `ConfigError`s that name the file and the key:
 `config.toml: backends[1].driver: no backend driver 'pdsn' (installed: powerdns, ...)`.
@@ -25,25 +25,29 @@ import re
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from functools import cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
 import dns.exception
 import dns.name
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, ValidationInfo
+from pydantic import field_validator, model_validator
 
 from backends.base import ENTRY_POINT_GROUP
 from backends.base import ConfigError as BackendConfigError
 from gateway.engine.domains import DomainError, zone_text
 from gateway.engine.render import RenderLimits, TtlPolicy
 from gateway.engine.safety import SafetyPolicy
+from gateway.engine.validation import KeyProblem, describe, field_names, key_text
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
-    "GatewaySettings", "MetricsSettings", "RedirectSettings", "ServerSettings", "TtlSettings", "data_directory",
-    "default_config_path", "embedded_default_config", "installed_drivers", "load_config", "resolve_secret",
+    "GatewaySettings", "LimitsSettings", "MetricsSettings", "RedirectSettings", "SafetySettings", "ServerSettings",
+    "TtlSettings", "data_directory", "default_config_path", "embedded_default_config", "installed_drivers",
+    "load_config", "resolve_secret",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,7 @@ ENV_PREFIX = "env:"
 FILE_PREFIX = "file:"
 MAX_SECRET_FILE_BYTES = 64 * 1024
 MIN_SESSION_SECRET_LENGTH = 32
+MAX_TTL = 2**31 - 1
 ANY_ZONE = "*"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # gateway/, which holds defaults/ and examples/
 DATA_DIRECTORY_NAME = "dcgw-data"
@@ -59,135 +64,413 @@ DATA_DIRECTORY_NAME = "dcgw-data"
 CSS_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})"
                        r"|(?:rgb|rgba|hsl|hsla)\(\s*[0-9.%,\s/+-]+\)|[a-zA-Z]{3,20}")
 
+# TOML scalars as they are written: no "5" for 5, no 1 for true.
+Text = Annotated[str, Strict()]
+Whole = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
+Seconds = Annotated[float, Strict()]  # an integer is a number of seconds too
+
 
 class ConfigError(BackendConfigError):
     """The config file is missing, unreadable or wrong; the message names the file and key."""
 
 
-@dataclass(frozen=True)
-class GatewaySettings:
+class Section(BaseModel):
+    """A config table: frozen, and no key it does not define."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _base(info: ValidationInfo) -> Path | None:
+    """The config file's directory while a file is loaded; None for values built in code."""
+    return (info.context or {}).get("base")
+
+
+def _relative_to(base: Path | None, value: str) -> Path:
+    candidate = Path(value).expanduser()
+    if candidate.is_absolute() or base is None:
+        return Path(os.path.normpath(candidate))
+    return Path(os.path.normpath(base / candidate))
+
+
+class GatewaySettings(Section):
     """`[gateway]`: who we are to service providers and where we are served."""
 
-    provider_id: str = "localhost"
-    provider_name: str = "Domain Connect Gateway"
-    provider_display_name: str = ""
-    base_url: str = "http://127.0.0.1:8080"
+    provider_id: Text = "localhost"
+    provider_name: Text = "Domain Connect Gateway"
+    provider_display_name: Text = ""
+    base_url: Text = "http://127.0.0.1:8080"
     templates: Path | None = None
-    control_panel_url: str | None = None
-    session_secret: str | None = None
-    development: bool = False
-    brand_color: str = "#0b5fff"
-    accent_color: str = "#0b5fff"
-    logo_url: str = ""
-    width: int = 750
-    height: int = 750
+    control_panel_url: Text | None = None
+    session_secret: Text | None = None
+    development: Flag = False
+    brand_color: Text = "#0b5fff"
+    accent_color: Text = "#0b5fff"
+    logo_url: Text = ""
+    width: Whole = 750
+    height: Whole = 750
 
-    def __post_init__(self) -> None:
-        if not self.provider_display_name:
-            object.__setattr__(self, "provider_display_name", self.provider_name)
+    _resolved_secret: str | None = PrivateAttr(None)
+    _generated_secret: str | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _display_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("provider_display_name"):
+            name = data.get("provider_name", cls.model_fields["provider_name"].default)
+            return {**data, "provider_display_name": name}
+        return data
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"must be an http(s) URL, not {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("brand_color", "accent_color")
+    @classmethod
+    def _color(cls, value: str) -> str:
+        bare_hex = re.fullmatch(r"[0-9a-fA-F]{3,8}", value) is not None
+        if bare_hex or not CSS_COLOR.fullmatch(value.strip()):
+            hint = f" (did you mean '#{value}'?)" if bare_hex else ""
+            raise ValueError(f"{value!r} is not a CSS color such as '#0b5fff'{hint}")
+        return value
+
+    @field_validator("templates", mode="before")
+    @classmethod
+    def _templates(cls, value: Any, info: ValidationInfo) -> Any:
+        return _relative_to(_base(info), value) if isinstance(value, str) else value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _session_secret(cls, value: str | None) -> str | None:
+        # A reference is resolved where sessions are signed (signing_secret), not by every command.
+        if value and not value.startswith((ENV_PREFIX, FILE_PREFIX)):
+            _check_session_secret(value)
+        return value or None
+
+    @field_validator("width", "height")
+    @classmethod
+    def _pixels(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"must be a positive number of pixels, not {value}")
+        return value
 
     def signing_secret(self) -> str:
         """`session_secret` (resolved from the environment or a file now, where it is used),
         or a random one for this process when none is configured (sessions then do not
         survive a restart nor work across replicas)."""
         if self.session_secret:
-            resolved = self.__dict__.get("_resolved_secret")
-            if resolved is None:
+            if self._resolved_secret is None:
                 resolved = resolve_secret(self.session_secret, "gateway.session_secret")
-                check_session_secret(resolved)
-                object.__setattr__(self, "_resolved_secret", resolved)
-            return resolved
-        generated = self.__dict__.get("_generated_secret")
-        if generated is None:
+                try:
+                    _check_session_secret(resolved)
+                except ValueError as exc:
+                    raise ConfigError(f"gateway.session_secret: {exc}") from None
+                self._resolved_secret = resolved
+            return self._resolved_secret
+        if self._generated_secret is None:
             log.warning("gateway.session_secret is not set; using a random secret for this process "
                         "(sessions end at restart and are not shared between replicas)")
-            generated = secrets.token_urlsafe(32)
-            object.__setattr__(self, "_generated_secret", generated)
-        return generated
+            self._generated_secret = secrets.token_urlsafe(32)
+        return self._generated_secret
 
 
-@dataclass(frozen=True)
-class TtlSettings:
+class TtlSettings(Section):
     """`[ttl]`: the TTL policy templates are held to."""
 
-    minimum: int = 60
-    maximum: int = 86400
-    default: int = 3600
+    minimum: Whole = 60
+    maximum: Whole = 86400
+    default: Whole = 3600
+
+    @field_validator("minimum", "maximum", "default")
+    @classmethod
+    def _seconds(cls, value: int) -> int:
+        if not 0 <= value <= MAX_TTL:
+            raise ValueError(f"must be between 0 and {MAX_TTL} seconds, not {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TtlSettings:
+        if self.minimum > self.maximum:
+            raise KeyProblem("ttl.minimum", f"{self.minimum} is greater than ttl.maximum {self.maximum}")
+        if not self.minimum <= self.default <= self.maximum:
+            raise KeyProblem("ttl.default", f"{self.default} is outside ttl.minimum..ttl.maximum "
+                                            f"({self.minimum}..{self.maximum})")
+        return self
 
     def policy(self) -> TtlPolicy:
         return TtlPolicy(minimum=self.minimum, maximum=self.maximum, default=self.default)
 
 
-@dataclass(frozen=True)
-class DnsSettings:
+class DnsSettings(Section):
     """`[dns]`: the resolver used to fetch signature keys; no nameservers = the system's."""
 
-    nameservers: tuple[str, ...] = ()
-    port: int = 53
-    timeout: float = 5.0
+    nameservers: tuple[Text, ...] = ()
+    port: Whole = 53
+    timeout: Seconds = 5.0
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        return _port_number(value)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"must be a positive number of seconds, not {value}")
+        return value
 
 
-@dataclass(frozen=True)
-class RedirectSettings:
+class RedirectSettings(Section):
     """`[redirects]`: the public addresses of the gateway's HTTP listener for redirected names.
     Without the section, REDIR301 and REDIR302 are not supported."""
 
-    addresses: tuple[str, ...] = ()
+    addresses: tuple[Text, ...] = ()
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one IPv4 or IPv6 address of the gateway's HTTP listener, "
+                             "as in [\"203.0.113.80\"]")
+        parsed = []
+        for index, text in enumerate(value):
+            try:
+                parsed.append(str(ipaddress.ip_address(text.strip())))
+            except ValueError:
+                raise KeyProblem(f"redirects.addresses[{index}]", f"{text!r} is not an IP address") from None
+        return tuple(dict.fromkeys(parsed))
 
 
-@dataclass(frozen=True)
-class AuthUser:
-    username: str
-    password_hash: str
-    zones: tuple[str, ...] = ()
+class AuthUser(Section):
+    """One `[[auth.users]]` table. Users of an OpenID Provider have no password here; the
+    table only lists their zones."""
+
+    username: Text
+    password_hash: Text = ""
+    zones: tuple[Text, ...] = ()
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        return _non_empty(value)
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_zone(zone) for zone in value)
 
 
-@dataclass(frozen=True)
-class AuthSettings:
-    """`[auth]`: `driver` and, for "local", `users`; every other key stays in `options`."""
+class AuthSettings(Section):
+    """`[auth]`: `driver` and, for "local", `users`; every other key stays in `options`
+    (the driver checks them)."""
 
-    driver: str = "local"
+    driver: Text = "local"
     users: tuple[AuthUser, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    options: Mapping[str, Any] = Field(default_factory=lambda: MappingProxyType({}))
     unresolved: str | None = None  # a secret reference that could not be resolved: raised where sign-in is loaded
 
+    @model_validator(mode="before")
+    @classmethod
+    def _gather(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or info.context is None:
+            return data
+        resolved, problem = _deferred(data, "auth")
+        options = {k: v for k, v in resolved.items() if k not in ("driver", "users")}
+        table = {k: v for k, v in resolved.items() if k in ("driver", "users")}
+        return {**table, "options": options, "unresolved": problem}
 
-@dataclass(frozen=True)
-class DatabaseSettings:
+    @field_validator("options")
+    @classmethod
+    def _frozen(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
+        return MappingProxyType(dict(value))
+
+    @model_validator(mode="after")
+    def _users(self) -> AuthSettings:
+        if self.driver != "oidc":
+            for index, user in enumerate(self.users):
+                if not user.password_hash:
+                    raise KeyProblem(f"auth.users[{index}].password_hash", "is required (a non-empty string)")
+        names = [user.username for user in self.users]
+        duplicate = next((name for name in names if names.count(name) > 1), None)
+        if duplicate:
+            raise KeyProblem("auth.users", f"user {duplicate!r} is defined more than once")
+        return self
+
+
+class DatabaseSettings(Section):
     """`[database]`: SQLAlchemy URL of the state store, and how long a connect, statement or
     lock wait may take (seconds) before the request fails instead of waiting."""
 
-    url: str = "sqlite:///dcgw.sqlite"
-    timeout: float = 5.0
+    url: Text = "sqlite:///dcgw.sqlite"
+    timeout: Seconds = 5.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_url(cls, data: Any, info: ValidationInfo) -> Any:
+        # Without a URL the state store sits beside the config file, wherever dcgw runs.
+        base = _base(info)
+        if isinstance(data, dict) and "url" not in data and base is not None:
+            return {**data, "url": f"sqlite:///{base / 'dcgw.sqlite'}"}
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        value = _secret(value)
+        if "://" not in value:
+            raise ValueError(f"must be a database URL such as 'sqlite:///dcgw.sqlite', not {value!r}")
+        # sqlite:///relative/path is relative to the config file, not to wherever dcgw runs.
+        if value.startswith("sqlite:///") and not value.startswith("sqlite:////") and value != "sqlite:///:memory:":
+            return f"sqlite:///{_relative_to(_base(info), value[len('sqlite:///'):])}"
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not 0 < value <= 300:
+            raise ValueError(f"must be between 0 and 300 seconds, not {value:g}")
+        return value
 
 
-@dataclass(frozen=True)
-class ServerSettings:
+class ServerSettings(Section):
     """`[server]`: how the gateway sits behind a reverse proxy or load balancer."""
 
     # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed;
     # from anyone else, and when empty, the TCP peer is the client.
-    forwarded_allow_ips: tuple[str, ...] = ()
+    forwarded_allow_ips: tuple[Text, ...] = ()
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, item in enumerate(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise KeyProblem(f"server.forwarded_allow_ips[{index}]",
+                                 f"{item!r} is not an IP address or network; list the proxies, "
+                                 'as in ["10.0.0.5", "10.1.0.0/16"]') from None
+        return value
 
 
-@dataclass(frozen=True)
-class MetricsSettings:
+class LimitsSettings(Section):
+    """`[limits]`: bounds on what a template may render."""
+
+    max_txt_bytes: Whole = RenderLimits().max_txt_bytes
+
+    @field_validator("max_txt_bytes")
+    @classmethod
+    def _bytes(cls, value: int) -> int:
+        if not 0 < value <= 65535:
+            raise ValueError(f"must be between 1 and 65535 bytes, not {value}")
+        return value
+
+    def policy(self) -> RenderLimits:
+        return RenderLimits(max_txt_bytes=self.max_txt_bytes)
+
+
+class SafetySettings(Section):
+    """`[safety]`: names no apply may touch, and how many records one apply may delete."""
+
+    protected_names: tuple[Text, ...] = ()
+    max_deletes: Whole = SafetyPolicy().max_deletes
+
+    @field_validator("protected_names")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, name in enumerate(value):
+            try:
+                dns.name.from_text(name, origin=dns.name.root)
+            except dns.exception.DNSException as exc:
+                raise KeyProblem(f"safety.protected_names[{index}]", f"{name!r} is not a DNS name: {exc}") from None
+        return value
+
+    @field_validator("max_deletes")
+    @classmethod
+    def _deletes(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"must be 0 or more records, not {value}")
+        return value
+
+    def policy(self) -> SafetyPolicy:
+        return SafetyPolicy(protected_names=self.protected_names, max_deletes=self.max_deletes)
+
+
+class MetricsSettings(Section):
     """`[metrics]`: /metrics is served only to a scraper presenting `token` as a bearer token,
     or on the separate address `listen` ("host:port"); with neither it is not served."""
 
-    token: str | None = None
+    token: Text | None = None
     listen: tuple[str, int] | None = None
 
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        return _secret(value) or None if value is not None else None
 
-@dataclass(frozen=True)
-class BackendConfig:
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _listen(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"must be host:port, such as '127.0.0.1:9100', not {value!r}")
+        return (host.strip("[]"), int(port))
+
+
+class BackendConfig(Section):
     """One `[[backends]]` table: instance name, entry point name, zones, and its own options."""
 
-    name: str
-    driver: str
-    zones: tuple[str, ...] = (ANY_ZONE,)
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    name: Text
+    driver: Text
+    zones: tuple[Text, ...] = (ANY_ZONE,)
+    options: Mapping[str, Any] = Field(default_factory=lambda: MappingProxyType({}))
     unresolved: str | None = None  # a secret reference that could not be resolved: raised where it is loaded
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather(cls, data: Any, info: ValidationInfo) -> Any:
+        # Every key but these three is the driver's: the backend checks its own options.
+        if not isinstance(data, dict) or info.context is None:
+            return data
+        table = {k: v for k, v in data.items() if k in ("name", "driver", "zones")}
+        return {**table, "options": {k: v for k, v in data.items() if k not in table}}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _non_empty(value)
+
+    @field_validator("driver")
+    @classmethod
+    def _driver(cls, value: str, info: ValidationInfo) -> str:
+        value = _non_empty(value)
+        installed = installed_drivers()
+        if info.context is not None and value not in installed:  # a config file names a driver to load
+            raise ValueError(f"no backend driver {value!r} (installed: {', '.join(installed) or 'none'})")
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError('must list at least one zone, or "*" for every zone')
+        return tuple(dict.fromkeys(z if z == ANY_ZONE else _zone(z) for z in value))
+
+    @field_validator("options")
+    @classmethod
+    def _frozen(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
+        return MappingProxyType(dict(value))
+
+    def resolved(self, key: str, base: Path) -> BackendConfig:
+        """This backend with its secrets resolved (or why not) and its path options absolute."""
+        options, problem = _deferred(dict(self.options), key)
+        options = {name: _option_path(name, value, base) for name, value in options.items()}
+        return self.model_copy(update={"options": MappingProxyType(options), "unresolved": problem})
 
     @property
     def claims_any_zone(self) -> bool:
@@ -198,20 +481,36 @@ class BackendConfig:
         return tuple(dns.name.from_text(z) for z in self.zones if z != ANY_ZONE)
 
 
-@dataclass(frozen=True)
-class Config:
+def _section() -> Any:
+    # A missing table is validated as an empty one, so that what depends on the file's
+    # directory (the default database) holds for it too.
+    return Field(default_factory=dict, validate_default=True)
+
+
+class Config(Section):
     path: Path
-    gateway: GatewaySettings = GatewaySettings()
-    ttl: TtlSettings = TtlSettings()
-    dns: DnsSettings = DnsSettings()
-    auth: AuthSettings = AuthSettings()
-    database: DatabaseSettings = DatabaseSettings()
+    gateway: GatewaySettings = _section()
+    ttl: TtlSettings = _section()
+    dns: DnsSettings = _section()
+    auth: AuthSettings = _section()
+    database: DatabaseSettings = _section()
     backends: tuple[BackendConfig, ...] = ()
-    server: ServerSettings = ServerSettings()
-    limits: RenderLimits = RenderLimits()
-    safety: SafetyPolicy = SafetyPolicy()
-    metrics: MetricsSettings = MetricsSettings()
+    server: ServerSettings = _section()
+    limits: LimitsSettings = _section()
+    safety: SafetySettings = _section()
+    metrics: MetricsSettings = _section()
     redirects: RedirectSettings | None = None
+
+    @field_validator("backends")
+    @classmethod
+    def _backends(cls, value: tuple[BackendConfig, ...], info: ValidationInfo) -> tuple[BackendConfig, ...]:
+        for index, backend in enumerate(value):
+            if any(other.name == backend.name for other in value[:index]):
+                raise KeyProblem(f"backends[{index}].name", f"another backend is already named {backend.name!r}")
+        base = _base(info)
+        if base is None:
+            return value
+        return tuple(backend.resolved(f"backends[{index}]", base) for index, backend in enumerate(value))
 
     @property
     def directory(self) -> Path:
@@ -219,7 +518,11 @@ class Config:
 
     def apply_policies(self) -> dict[str, Any]:
         """The ApplyContext fields every apply takes from the config: ttl_policy, limits, safety."""
-        return {"ttl_policy": self.ttl.policy(), "limits": self.limits, "safety": self.safety}
+        return dict(self._policies)
+
+    @cached_property
+    def _policies(self) -> dict[str, Any]:
+        return {"ttl_policy": self.ttl.policy(), "limits": self.limits.policy(), "safety": self.safety.policy()}
 
 
 def default_config_path() -> Path:
@@ -244,45 +547,100 @@ def embedded_default_config(data_dir: Path | None = None) -> Config:
     config = load_config(default_config_path())
     backend = config.backends[0]
     options = MappingProxyType({**backend.options, "directory": str(data_dir / "zones")})
-    return replace(config, database=DatabaseSettings(url=f"sqlite:///{data_dir / 'dcgw.sqlite'}"),
-                   backends=(replace(backend, options=options),))
+    return config.model_copy(update={
+        "database": DatabaseSettings(url=f"sqlite:///{data_dir / 'dcgw.sqlite'}"),
+        "backends": (backend.model_copy(update={"options": options}),),
+    })
 
 
 def resolve_secret(value: str, key: str) -> str:
     """`value`, or what an `"env:NAME"` or `"file:/PATH"` reference points to; `ConfigError`
     naming `key` when the variable or file is missing."""
+    try:
+        return _secret(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def _secret(value: str) -> str:
+    """`resolve_secret` for validators: a ValueError the key is added to."""
     if value.startswith(ENV_PREFIX):
         variable = value[len(ENV_PREFIX):]
         if not variable:
-            raise ConfigError(f"{key}: 'env:' needs a variable name, as in 'env:PDNS_API_KEY'")
+            raise ValueError("'env:' needs a variable name, as in 'env:PDNS_API_KEY'")
         if variable not in os.environ:
-            raise ConfigError(f"{key}: environment variable {variable} is not set")
+            raise ValueError(f"environment variable {variable} is not set")
         return os.environ[variable]
     if value.startswith(FILE_PREFIX):
         name = value[len(FILE_PREFIX):]
         if not name:
-            raise ConfigError(f"{key}: 'file:' needs a path, as in 'file:/run/secrets/pdns_api_key'")
+            raise ValueError("'file:' needs a path, as in 'file:/run/secrets/pdns_api_key'")
         try:
             with open(name, "rb") as file:
                 data = file.read(MAX_SECRET_FILE_BYTES + 1)
         except OSError as exc:
-            raise ConfigError(f"{key}: cannot read secret file {name}: {exc.strerror or exc}") from None
+            raise ValueError(f"cannot read secret file {name}: {exc.strerror or exc}") from None
         if len(data) > MAX_SECRET_FILE_BYTES:
-            raise ConfigError(f"{key}: secret file {name} is larger than {MAX_SECRET_FILE_BYTES} bytes")
+            raise ValueError(f"secret file {name} is larger than {MAX_SECRET_FILE_BYTES} bytes")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise ConfigError(f"{key}: secret file {name} is not UTF-8 text") from None
+            raise ValueError(f"secret file {name} is not UTF-8 text") from None
         # Files written by `echo` or an editor end in a newline that is no part of the secret.
         return text.removesuffix("\n").removesuffix("\r")
     return value
 
 
-def check_session_secret(secret: str) -> None:
+def _resolved(value: Any, key: str) -> Any:
+    """`value` with every `"env:NAME"` and `"file:/PATH"` string in it replaced by what it names."""
+    if isinstance(value, str):
+        return resolve_secret(value, key)
+    if isinstance(value, dict):
+        return {k: _resolved(v, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolved(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _deferred(value: dict[str, Any], key: str) -> tuple[dict[str, Any], str | None]:
+    """`value` with its secrets resolved, or as written and why not: a command that never
+    loads this part (sign-in, one backend) must not need its secrets. The reason is
+    completed with the file's name by `load_config`."""
+    try:
+        return _resolved(value, key), None
+    except ConfigError as exc:
+        return value, str(exc)
+
+
+def _check_session_secret(secret: str) -> None:
     if len(secret) < MIN_SESSION_SECRET_LENGTH:
-        raise ConfigError(f"gateway.session_secret: must be at least {MIN_SESSION_SECRET_LENGTH} characters "
-                          f"(it is {len(secret)}); make one with "
-                          "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        raise ValueError(f"must be at least {MIN_SESSION_SECRET_LENGTH} characters (it is {len(secret)}); "
+                         "make one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+
+
+def _option_path(key: str, value: Any, base: Path) -> Any:
+    if isinstance(value, str) and (key == "directory" or key.endswith(("_dir", "_file", "_path"))):
+        return str(_relative_to(base, value))
+    return value
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is required (a non-empty string)")
+    return value.strip()
+
+
+def _zone(value: str) -> str:
+    try:
+        return zone_text(value)
+    except DomainError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _port_number(value: int) -> int:
+    if not 0 < value < 65536:
+        raise ValueError(f"must be a port number (1-65535), not {value}")
+    return value
 
 
 def installed_drivers() -> list[str]:
@@ -300,313 +658,23 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return _Loader(path).config(document)
-
-
-class _Loader:
-    """Turns the parsed TOML document into `Config`, remembering the file for messages."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.base = path.resolve().parent
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {key}: {message}")
-
-    def config(self, document: dict[str, Any]) -> Config:
-        known = {"gateway", "ttl", "dns", "auth", "database", "backends", "limits", "safety", "metrics",
-                 "redirects", "server"}
-        unknown = sorted(set(document) - known)
-        if unknown:
-            raise self.fail(unknown[0], f"unknown section (expected one of: {', '.join(sorted(known))})")
-        return Config(
-            path=self.path.resolve(),
-            gateway=self.gateway(self.table(document, "gateway")),
-            ttl=self.ttl(self.table(document, "ttl")),
-            dns=self.dns(self.table(document, "dns")),
-            auth=self.auth_section(self.table(document, "auth")),
-            database=self.database(self.table(document, "database")),
-            backends=self.backends(document.get("backends", [])),
-            server=self.server(self.table(document, "server")),
-            limits=self.limits(self.table(document, "limits")),
-            safety=self.safety(self.table(document, "safety")),
-            metrics=self.metrics(self.table(document, "metrics")),
-            redirects=self.redirects(self.table(document, "redirects")) if "redirects" in document else None,
-        )
-
-    # -- helpers --------------------------------------------------------------------------
-
-    def table(self, document: Mapping[str, Any], key: str) -> dict[str, Any]:
-        value = document.get(key, {})
-        if not isinstance(value, dict):
-            raise self.fail(key, f"must be a table ([{key}]), not {_kind(value)}")
-        return value
-
-    def resolve_env(self, value: Any, key: str) -> Any:
-        """Replace every `"env:NAME"` and `"file:/PATH"` string in `value` by what it names."""
-        if isinstance(value, str):
-            try:
-                return resolve_secret(value, key)
-            except ConfigError as exc:
-                raise ConfigError(f"{self.path}: {exc}") from None
-        if isinstance(value, dict):
-            return {k: self.resolve_env(v, f"{key}.{k}") for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.resolve_env(v, f"{key}[{i}]") for i, v in enumerate(value)]
-        return value
-
-    def get(self, table: Mapping[str, Any], section: str, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        if key not in table:
-            return default
-        value = table[key]
-        # TOML booleans are not integers here, whatever Python thinks.
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float, (int, float))):
-            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.fail(f"{section}.{key}", f"must be {_article(expected)}, not {_kind(value)}")
-        return value
-
-    def check_keys(self, table: Mapping[str, Any], section: str, allowed: set[str]) -> None:
-        for key in table:
-            if key not in allowed:
-                raise self.fail(f"{section}.{key}", f"unknown key (expected one of: {', '.join(sorted(allowed))})")
-
-    def strings(self, table: Mapping[str, Any], section: str, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self.get(table, section, key, list, None)
-        if value is None:
-            return default
-        for index, item in enumerate(value):
-            if not isinstance(item, str):
-                raise self.fail(f"{section}.{key}[{index}]", f"must be a string, not {_kind(item)}")
-        return tuple(value)
-
-    def path_value(self, value: str) -> Path:
-        candidate = Path(value).expanduser()
-        return Path(os.path.normpath(candidate if candidate.is_absolute() else self.base / candidate))
-
-    # -- sections -------------------------------------------------------------------------
-
-    def gateway(self, table: dict[str, Any]) -> GatewaySettings:
-        strings = ("provider_id", "provider_name", "provider_display_name", "base_url", "brand_color",
-                   "accent_color", "logo_url")
-        self.check_keys(table, "gateway", set(strings) | {"templates", "control_panel_url", "session_secret",
-                                                           "development", "width", "height"})
-        values: dict[str, Any] = {key: self.get(table, "gateway", key, str, None) for key in strings}
-        values = {k: v for k, v in values.items() if v is not None}
-        if "base_url" in values:
-            base_url = values["base_url"].rstrip("/")
-            if not base_url.startswith(("https://", "http://")):
-                raise self.fail("gateway.base_url", f"must be an http(s) URL, not {values['base_url']!r}")
-            values["base_url"] = base_url
-        for key in ("brand_color", "accent_color"):
-            bare_hex = key in values and re.fullmatch(r"[0-9a-fA-F]{3,8}", values[key]) is not None
-            if key in values and (bare_hex or not CSS_COLOR.fullmatch(values[key].strip())):
-                hint = f" (did you mean '#{values[key]}'?)" if bare_hex else ""
-                raise self.fail(f"gateway.{key}", f"{values[key]!r} is not a CSS color such as '#0b5fff'{hint}")
-        templates = self.get(table, "gateway", "templates", str, None)
-        # Resolved where sessions are signed (signing_secret), not by every command.
-        secret = self.get(table, "gateway", "session_secret", str, None)
-        if secret and not secret.startswith((ENV_PREFIX, FILE_PREFIX)):
-            try:
-                check_session_secret(secret)
-            except ConfigError as exc:
-                raise ConfigError(f"{self.path}: {exc}") from None
-        for key in ("width", "height"):
-            size = self.get(table, "gateway", key, int, None)
-            if size is not None:
-                if size <= 0:
-                    raise self.fail(f"gateway.{key}", f"must be a positive number of pixels, not {size}")
-                values[key] = size
-        return GatewaySettings(
-            **values,
-            templates=self.path_value(templates) if templates is not None else None,
-            control_panel_url=self.get(table, "gateway", "control_panel_url", str, None),
-            session_secret=secret or None,
-            development=self.get(table, "gateway", "development", bool, False),
-        )
-
-    def ttl(self, table: dict[str, Any]) -> TtlSettings:
-        self.check_keys(table, "ttl", {"minimum", "maximum", "default"})
-        defaults = TtlSettings()
-        values = {key: self.get(table, "ttl", key, int, getattr(defaults, key))
-                  for key in ("minimum", "maximum", "default")}
-        for key, value in values.items():
-            if not 0 <= value <= 2**31 - 1:
-                raise self.fail(f"ttl.{key}", f"must be between 0 and 2147483647 seconds, not {value}")
-        if values["minimum"] > values["maximum"]:
-            raise self.fail("ttl.minimum", f"{values['minimum']} is greater than ttl.maximum {values['maximum']}")
-        if not values["minimum"] <= values["default"] <= values["maximum"]:
-            raise self.fail("ttl.default", f"{values['default']} is outside ttl.minimum..ttl.maximum "
-                                           f"({values['minimum']}..{values['maximum']})")
-        return TtlSettings(**values)
-
-    def dns(self, table: dict[str, Any]) -> DnsSettings:
-        self.check_keys(table, "dns", {"nameservers", "port", "timeout"})
-        port = self.get(table, "dns", "port", int, 53)
-        if not 0 < port < 65536:
-            raise self.fail("dns.port", f"must be a port number (1-65535), not {port}")
-        timeout = float(self.get(table, "dns", "timeout", (int, float), 5.0))
-        if timeout <= 0:
-            raise self.fail("dns.timeout", f"must be a positive number of seconds, not {timeout}")
-        return DnsSettings(nameservers=self.strings(table, "dns", "nameservers", ()), port=port, timeout=timeout)
-
-    def redirects(self, table: dict[str, Any]) -> RedirectSettings:
-        self.check_keys(table, "redirects", {"addresses"})
-        addresses = self.strings(table, "redirects", "addresses", ())
-        if not addresses:
-            raise self.fail("redirects.addresses", "must list at least one IPv4 or IPv6 address of the gateway's "
-                                                   "HTTP listener, as in [\"203.0.113.80\"]")
-        parsed = []
-        for index, text in enumerate(addresses):
-            try:
-                parsed.append(str(ipaddress.ip_address(text.strip())))
-            except ValueError:
-                raise self.fail(f"redirects.addresses[{index}]", f"{text!r} is not an IP address") from None
-        return RedirectSettings(addresses=tuple(dict.fromkeys(parsed)))
-    def deferred(self, value: Any, key: str) -> tuple[Any, str | None]:
-        """`value` with its secrets resolved, or as written and why not: a command that never
-        loads this part (sign-in, one backend) must not need its secrets."""
-        try:
-            return self.resolve_env(value, key), None
-        except ConfigError as exc:
-            return value, str(exc)
-
-    def auth_section(self, table: dict[str, Any]) -> AuthSettings:
-        resolved, problem = self.deferred(table, "auth")
-        settings = self.auth(resolved)
-        return replace(settings, unresolved=problem) if problem else settings
-
-    def auth(self, table: dict[str, Any]) -> AuthSettings:
-        driver = self.get(table, "auth", "driver", str, "local")
-        users = []
-        raw_users = self.get(table, "auth", "users", list, [])
-        for index, raw in enumerate(raw_users):
-            section = f"auth.users[{index}]"
-            if not isinstance(raw, dict):
-                raise self.fail(section, f"must be a table ([[auth.users]]), not {_kind(raw)}")
-            self.check_keys(raw, section, {"username", "password_hash", "zones"})
-            # Users of an OpenID Provider have no password here; the table only lists their zones.
-            required = ("username",) if driver == "oidc" else ("username", "password_hash")
-            for key in required:
-                if not isinstance(raw.get(key), str) or not raw[key]:
-                    raise self.fail(f"{section}.{key}", "is required (a non-empty string)")
-            zones = tuple(_zone_text(z, lambda m: self.fail(f"{section}.zones", m))
-                          for z in self.strings(raw, section, "zones", ()))
-            users.append(AuthUser(raw["username"], raw.get("password_hash", ""), zones))
-        names = [u.username for u in users]
-        duplicate = next((n for n in names if names.count(n) > 1), None)
-        if duplicate:
-            raise self.fail("auth.users", f"user {duplicate!r} is defined more than once")
-        options = {k: v for k, v in table.items() if k not in ("driver", "users")}
-        return AuthSettings(driver=driver, users=tuple(users), options=MappingProxyType(options))
-
-    def database(self, table: dict[str, Any]) -> DatabaseSettings:
-        self.check_keys(table, "database", {"url", "timeout"})
-        timeout = float(self.get(table, "database", "timeout", (int, float), 5.0))
-        if not 0 < timeout <= 300:
-            raise self.fail("database.timeout", f"must be between 0 and 300 seconds, not {timeout:g}")
-        url = self.resolve_env(self.get(table, "database", "url", str, None), "database.url")
-        if url is None:
-            return DatabaseSettings(url=f"sqlite:///{self.base / 'dcgw.sqlite'}", timeout=timeout)
-        if "://" not in url:
-            raise self.fail("database.url", f"must be a database URL such as 'sqlite:///dcgw.sqlite', not {url!r}")
-        # sqlite:///relative/path is relative to the config file, not to wherever dcgw runs.
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
-            url = f"sqlite:///{self.path_value(url[len('sqlite:///'):])}"
-        return DatabaseSettings(url=url, timeout=timeout)
-
-    def server(self, table: dict[str, Any]) -> ServerSettings:
-        self.check_keys(table, "server", {"forwarded_allow_ips"})
-        proxies = self.strings(table, "server", "forwarded_allow_ips", ())
-        for index, item in enumerate(proxies):
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise self.fail(f"server.forwarded_allow_ips[{index}]",
-                                f"{item!r} is not an IP address or network; list the proxies, "
-                                'as in ["10.0.0.5", "10.1.0.0/16"]') from None
-        return ServerSettings(forwarded_allow_ips=proxies)
-
-    def limits(self, table: dict[str, Any]) -> RenderLimits:
-        self.check_keys(table, "limits", {"max_txt_bytes"})
-        size = self.get(table, "limits", "max_txt_bytes", int, RenderLimits().max_txt_bytes)
-        if not 0 < size <= 65535:
-            raise self.fail("limits.max_txt_bytes", f"must be between 1 and 65535 bytes, not {size}")
-        return RenderLimits(max_txt_bytes=size)
-
-    def safety(self, table: dict[str, Any]) -> SafetyPolicy:
-        self.check_keys(table, "safety", {"protected_names", "max_deletes"})
-        names = self.strings(table, "safety", "protected_names", ())
-        for index, name in enumerate(names):
-            try:
-                dns.name.from_text(name, origin=dns.name.root)
-            except dns.exception.DNSException as exc:
-                raise self.fail(f"safety.protected_names[{index}]", f"{name!r} is not a DNS name: {exc}") from None
-        max_deletes = self.get(table, "safety", "max_deletes", int, SafetyPolicy().max_deletes)
-        if max_deletes < 0:
-            raise self.fail("safety.max_deletes", f"must be 0 or more records, not {max_deletes}")
-        return SafetyPolicy(protected_names=names, max_deletes=max_deletes)
-
-    def metrics(self, table: dict[str, Any]) -> MetricsSettings:
-        self.check_keys(table, "metrics", {"token", "listen"})
-        token = self.resolve_env(self.get(table, "metrics", "token", str, None), "metrics.token")
-        listen = self.get(table, "metrics", "listen", str, None)
-        address = None
-        if listen is not None:
-            host, _, port = listen.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise self.fail("metrics.listen", f"must be host:port, such as '127.0.0.1:9100', not {listen!r}")
-            address = (host.strip("[]"), int(port))
-        return MetricsSettings(token=token or None, listen=address)
-
-    def backends(self, raw_backends: Any) -> tuple[BackendConfig, ...]:
-        if not isinstance(raw_backends, list):
-            raise self.fail("backends", f"must be an array of tables ([[backends]]), not {_kind(raw_backends)}")
-        installed = installed_drivers()
-        configs: list[BackendConfig] = []
-        for index, raw in enumerate(raw_backends):
-            section = f"backends[{index}]"
-            if not isinstance(raw, dict):
-                raise self.fail(section, f"must be a table ([[backends]]), not {_kind(raw)}")
-            for key in ("name", "driver"):
-                if not isinstance(raw.get(key), str) or not raw[key].strip():
-                    raise self.fail(f"{section}.{key}", "is required (a non-empty string)")
-            name, driver = raw["name"].strip(), raw["driver"].strip()
-            if driver not in installed:
-                raise self.fail(f"{section}.driver", f"no backend driver {driver!r} "
-                                                    f"(installed: {', '.join(installed) or 'none'})")
-            if any(c.name == name for c in configs):
-                raise self.fail(f"{section}.name", f"another backend is already named {name!r}")
-            zones = self.strings(raw, section, "zones", (ANY_ZONE,))
-            if not zones:
-                raise self.fail(f"{section}.zones", 'must list at least one zone, or "*" for every zone')
-            zones = tuple(z if z == ANY_ZONE else _zone_text(z, lambda m: self.fail(f"{section}.zones", m))
-                          for z in zones)
-            options, problem = self.deferred({k: v for k, v in raw.items() if k not in ("name", "driver", "zones")},
-                                             section)
-            options = {key: self.option_value(key, value) for key, value in options.items()}
-            configs.append(BackendConfig(name=name, driver=driver, zones=tuple(dict.fromkeys(zones)),
-                                         options=MappingProxyType(options), unresolved=problem))
-        return tuple(configs)
-
-    def option_value(self, key: str, value: Any) -> Any:
-        if isinstance(value, str) and (key == "directory" or key.endswith(("_dir", "_file", "_path"))):
-            return str(self.path_value(value))
-        return value
-
-
-def _zone_text(value: str, fail) -> str:
+    if "path" in document:  # a field of Config, not a section of the file
+        sections = ", ".join(sorted(set(field_names(Config)) - {"path"}))
+        raise ConfigError(f"{path}: path: unknown section (expected one of: {sections})")
     try:
-        return zone_text(value)
-    except DomainError as exc:
-        raise fail(str(exc)) from None
+        config = Config.model_validate({**document, "path": path.resolve()},
+                                       context={"base": path.resolve().parent})
+    except ValidationError as exc:
+        where, message = describe(exc, Config, tables="toml")
+        raise ConfigError(f"{path}: {key_text(where)}: {message}") from None
+    return _with_file_name(config, path)
 
 
-def _kind(value: Any) -> str:
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
-             dict: "a table"}
-    return kinds.get(type(value), type(value).__name__)
-
-
-def _article(kind: str) -> str:
-    return {"str": "a string", "int": "an integer", "bool": "a boolean (true or false)", "list": "an array",
-            "int or float": "a number"}.get(kind, kind)
+def _with_file_name(config: Config, path: Path) -> Config:
+    """Secrets that could not be resolved are reported where they are used, naming the file."""
+    auth = config.auth
+    if auth.unresolved:
+        auth = auth.model_copy(update={"unresolved": f"{path}: {auth.unresolved}"})
+    backends = tuple(b.model_copy(update={"unresolved": f"{path}: {b.unresolved}"}) if b.unresolved else b
+                     for b in config.backends)
+    return config.model_copy(update={"auth": auth, "backends": backends})
