@@ -3,10 +3,9 @@
     dcgw COMMAND --config FILE
 
 Every section is a pydantic model that forbids keys it does not define; each command checks
-what it needs. A string `"env:NAME"` anywhere under `[[backends]]` and `[auth]`, and in
-`gateway.session_secret`, `database.url` and `metrics.token`, is read from the environment
-variable NAME, and `"file:/PATH"` from the file PATH (one trailing newline stripped: Docker
-and Kubernetes secrets), so secrets stay out of the file. Each is resolved where it is used:
+what it needs. A string `"env:NAME"` or `"file:/PATH"` anywhere under `[[backends]]` and
+`[auth]`, and in `gateway.session_secret`, `database.url` and `metrics.token`, is a secret reference
+(`gateway.infra.secrets`), so secrets stay out of the file. Each is resolved where it is used:
 the session secret by the commands that sign sessions (`dcgw serve`), a backend's by the
 commands that load it, so `dcgw apply` never needs the session secret. Relative paths
 resolve against the config file's directory: `gateway.templates`, a relative SQLite
@@ -24,7 +23,7 @@ import os
 import re
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -33,8 +32,10 @@ from typing import Annotated, Any
 
 import dns.exception
 import dns.name
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, ValidationInfo
-from pydantic import field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, ValidationInfo, field_validator,
+    model_validator,
+)
 
 from backends.base import ENTRY_POINT_GROUP
 from backends.base import ConfigError as BackendConfigError
@@ -42,6 +43,7 @@ from gateway.engine.domains import DomainError, zone_text
 from gateway.engine.render import RenderLimits, TtlPolicy
 from gateway.engine.safety import SafetyPolicy
 from gateway.engine.validation import KeyProblem, describe, field_names, key_text
+from gateway.infra.secrets import ENV_PREFIX, FILE_PREFIX, SecretUnavailable, resolve_references, secret_value
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
@@ -52,9 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ENV_PREFIX = "env:"
-FILE_PREFIX = "file:"
-MAX_SECRET_FILE_BYTES = 64 * 1024
 MIN_SESSION_SECRET_LENGTH = 32
 MAX_TTL = 2**31 - 1
 ANY_ZONE = "*"
@@ -69,6 +68,39 @@ Text = Annotated[str, Strict()]
 Whole = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]
 Seconds = Annotated[float, Strict()]  # an integer is a number of seconds too
+
+
+def _must(test: Callable[[Any], bool], message: str) -> AfterValidator:
+    """A check of one value; `message` may show it as {value}."""
+    def check(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(message.format(value=value))
+        return value
+    return AfterValidator(check)
+
+
+def _zone(value: str) -> str:
+    try:
+        return zone_text(value)
+    except DomainError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is required (a non-empty string)")
+    return value.strip()
+
+
+Port = Annotated[int, Strict(), _must(lambda v: 0 < v < 65536, "must be a port number (1-65535), not {value}")]
+Pixels = Annotated[int, Strict(), _must(lambda v: v > 0, "must be a positive number of pixels, not {value}")]
+TtlSeconds = Annotated[int, Strict(), _must(lambda v: 0 <= v <= MAX_TTL,
+                                             f"must be between 0 and {MAX_TTL} seconds, not {{value}}")]
+Name = Annotated[str, Strict(), AfterValidator(_non_empty)]
+Zone = Annotated[str, Strict(), AfterValidator(_zone)]
+CssColor = Annotated[str, Strict(), AfterValidator(lambda value: _css_color(value))]
+BaseUrl = Annotated[str, Strict(), _must(lambda v: v.startswith(("https://", "http://")),
+                                         "must be an http(s) URL, not {value!r}"), AfterValidator(lambda v: v.rstrip("/"))]
 
 
 class ConfigError(BackendConfigError):
@@ -99,16 +131,16 @@ class GatewaySettings(Section):
     provider_id: Text = "localhost"
     provider_name: Text = "Domain Connect Gateway"
     provider_display_name: Text = ""
-    base_url: Text = "http://127.0.0.1:8080"
+    base_url: BaseUrl = "http://127.0.0.1:8080"
     templates: Path | None = None
     control_panel_url: Text | None = None
     session_secret: Text | None = None
     development: Flag = False
-    brand_color: Text = "#0b5fff"
-    accent_color: Text = "#0b5fff"
+    brand_color: CssColor = "#0b5fff"
+    accent_color: CssColor = "#0b5fff"
     logo_url: Text = ""
-    width: Whole = 750
-    height: Whole = 750
+    width: Pixels = 750
+    height: Pixels = 750
 
     _resolved_secret: str | None = PrivateAttr(None)
     _generated_secret: str | None = PrivateAttr(None)
@@ -120,22 +152,6 @@ class GatewaySettings(Section):
             name = data.get("provider_name", cls.model_fields["provider_name"].default)
             return {**data, "provider_display_name": name}
         return data
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must be an http(s) URL, not {value!r}")
-        return value.rstrip("/")
-
-    @field_validator("brand_color", "accent_color")
-    @classmethod
-    def _color(cls, value: str) -> str:
-        bare_hex = re.fullmatch(r"[0-9a-fA-F]{3,8}", value) is not None
-        if bare_hex or not CSS_COLOR.fullmatch(value.strip()):
-            hint = f" (did you mean '#{value}'?)" if bare_hex else ""
-            raise ValueError(f"{value!r} is not a CSS color such as '#0b5fff'{hint}")
-        return value
 
     @field_validator("templates", mode="before")
     @classmethod
@@ -149,13 +165,6 @@ class GatewaySettings(Section):
         if value and not value.startswith((ENV_PREFIX, FILE_PREFIX)):
             _check_session_secret(value)
         return value or None
-
-    @field_validator("width", "height")
-    @classmethod
-    def _pixels(cls, value: int) -> int:
-        if value <= 0:
-            raise ValueError(f"must be a positive number of pixels, not {value}")
-        return value
 
     def signing_secret(self) -> str:
         """`session_secret` (resolved from the environment or a file now, where it is used),
@@ -180,16 +189,9 @@ class GatewaySettings(Section):
 class TtlSettings(Section):
     """`[ttl]`: the TTL policy templates are held to."""
 
-    minimum: Whole = 60
-    maximum: Whole = 86400
-    default: Whole = 3600
-
-    @field_validator("minimum", "maximum", "default")
-    @classmethod
-    def _seconds(cls, value: int) -> int:
-        if not 0 <= value <= MAX_TTL:
-            raise ValueError(f"must be between 0 and {MAX_TTL} seconds, not {value}")
-        return value
+    minimum: TtlSeconds = 60
+    maximum: TtlSeconds = 86400
+    default: TtlSeconds = 3600
 
     @model_validator(mode="after")
     def _ordered(self) -> TtlSettings:
@@ -208,20 +210,8 @@ class DnsSettings(Section):
     """`[dns]`: the resolver used to fetch signature keys; no nameservers = the system's."""
 
     nameservers: tuple[Text, ...] = ()
-    port: Whole = 53
-    timeout: Seconds = 5.0
-
-    @field_validator("port")
-    @classmethod
-    def _port(cls, value: int) -> int:
-        return _port_number(value)
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError(f"must be a positive number of seconds, not {value}")
-        return value
+    port: Port = 53
+    timeout: Annotated[Seconds, _must(lambda v: v > 0, "must be a positive number of seconds, not {value}")] = 5.0
 
 
 class RedirectSettings(Section):
@@ -249,19 +239,9 @@ class AuthUser(Section):
     """One `[[auth.users]]` table. Users of an OpenID Provider have no password here; the
     table only lists their zones."""
 
-    username: Text
+    username: Name
     password_hash: Text = ""
-    zones: tuple[Text, ...] = ()
-
-    @field_validator("username")
-    @classmethod
-    def _username(cls, value: str) -> str:
-        return _non_empty(value)
-
-    @field_validator("zones")
-    @classmethod
-    def _zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_zone(zone) for zone in value)
+    zones: tuple[Zone, ...] = ()
 
 
 class AuthSettings(Section):
@@ -306,7 +286,7 @@ class DatabaseSettings(Section):
     lock wait may take (seconds) before the request fails instead of waiting."""
 
     url: Text = "sqlite:///dcgw.sqlite"
-    timeout: Seconds = 5.0
+    timeout: Annotated[Seconds, _must(lambda v: 0 < v <= 300, "must be between 0 and 300 seconds, not {value:g}")] = 5.0
 
     @model_validator(mode="before")
     @classmethod
@@ -320,19 +300,12 @@ class DatabaseSettings(Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str, info: ValidationInfo) -> str:
-        value = _secret(value)
+        value = secret_value(value)
         if "://" not in value:
             raise ValueError(f"must be a database URL such as 'sqlite:///dcgw.sqlite', not {value!r}")
         # sqlite:///relative/path is relative to the config file, not to wherever dcgw runs.
         if value.startswith("sqlite:///") and not value.startswith("sqlite:////") and value != "sqlite:///:memory:":
             return f"sqlite:///{_relative_to(_base(info), value[len('sqlite:///'):])}"
-        return value
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: float) -> float:
-        if not 0 < value <= 300:
-            raise ValueError(f"must be between 0 and 300 seconds, not {value:g}")
         return value
 
 
@@ -359,14 +332,8 @@ class ServerSettings(Section):
 class LimitsSettings(Section):
     """`[limits]`: bounds on what a template may render."""
 
-    max_txt_bytes: Whole = RenderLimits().max_txt_bytes
-
-    @field_validator("max_txt_bytes")
-    @classmethod
-    def _bytes(cls, value: int) -> int:
-        if not 0 < value <= 65535:
-            raise ValueError(f"must be between 1 and 65535 bytes, not {value}")
-        return value
+    max_txt_bytes: Annotated[Whole, _must(lambda v: 0 < v <= 65535, "must be between 1 and 65535 bytes, not {value}")] \
+        = RenderLimits().max_txt_bytes
 
     def policy(self) -> RenderLimits:
         return RenderLimits(max_txt_bytes=self.max_txt_bytes)
@@ -376,7 +343,8 @@ class SafetySettings(Section):
     """`[safety]`: names no apply may touch, and how many records one apply may delete."""
 
     protected_names: tuple[Text, ...] = ()
-    max_deletes: Whole = SafetyPolicy().max_deletes
+    max_deletes: Annotated[Whole, _must(lambda v: v >= 0, "must be 0 or more records, not {value}")] \
+        = SafetyPolicy().max_deletes
 
     @field_validator("protected_names")
     @classmethod
@@ -386,13 +354,6 @@ class SafetySettings(Section):
                 dns.name.from_text(name, origin=dns.name.root)
             except dns.exception.DNSException as exc:
                 raise KeyProblem(f"safety.protected_names[{index}]", f"{name!r} is not a DNS name: {exc}") from None
-        return value
-
-    @field_validator("max_deletes")
-    @classmethod
-    def _deletes(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"must be 0 or more records, not {value}")
         return value
 
     def policy(self) -> SafetyPolicy:
@@ -409,7 +370,7 @@ class MetricsSettings(Section):
     @field_validator("token")
     @classmethod
     def _token(cls, value: str | None) -> str | None:
-        return _secret(value) or None if value is not None else None
+        return secret_value(value) or None if value is not None else None
 
     @field_validator("listen", mode="before")
     @classmethod
@@ -425,8 +386,8 @@ class MetricsSettings(Section):
 class BackendConfig(Section):
     """One `[[backends]]` table: instance name, entry point name, zones, and its own options."""
 
-    name: Text
-    driver: Text
+    name: Name
+    driver: Name
     zones: tuple[Text, ...] = (ANY_ZONE,)
     options: Mapping[str, Any] = Field(default_factory=lambda: MappingProxyType({}))
     unresolved: str | None = None  # a secret reference that could not be resolved: raised where it is loaded
@@ -440,15 +401,9 @@ class BackendConfig(Section):
         table = {k: v for k, v in data.items() if k in ("name", "driver", "zones")}
         return {**table, "options": {k: v for k, v in data.items() if k not in table}}
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _non_empty(value)
-
     @field_validator("driver")
     @classmethod
     def _driver(cls, value: str, info: ValidationInfo) -> str:
-        value = _non_empty(value)
         installed = installed_drivers()
         if info.context is not None and value not in installed:  # a config file names a driver to load
             raise ValueError(f"no backend driver {value!r} (installed: {', '.join(installed) or 'none'})")
@@ -557,49 +512,9 @@ def resolve_secret(value: str, key: str) -> str:
     """`value`, or what an `"env:NAME"` or `"file:/PATH"` reference points to; `ConfigError`
     naming `key` when the variable or file is missing."""
     try:
-        return _secret(value)
+        return secret_value(value)
     except ValueError as exc:
         raise ConfigError(f"{key}: {exc}") from None
-
-
-def _secret(value: str) -> str:
-    """`resolve_secret` for validators: a ValueError the key is added to."""
-    if value.startswith(ENV_PREFIX):
-        variable = value[len(ENV_PREFIX):]
-        if not variable:
-            raise ValueError("'env:' needs a variable name, as in 'env:PDNS_API_KEY'")
-        if variable not in os.environ:
-            raise ValueError(f"environment variable {variable} is not set")
-        return os.environ[variable]
-    if value.startswith(FILE_PREFIX):
-        name = value[len(FILE_PREFIX):]
-        if not name:
-            raise ValueError("'file:' needs a path, as in 'file:/run/secrets/pdns_api_key'")
-        try:
-            with open(name, "rb") as file:
-                data = file.read(MAX_SECRET_FILE_BYTES + 1)
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {name}: {exc.strerror or exc}") from None
-        if len(data) > MAX_SECRET_FILE_BYTES:
-            raise ValueError(f"secret file {name} is larger than {MAX_SECRET_FILE_BYTES} bytes")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValueError(f"secret file {name} is not UTF-8 text") from None
-        # Files written by `echo` or an editor end in a newline that is no part of the secret.
-        return text.removesuffix("\n").removesuffix("\r")
-    return value
-
-
-def _resolved(value: Any, key: str) -> Any:
-    """`value` with every `"env:NAME"` and `"file:/PATH"` string in it replaced by what it names."""
-    if isinstance(value, str):
-        return resolve_secret(value, key)
-    if isinstance(value, dict):
-        return {k: _resolved(v, f"{key}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolved(v, f"{key}[{i}]") for i, v in enumerate(value)]
-    return value
 
 
 def _deferred(value: dict[str, Any], key: str) -> tuple[dict[str, Any], str | None]:
@@ -607,9 +522,9 @@ def _deferred(value: dict[str, Any], key: str) -> tuple[dict[str, Any], str | No
     loads this part (sign-in, one backend) must not need its secrets. The reason is
     completed with the file's name by `load_config`."""
     try:
-        return _resolved(value, key), None
-    except ConfigError as exc:
-        return value, str(exc)
+        return resolve_references(value, key), None
+    except SecretUnavailable as exc:
+        return value, f"{exc.key}: {exc}"
 
 
 def _check_session_secret(secret: str) -> None:
@@ -624,22 +539,11 @@ def _option_path(key: str, value: Any, base: Path) -> Any:
     return value
 
 
-def _non_empty(value: str) -> str:
-    if not value.strip():
-        raise ValueError("is required (a non-empty string)")
-    return value.strip()
-
-
-def _zone(value: str) -> str:
-    try:
-        return zone_text(value)
-    except DomainError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _port_number(value: int) -> int:
-    if not 0 < value < 65536:
-        raise ValueError(f"must be a port number (1-65535), not {value}")
+def _css_color(value: str) -> str:
+    bare_hex = re.fullmatch(r"[0-9a-fA-F]{3,8}", value) is not None
+    if bare_hex or not CSS_COLOR.fullmatch(value.strip()):
+        hint = f" (did you mean '#{value}'?)" if bare_hex else ""
+        raise ValueError(f"{value!r} is not a CSS color such as '#0b5fff'{hint}")
     return value
 
 
