@@ -30,8 +30,9 @@ import dns.rrset
 from backends.locks import PROCESS_ZONE_LOCKS, ZoneLockError, ZoneLocks, ZoneLockTimeout
 from backends.records import ExtensionChange, ExtensionRecord, ReadScope, RRsetChange, same_rrset
 
+# The value types of backends.records are named here too, so that a plugin needs one import.
 __all__ = ["Backend", "BackendError", "ConfigError", "ENTRY_POINT_GROUP", "ExtensionChange", "ExtensionRecord",
-           "RRsetChange", "ReloadFailed", "ZoneChanged", "same_rrset"]
+           "ReadScope", "RRsetChange", "ReloadFailed", "RememberedZones", "ZoneChanged", "same_rrset"]
 
 APEX_ALIAS_MODES = ("flatten",)
 

@@ -13,21 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.engine.template import (
-    EXTENSION_TYPES, TemplateError, iter_template_files, parse_template, public_domain_problem,
+    EXTENSION_TYPES, RECORD_FIELDS, Template, TemplateError, iter_template_files, parse_template, public_domain_problem,
 )
 
 # The spec's template and record keys (Domain Connect 2.3, "Template Definition"). A key
 # outside these is a typo more often than an extension, and a misspelt syncPubKeyDomain
 # would silently turn the signature requirement off: such a template does not onboard.
-TEMPLATE_KEYS = frozenset({
-    "providerId", "providerName", "serviceId", "serviceName", "version", "logoUrl", "description",
-    "variableDescription", "syncBlock", "shared", "sharedProviderName", "sharedServiceName", "syncPubKeyDomain",
-    "syncRedirectDomain", "multiInstance", "warnPhishing", "hostRequired", "records",
-})
-RECORD_KEYS = frozenset({
-    "type", "groupId", "essential", "host", "name", "pointsTo", "ttl", "data", "txtConflictMatchingMode",
-    "txtConflictMatchingPrefix", "priority", "weight", "port", "protocol", "service", "target", "spfRules",
-})
+TEMPLATE_KEYS = frozenset(field.alias or name for name, field in Template.model_fields.items()) - {"source"}
+# `rdata` is read as the data of a generic type, but the spec's key for it is `data`.
+RECORD_KEYS = RECORD_FIELDS - {"rdata"}
 
 
 class LintPathError(ValueError):

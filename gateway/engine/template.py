@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import dns.rdatatype
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+    model_validator,
+)
+
+from gateway.engine.validation import Flag, KeyProblem, Text, Whole, describe, kind_of, must
 
 # The core and optional types whose fields the spec defines one by one.
 FIELD_TYPES = frozenset({"A", "AAAA", "CNAME", "NS", "MX", "TXT", "SRV", "SPFM"})
@@ -64,53 +69,232 @@ class TxtConflictMode(str, Enum):
     PREFIX = "Prefix"
 
 
-@dataclass(frozen=True)
-class TemplateRecord:
-    """One record of a template, as written by the service provider (unrendered)."""
+# Fields each type needs, beyond `type` (spec "Template Record").
+_REQUIRED_RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "A": ("host", "pointsTo", "ttl"),
+    "AAAA": ("host", "pointsTo", "ttl"),
+    "CNAME": ("host", "pointsTo", "ttl"),
+    "NS": ("host", "pointsTo", "ttl"),
+    "MX": ("host", "pointsTo", "ttl", "priority"),
+    "TXT": ("host", "data", "ttl"),
+    "SRV": ("name", "target", "ttl", "priority", "protocol", "service", "weight", "port"),
+    "SPFM": ("host", "spfRules"),
+}
+# The spec's record fields; any other is an extension field, kept in `extra`.
+RECORD_FIELDS = frozenset({"type", "host", "name", "pointsTo", "data", "rdata", "ttl", "priority", "weight", "port",
+                           "service", "protocol", "target", "spfRules", "groupId", "essential",
+                           "txtConflictMatchingMode", "txtConflictMatchingPrefix"})
+RECORD_INDEX = "\0index"  # where a record's position rides into its validation: no JSON key collides
+
+
+def _number(limit: int) -> BeforeValidator:
+    """An int, a string of an int, or a string that is exactly one variable."""
+    def parse(value: Any) -> int | str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"must be an integer, not {value!r}")
+        number = value
+        if isinstance(value, str):
+            text = value.strip()
+            if WHOLE_VARIABLE.fullmatch(text):
+                return text
+            if VARIABLE.search(text):
+                raise ValueError("a variable must be the whole value, without prefix or suffix")
+            if not re.fullmatch(r"\d+", text):
+                raise ValueError(f"must be an integer or a string of an integer, not {value!r}")
+            number = int(text)
+        if not 0 <= number <= limit:
+            raise ValueError(f"{number} is out of range 0..{limit}")
+        return number
+    return BeforeValidator(parse)
+
+
+Number = Annotated[int | str | None, _number(65535)]
+TtlNumber = Annotated[int | str | None, _number(2**31 - 1)]
+Identifier = Annotated[Text, must(lambda v: bool(v.strip()), "is required and must be a non-empty string")]
+
+
+def _no_variables(value: str) -> str:
+    if VARIABLE.search(value):
+        raise ValueError("must not contain variables")
+    return value
+
+
+def _one_of(kind: type[Enum], value: Any) -> Enum:
+    if value is None:
+        return next(iter(kind))
+    match = {choice.value.lower(): choice for choice in kind}.get(str(value).lower())
+    if match is None:
+        choices = [repr(choice.value) for choice in kind]
+        raise ValueError(f"must be {', '.join(choices[:-1])} or {choices[-1]}, not {value!r}")
+    return match
+
+
+def _spec_record(raw: dict[str, Any], index: int) -> dict[str, Any]:
+    """A record as the spec writes it, as the model's fields: the type's own checks, SRV's
+    `name` as its host, `rdata` as the data of other types, extension fields in `extra`."""
+    def at(key: str) -> tuple[str, int, str]:
+        return ("records", index, key)
+
+    rtype = raw.get("type")
+    if not isinstance(rtype, str) or not rtype:
+        raise KeyProblem(at("type"), "is required")
+    rtype = rtype.upper()
+    if rtype not in FIELD_TYPES and rtype not in EXTENSION_TYPES:
+        if rtype in FORBIDDEN_TYPES:
+            raise KeyProblem(at("type"), f"{rtype} records are managed by the DNS server, not by templates")
+        try:
+            dns.rdatatype.from_text(rtype)
+        except dns.rdatatype.UnknownRdatatype:
+            raise KeyProblem(at("type"), f"unknown record type {raw['type']!r} "
+                                         "(use an IANA type name or TYPEnnn)") from None
+        required: tuple[str, ...] = ("host", "data", "ttl")
+    else:
+        required = _REQUIRED_RECORD_FIELDS.get(rtype, ())
+    for key in required:
+        if raw.get(key) is None:
+            # The spec lets an empty host mean the apex; only a missing one is an error.
+            raise KeyProblem(at(key), f"is required for {rtype} records")
+    for key in ("host", "name", "pointsTo", "target"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise KeyProblem(at(key), f"must be a string, not {kind_of(value)}")
+        if value is not None and "@" in value and value.strip() != "@":
+            raise KeyProblem(at(key), f"'@' may only stand alone (use %fqdn% inside a longer name), not {value!r}")
+
+    fields = {key: value for key, value in raw.items()
+              if key in RECORD_FIELDS and value is not None and key not in ("name", "rdata")}
+    host = raw.get("name") if rtype == "SRV" else raw.get("host")
+    fields.update(index=index, type=rtype, host=host if host is not None else "@",
+                  extra=tuple(sorted((k, v) for k, v in raw.items() if k not in RECORD_FIELDS)))
+    if raw.get("data") is None and isinstance(raw.get("rdata"), str) and rtype not in FIELD_TYPES:
+        fields["data"] = raw["rdata"]
+    prefix = raw.get("txtConflictMatchingPrefix")
+    if prefix is not None and not isinstance(prefix, str):
+        raise KeyProblem(at("txtConflictMatchingPrefix"), f"must be a string, not {kind_of(prefix)}")
+    if str(raw.get("txtConflictMatchingMode")).lower() != "prefix":
+        fields.pop("txtConflictMatchingPrefix", None)  # only a Prefix mode uses it (lint says so)
+    return fields
+
+
+def _not_an_object(index: int) -> Any:
+    raise KeyProblem(("records", index), "must be a JSON object")
+
+
+class TemplateRecord(BaseModel):
+    """One record of a template, as written by the service provider (unrendered). Fields
+    carry the spec's names as aliases; `extra` keeps the fields of extension types (DS
+    keyTag, ...), which the spec leaves open."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     index: int
     type: str
-    host: str = "@"
-    points_to: str | None = None
-    data: str | None = None
-    ttl: int | str | None = None
-    priority: int | str | None = None
-    weight: int | str | None = None
-    port: int | str | None = None
-    service: str | None = None
-    protocol: str | None = None
-    target: str | None = None
-    spf_rules: str | None = None
-    group_id: str | None = None
+    host: Text = "@"
+    points_to: Text | None = Field(None, alias="pointsTo")
+    data: Text | None = None
+    ttl: TtlNumber = None
+    priority: Number = None
+    weight: Number = None
+    port: Number = None
+    service: Text | None = None
+    protocol: Text | None = None
+    target: Text | None = None
+    spf_rules: Text | None = Field(None, alias="spfRules")
+    group_id: Annotated[Text, AfterValidator(_no_variables)] | None = Field(None, alias="groupId")
     essential: Essential = Essential.ALWAYS
-    txt_conflict_mode: TxtConflictMode = TxtConflictMode.NONE
-    txt_conflict_prefix: str | None = None
+    txt_conflict_mode: TxtConflictMode = Field(TxtConflictMode.NONE, alias="txtConflictMatchingMode")
+    txt_conflict_prefix: Text | None = Field(None, alias="txtConflictMatchingPrefix")
     extra: tuple[tuple[str, Any], ...] = ()  # extension fields, e.g. DS keyTag
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_spec(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or RECORD_INDEX not in raw:
+            return raw  # built in code, by field name
+        index = raw.pop(RECORD_INDEX)
+        return _spec_record(raw, index)
+
+    @field_validator("essential", "txt_conflict_mode", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any, info: ValidationInfo) -> Any:
+        return _one_of(Essential if info.field_name == "essential" else TxtConflictMode, value)
+
+    @model_validator(mode="after")
+    def _prefix(self) -> TemplateRecord:
+        where = ("records", self.index, "txtConflictMatchingPrefix")
+        if self.txt_conflict_mode is TxtConflictMode.PREFIX:
+            if not self.txt_conflict_prefix:
+                raise KeyProblem(where, "is required when txtConflictMatchingMode is Prefix")
+            if VARIABLE.search(self.txt_conflict_prefix):
+                raise KeyProblem(where, "must not contain variables")
+        return self
 
     @property
     def is_extension(self) -> bool:
         return self.type in EXTENSION_TYPES
 
 
-@dataclass(frozen=True)
-class Template:
-    provider_id: str
-    provider_name: str
-    service_id: str
-    service_name: str
+class Template(BaseModel):
+    """A template as onboarded. Keys the spec does not define are left out (the spec's
+    schema allows them; `dcgw templates lint` names each)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    provider_id: Identifier = Field(alias="providerId")
+    provider_name: Identifier = Field(alias="providerName")
+    service_id: Annotated[Identifier, must(lambda v: not any(ch.isspace() for ch in v),
+                                            "must not contain spaces (it is used in URLs and OAuth scopes)")] \
+        = Field(alias="serviceId")
+    service_name: Identifier = Field(alias="serviceName")
     records: tuple[TemplateRecord, ...]
-    version: int | None = None
-    logo_url: str | None = None
-    description: str | None = None
-    sync_block: bool = False
-    shared_provider_name: bool = False
-    shared_service_name: bool = False
-    sync_pub_key_domain: str | None = None
-    sync_redirect_domains: tuple[str, ...] = ()
-    multi_instance: bool = False
-    warn_phishing: bool = False
-    host_required: bool = False
+    version: Whole | None = None
+    logo_url: Text | None = Field(None, alias="logoUrl")
+    description: Text | None = None
+    variable_description: Text | None = Field(None, alias="variableDescription")
+    sync_block: Flag = Field(False, alias="syncBlock")
+    shared: Flag = False
+    shared_provider_name: Flag = Field(False, alias="sharedProviderName")
+    shared_service_name: Flag = Field(False, alias="sharedServiceName")
+    sync_pub_key_domain: Text | None = Field(None, alias="syncPubKeyDomain")
+    sync_redirect_domains: tuple[str, ...] = Field((), alias="syncRedirectDomain")
+    multi_instance: Flag = Field(False, alias="multiInstance")
+    warn_phishing: Flag = Field(False, alias="warnPhishing")
+    host_required: Flag = Field(False, alias="hostRequired")
     source: str = ""
+
+    @field_validator("records", mode="before")
+    @classmethod
+    def _indexed(cls, value: Any) -> Any:
+        if not isinstance(value, list) or not value:
+            raise ValueError("is required and must be a non-empty list")
+        return [{**raw, RECORD_INDEX: index} if isinstance(raw, dict) else _not_an_object(index)
+                for index, raw in enumerate(value)]
+
+    @field_validator("logo_url", "sync_pub_key_domain")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("sync_pub_key_domain")
+    @classmethod
+    def _key_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = public_domain_problem(value, underscores=True)
+        if problem:
+            raise ValueError(f"{value!r} is not a public domain name: {problem}")
+        return value.lower().rstrip(".")
+
+    @field_validator("sync_redirect_domains", mode="before")
+    @classmethod
+    def _redirect_domains(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, not {value!r}")
+        return tuple(d.strip().lower().rstrip(".") for d in value.split(",") if d.strip())
 
     @property
     def key(self) -> tuple[str, str]:
@@ -143,31 +327,6 @@ def _string_fields(record: TemplateRecord) -> Iterator[str]:
 
 
 # --- loading -----------------------------------------------------------------------------
-
-_REQUIRED_STRINGS = ("providerId", "providerName", "serviceId", "serviceName")
-_BOOLEAN_FIELDS = {
-    "syncBlock": "sync_block",
-    "shared": None,
-    "sharedProviderName": "shared_provider_name",
-    "sharedServiceName": "shared_service_name",
-    "multiInstance": "multi_instance",
-    "warnPhishing": "warn_phishing",
-    "hostRequired": "host_required",
-}
-# Fields each type needs, beyond `type` (spec "Template Record").
-_REQUIRED_RECORD_FIELDS: dict[str, tuple[str, ...]] = {
-    "A": ("host", "pointsTo", "ttl"),
-    "AAAA": ("host", "pointsTo", "ttl"),
-    "CNAME": ("host", "pointsTo", "ttl"),
-    "NS": ("host", "pointsTo", "ttl"),
-    "MX": ("host", "pointsTo", "ttl", "priority"),
-    "TXT": ("host", "data", "ttl"),
-    "SRV": ("name", "target", "ttl", "priority", "protocol", "service", "weight", "port"),
-    "SPFM": ("host", "spfRules"),
-}
-_NUMERIC_FIELDS = ("ttl", "priority", "weight", "port")
-_NUMERIC_LIMITS = {"priority": 65535, "weight": 65535, "port": 65535, "ttl": 2**31 - 1}
-
 
 def load_template(path: str | Path) -> Template:
     """Load and validate one template file."""
@@ -215,58 +374,15 @@ def parse_template(document: Any, *, source: str = "") -> Template:
     """Validate a decoded template document and build the typed model."""
     if not isinstance(document, dict):
         raise TemplateError("a template must be a JSON object", source=source)
-
-    def fail(message: str, field: str | None = None, record: int | None = None) -> TemplateError:
-        return TemplateError(message, source=source, record=record, field=field)
-
-    for key in _REQUIRED_STRINGS:
-        value = document.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise fail("is required and must be a non-empty string", key)
-    if any(ch.isspace() for ch in document["serviceId"]):
-        raise fail("must not contain spaces (it is used in URLs and OAuth scopes)", "serviceId")
-    flags: dict[str, bool] = {}
-    for key, attribute in _BOOLEAN_FIELDS.items():
-        if key in document:
-            value = document[key]
-            if not isinstance(value, bool):
-                raise fail(f"must be true or false, not {value!r}", key)
-            if attribute:
-                flags[attribute] = value
-    version = document.get("version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise fail(f"must be an integer, not {version!r}", "version")
-    for key in ("logoUrl", "description", "syncPubKeyDomain", "syncRedirectDomain", "variableDescription"):
-        if key in document and document[key] is not None and not isinstance(document[key], str):
-            raise fail(f"must be a string, not {document[key]!r}", key)
-
-    sync_pub_key_domain = document.get("syncPubKeyDomain") or None
-    if sync_pub_key_domain is not None:
-        problem = public_domain_problem(sync_pub_key_domain, underscores=True)
-        if problem:
-            raise fail(f"{sync_pub_key_domain!r} is not a public domain name: {problem}", "syncPubKeyDomain")
-    redirect_domains = tuple(
-        d.strip().lower().rstrip(".") for d in (document.get("syncRedirectDomain") or "").split(",") if d.strip())
-
-    raw_records = document.get("records")
-    if not isinstance(raw_records, list) or not raw_records:
-        raise fail("is required and must be a non-empty list", "records")
-    records = tuple(_parse_record(raw, index, fail) for index, raw in enumerate(raw_records))
-
-    return Template(
-        provider_id=document["providerId"],
-        provider_name=document["providerName"],
-        service_id=document["serviceId"],
-        service_name=document["serviceName"],
-        records=records,
-        version=version,
-        logo_url=document.get("logoUrl") or None,
-        description=document.get("description"),
-        sync_pub_key_domain=sync_pub_key_domain.lower().rstrip(".") if sync_pub_key_domain else None,
-        sync_redirect_domains=redirect_domains,
-        source=source,
-        **flags,
-    )
+    try:
+        return Template.model_validate({**document, "source": source})
+    except ValidationError as exc:
+        where, message = describe(exc, Template)
+        parts = list(where) if isinstance(where, tuple) else [where]
+        record = parts[1] if parts[:1] == ["records"] and len(parts) > 1 and isinstance(parts[1], int) else None
+        field = parts[2] if record is not None and len(parts) > 2 else (parts[0] if record is None else None)
+        raise TemplateError(message, source=source, record=record, field=str(field) if field is not None else None) \
+            from None
 
 
 def public_domain_problem(value: str, *, underscores: bool = False) -> str | None:
@@ -286,116 +402,6 @@ def public_domain_problem(value: str, *, underscores: bool = False) -> str | Non
     if labels[-1].isdigit():
         return "it is an IP address"
     return None
-
-
-def _parse_record(raw: Any, index: int, fail) -> TemplateRecord:
-    if not isinstance(raw, dict):
-        raise fail("must be a JSON object", record=index)
-    rtype = raw.get("type")
-    if not isinstance(rtype, str) or not rtype:
-        raise fail("is required", "type", index)
-    rtype = rtype.upper()
-    if rtype not in FIELD_TYPES and rtype not in EXTENSION_TYPES:
-        if rtype in FORBIDDEN_TYPES:
-            raise fail(f"{rtype} records are managed by the DNS server, not by templates", "type", index)
-        try:
-            dns.rdatatype.from_text(rtype)
-        except dns.rdatatype.UnknownRdatatype:
-            raise fail(f"unknown record type {raw['type']!r} (use an IANA type name or TYPEnnn)",
-                       "type", index) from None
-        required: tuple[str, ...] = ("host", "data", "ttl")
-    else:
-        required = _REQUIRED_RECORD_FIELDS.get(rtype, ())
-    for key in required:
-        if key not in raw or raw[key] is None:
-            # The spec lets an empty host mean the apex; only a missing one is an error.
-            raise fail(f"is required for {rtype} records", key, index)
-
-    for key in ("host", "name", "pointsTo", "data", "service", "protocol", "target", "spfRules",
-                "groupId", "txtConflictMatchingPrefix"):
-        if key in raw and raw[key] is not None and not isinstance(raw[key], str):
-            raise fail(f"must be a string, not {raw[key]!r}", key, index)
-    numbers = {key: _parse_number(raw.get(key), key, index, fail) for key in _NUMERIC_FIELDS}
-
-    for key in ("host", "name", "pointsTo", "target"):
-        value = raw.get(key)
-        if isinstance(value, str) and "@" in value and value.strip() != "@":
-            raise fail(f"'@' may only stand alone (use %fqdn% inside a longer name), not {value!r}", key, index)
-
-    group_id = raw.get("groupId")
-    if group_id is not None and VARIABLE.search(group_id):
-        raise fail("must not contain variables", "groupId", index)
-
-    essential = Essential.ALWAYS
-    if raw.get("essential") is not None:
-        match = {e.value.lower(): e for e in Essential}.get(str(raw["essential"]).lower())
-        if match is None:
-            raise fail(f"must be 'Always' or 'OnApply', not {raw['essential']!r}", "essential", index)
-        essential = match
-
-    mode = TxtConflictMode.NONE
-    if raw.get("txtConflictMatchingMode") is not None:
-        match_mode = {m.value.lower(): m for m in TxtConflictMode}.get(str(raw["txtConflictMatchingMode"]).lower())
-        if match_mode is None:
-            raise fail(f"must be 'None', 'All' or 'Prefix', not {raw['txtConflictMatchingMode']!r}",
-                       "txtConflictMatchingMode", index)
-        mode = match_mode
-    prefix = raw.get("txtConflictMatchingPrefix")
-    if mode is TxtConflictMode.PREFIX:
-        if not prefix:
-            raise fail("is required when txtConflictMatchingMode is Prefix", "txtConflictMatchingPrefix", index)
-        if VARIABLE.search(prefix):
-            raise fail("must not contain variables", "txtConflictMatchingPrefix", index)
-
-    host = raw.get("name") if rtype == "SRV" else raw.get("host")
-    known = {"type", "host", "name", "pointsTo", "data", "rdata", "ttl", "priority", "weight", "port",
-             "service", "protocol", "target", "spfRules", "groupId", "essential",
-             "txtConflictMatchingMode", "txtConflictMatchingPrefix"}
-    extra = tuple(sorted((k, v) for k, v in raw.items() if k not in known))
-    data = raw.get("data")
-    if data is None and isinstance(raw.get("rdata"), str) and rtype not in FIELD_TYPES:
-        data = raw["rdata"]
-    return TemplateRecord(
-        index=index,
-        type=rtype,
-        host=host if host is not None else "@",
-        points_to=raw.get("pointsTo"),
-        data=data,
-        service=raw.get("service"),
-        protocol=raw.get("protocol"),
-        target=raw.get("target"),
-        spf_rules=raw.get("spfRules"),
-        group_id=group_id,
-        essential=essential,
-        txt_conflict_mode=mode,
-        txt_conflict_prefix=prefix if mode is TxtConflictMode.PREFIX else None,
-        extra=extra,
-        **numbers,
-    )
-
-
-def _parse_number(value: Any, key: str, index: int, fail) -> int | str | None:
-    """An int, a string of an int, or a string that is exactly one variable."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise fail(f"must be an integer, not {value!r}", key, index)
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if WHOLE_VARIABLE.fullmatch(text):
-            return text
-        if VARIABLE.search(text):
-            raise fail("a variable must be the whole value, without prefix or suffix", key, index)
-        if not re.fullmatch(r"\d+", text):
-            raise fail(f"must be an integer or a string of an integer, not {value!r}", key, index)
-        number = int(text)
-    else:
-        raise fail(f"must be an integer, not {value!r}", key, index)
-    if not 0 <= number <= _NUMERIC_LIMITS[key]:
-        raise fail(f"{number} is out of range 0..{_NUMERIC_LIMITS[key]}", key, index)
-    return number
 
 
 def is_apex_placeholder(host: str) -> bool:

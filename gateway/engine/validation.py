@@ -12,12 +12,27 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Sequence
-from typing import Any, Union
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Strict, ValidationError
 
 Location = tuple[str | int, ...]
+
+# Scalars as they are written: no "5" for 5, no 1 for true.
+Text = Annotated[str, Strict()]
+Whole = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
+Seconds = Annotated[float, Strict()]  # an integer is a number of seconds too
+
+
+def must(test: Callable[[Any], bool], message: str) -> AfterValidator:
+    """A check of one value; `message` may show it as {value}."""
+    def check(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(message.format(value=value))
+        return value
+    return AfterValidator(check)
 
 _EXPECTED = {
     "string_type": "a string",

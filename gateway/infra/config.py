@@ -23,7 +23,7 @@ import os
 import re
 import secrets
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -42,7 +42,7 @@ from backends.base import ConfigError as BackendConfigError
 from gateway.engine.domains import DomainError, zone_text
 from gateway.engine.render import RenderLimits, TtlPolicy
 from gateway.engine.safety import SafetyPolicy
-from gateway.engine.validation import KeyProblem, describe, field_names, key_text
+from gateway.engine.validation import Flag, KeyProblem, Seconds, Text, Whole, describe, field_names, key_text, must
 from gateway.infra.secrets import ENV_PREFIX, FILE_PREFIX, SecretUnavailable, resolve_references, secret_value
 
 __all__ = [
@@ -63,22 +63,6 @@ DATA_DIRECTORY_NAME = "dcgw-data"
 CSS_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})"
                        r"|(?:rgb|rgba|hsl|hsla)\(\s*[0-9.%,\s/+-]+\)|[a-zA-Z]{3,20}")
 
-# TOML scalars as they are written: no "5" for 5, no 1 for true.
-Text = Annotated[str, Strict()]
-Whole = Annotated[int, Strict()]
-Flag = Annotated[bool, Strict()]
-Seconds = Annotated[float, Strict()]  # an integer is a number of seconds too
-
-
-def _must(test: Callable[[Any], bool], message: str) -> AfterValidator:
-    """A check of one value; `message` may show it as {value}."""
-    def check(value: Any) -> Any:
-        if not test(value):
-            raise ValueError(message.format(value=value))
-        return value
-    return AfterValidator(check)
-
-
 def _zone(value: str) -> str:
     try:
         return zone_text(value)
@@ -92,14 +76,14 @@ def _non_empty(value: str) -> str:
     return value.strip()
 
 
-Port = Annotated[int, Strict(), _must(lambda v: 0 < v < 65536, "must be a port number (1-65535), not {value}")]
-Pixels = Annotated[int, Strict(), _must(lambda v: v > 0, "must be a positive number of pixels, not {value}")]
-TtlSeconds = Annotated[int, Strict(), _must(lambda v: 0 <= v <= MAX_TTL,
+Port = Annotated[int, Strict(), must(lambda v: 0 < v < 65536, "must be a port number (1-65535), not {value}")]
+Pixels = Annotated[int, Strict(), must(lambda v: v > 0, "must be a positive number of pixels, not {value}")]
+TtlSeconds = Annotated[int, Strict(), must(lambda v: 0 <= v <= MAX_TTL,
                                              f"must be between 0 and {MAX_TTL} seconds, not {{value}}")]
 Name = Annotated[str, Strict(), AfterValidator(_non_empty)]
 Zone = Annotated[str, Strict(), AfterValidator(_zone)]
 CssColor = Annotated[str, Strict(), AfterValidator(lambda value: _css_color(value))]
-BaseUrl = Annotated[str, Strict(), _must(lambda v: v.startswith(("https://", "http://")),
+BaseUrl = Annotated[str, Strict(), must(lambda v: v.startswith(("https://", "http://")),
                                          "must be an http(s) URL, not {value!r}"), AfterValidator(lambda v: v.rstrip("/"))]
 
 
@@ -211,7 +195,7 @@ class DnsSettings(Section):
 
     nameservers: tuple[Text, ...] = ()
     port: Port = 53
-    timeout: Annotated[Seconds, _must(lambda v: v > 0, "must be a positive number of seconds, not {value}")] = 5.0
+    timeout: Annotated[Seconds, must(lambda v: v > 0, "must be a positive number of seconds, not {value}")] = 5.0
 
 
 class RedirectSettings(Section):
@@ -286,7 +270,7 @@ class DatabaseSettings(Section):
     lock wait may take (seconds) before the request fails instead of waiting."""
 
     url: Text = "sqlite:///dcgw.sqlite"
-    timeout: Annotated[Seconds, _must(lambda v: 0 < v <= 300, "must be between 0 and 300 seconds, not {value:g}")] = 5.0
+    timeout: Annotated[Seconds, must(lambda v: 0 < v <= 300, "must be between 0 and 300 seconds, not {value:g}")] = 5.0
 
     @model_validator(mode="before")
     @classmethod
@@ -332,7 +316,7 @@ class ServerSettings(Section):
 class LimitsSettings(Section):
     """`[limits]`: bounds on what a template may render."""
 
-    max_txt_bytes: Annotated[Whole, _must(lambda v: 0 < v <= 65535, "must be between 1 and 65535 bytes, not {value}")] \
+    max_txt_bytes: Annotated[Whole, must(lambda v: 0 < v <= 65535, "must be between 1 and 65535 bytes, not {value}")] \
         = RenderLimits().max_txt_bytes
 
     def policy(self) -> RenderLimits:
@@ -343,7 +327,7 @@ class SafetySettings(Section):
     """`[safety]`: names no apply may touch, and how many records one apply may delete."""
 
     protected_names: tuple[Text, ...] = ()
-    max_deletes: Annotated[Whole, _must(lambda v: v >= 0, "must be 0 or more records, not {value}")] \
+    max_deletes: Annotated[Whole, must(lambda v: v >= 0, "must be 0 or more records, not {value}")] \
         = SafetyPolicy().max_deletes
 
     @field_validator("protected_names")
