@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import urllib.parse
 from dataclasses import dataclass
@@ -43,8 +42,6 @@ EXIT_BACKEND_FAILED = 4
 DISCOVERY_LABEL = "_domainconnect"
 DISCOVERY_TTL = 3600
 MAX_TXT_STRING = 255  # one character-string of a TXT record (RFC 1035 3.3)
-# Host-name labels, plus "_" which some zones (service labels) carry.
-ZONE_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 
 
 class InvalidInput(Exception):
@@ -115,21 +112,16 @@ def run(args: argparse.Namespace) -> int:
 
 def zone_name(text: str) -> dns.name.Name:
     """DOMAIN as an absolute IDNA name; `InvalidInput` naming what is wrong."""
-    cleaned = text.strip().rstrip(".")
-    if not cleaned:
-        raise InvalidInput("DOMAIN: required, such as example.com")
+    from gateway.engine.domains import DomainError, domain_labels
+
     try:
-        name = dns.name.from_unicode(cleaned, idna_codec=dns.name.IDNA_2008_Practical)
-    except (dns.exception.DNSException, UnicodeError) as exc:
-        raise InvalidInput(f"DOMAIN {text!r} is not a valid domain name: {exc}") from None
-    labels = [label.decode("ascii").lower() for label in name.labels[:-1]]
-    if len(labels) < 2:
-        raise InvalidInput(f"DOMAIN {text!r} is not a domain with a public suffix, such as example.com")
+        labels = domain_labels(text, underscores=True)  # some zones sit below service labels
+    except DomainError as exc:
+        if exc.problem == "required":
+            raise InvalidInput("DOMAIN: required, such as example.com") from None
+        raise InvalidInput(str(exc.of("DOMAIN", text, separator=" "))) from None
     if labels[0] == DISCOVERY_LABEL:
         raise InvalidInput(f"DOMAIN {text!r}: give the zone ({'.'.join(labels[1:])}), not the record name")
-    bad = next((label for label in labels if not ZONE_LABEL.fullmatch(label)), None)
-    if bad is not None:
-        raise InvalidInput(f"DOMAIN {text!r} has an invalid label {bad!r} (letters, digits and hyphens only)")
     return dns.name.from_text(".".join(labels))
 
 

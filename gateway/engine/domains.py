@@ -3,35 +3,63 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import dns.exception
 import dns.name
 
 
 class DomainError(ValueError):
-    """Not a usable domain name; the message says why."""
+    """Not a usable domain name. `problem` says why in words that follow the quoted value
+    ("has an invalid label '*'"), for callers that name the value their own way."""
+
+    def __init__(self, message: str, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem or message
+
+    def of(self, field: str, value: str, separator: str = ": ") -> DomainError:
+        """This error told of `field`: "domain: 'com' is not a domain with a public suffix"."""
+        if self.problem == "required":
+            return DomainError(f"{field}: required", self.problem)
+        return DomainError(f"{field}{separator}{value!r} {self.problem}", self.problem)
+
+
+# Host-name labels; with underscores also the labels of names only looked up (`_dmarc`,
+# RFC 2181 section 11).
+HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+LOOKUP_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
+
+
+def domain_labels(value: str, *, underscores: bool = False) -> list[str]:
+    """The labels of a domain name a caller sent, in IDNA lower case, root excluded;
+    `DomainError` whose `problem` reads after the quoted value."""
+    text = (value or "").strip()
+    if not text:
+        raise DomainError("required")
+    # Control characters anywhere, a final newline included: no DNS name holds one.
+    if _has_control(value):
+        raise DomainError("contains control characters")
+    try:
+        name = dns.name.from_unicode(text.rstrip("."), idna_codec=dns.name.IDNA_2008_Practical)
+    except (dns.exception.DNSException, UnicodeError) as exc:
+        raise DomainError(f"is not a valid domain name ({exc})") from None
+    labels = [label.decode("ascii").lower() for label in name.labels[:-1]]
+    if len(labels) < 2:
+        raise DomainError("is not a domain with a public suffix, such as example.com")
+    pattern = LOOKUP_LABEL if underscores else HOST_LABEL
+    bad = next((label for label in labels if not pattern.fullmatch(label)), None)
+    if bad is not None:
+        raise DomainError(f"has an invalid label {bad!r}")
+    return labels
 
 
 @functools.lru_cache(maxsize=4096)  # every request names a domain, and the same few again and again
 def idna_domain(value: str, field: str = "domain") -> str:
     """`value` as an IDNA (punycode) name in lower case without the final dot."""
-    text = (value or "").strip()
-    if not text:
-        raise DomainError(f"{field}: required")
-    # Control characters anywhere, a final newline included: no DNS name holds one.
-    if _has_control(value) or any(c.isspace() for c in text):
-        raise DomainError(f"{field}: {value!r} contains whitespace or control characters")
     try:
-        name = dns.name.from_unicode(text.rstrip("."), idna_codec=dns.name.IDNA_2008_Practical)
-    except (dns.exception.DNSException, UnicodeError) as exc:
-        raise DomainError(f"{field}: {value!r} is not a valid domain name ({exc})") from None
-    if len(name.labels) < 3:  # at least two labels besides the root
-        raise DomainError(f"{field}: {value!r} is not a domain name with a public suffix")
-    labels = [label.decode("ascii") for label in name.labels[:-1]]
-    for label in labels:
-        if not all(c.isalnum() or c == "-" for c in label) or label.startswith("-") or label.endswith("-"):
-            raise DomainError(f"{field}: {value!r} has an invalid label {label!r}")
-    return ".".join(labels).lower()
+        return ".".join(domain_labels(value))
+    except DomainError as exc:
+        raise exc.of(field, value) from None
 
 
 def idna_host(value: str | None) -> str:

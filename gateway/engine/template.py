@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.engine.domains import HOST_LABEL, LOOKUP_LABEL
 from gateway.engine.validation import Flag, KeyProblem, Text, Whole, describe, kind_of, must
 
 # The core and optional types whose fields the spec defines one by one.
@@ -32,10 +33,6 @@ FORBIDDEN_TYPES = frozenset({"SOA", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "DNS
 
 VARIABLE = re.compile(r"%([A-Za-z0-9_.\-]+)%")
 WHOLE_VARIABLE = re.compile(r"%([A-Za-z0-9_.\-]+)%")
-_LDH_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
-# Names that are only looked up, never browsed to, may carry underscore labels (RFC 2181
-# section 11), as `_domainconnect.example.com` for a TXT key does.
-_LOOKUP_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
 
 
 class TemplateError(ValueError):
@@ -394,8 +391,8 @@ def public_domain_problem(value: str, *, underscores: bool = False) -> str | Non
         return "give a bare domain name, not a URL"
     if len(labels) < 2:
         return "it has a single label"
-    label_pattern, allowed = (_LOOKUP_LABEL, "letters, digits, hyphens, underscores") if underscores \
-        else (_LDH_LABEL, "letters, digits, hyphens")
+    label_pattern, allowed = (LOOKUP_LABEL, "letters, digits, hyphens, underscores") if underscores \
+        else (HOST_LABEL, "letters, digits, hyphens")
     for label in labels:
         if not label_pattern.fullmatch(label):
             return f"label {label!r} is not a host name label ({allowed})"

@@ -32,8 +32,9 @@ from gateway.apply.instances import plan_revert, revert_instance
 from gateway.state import StateError
 from gateway.state.models import TemplateInstance
 from gateway.web.auth.base import ANY_ZONE, User
-from gateway.web.auth.routes import expired_form_page, login_redirect
-from gateway.web.auth.session import CSRF_FIELD, csrf_ok, current_user
+from gateway.web.auth.routes import login_redirect
+from gateway.web.auth.session import current_user
+from gateway.web.forms import submitted_form
 from gateway.web.oauth.consent import PageError, problem_page
 from gateway.web.ui import render_page
 
@@ -104,9 +105,9 @@ async def disconnect_page(request: Request) -> Response:
 
 
 async def disconnect_submit(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=FORM_FIELDS)
-    if not csrf_ok(request, form.get(CSRF_FIELD)):
-        return expired_form_page(request)
+    form = await submitted_form(request, FORM_FIELDS)
+    if isinstance(form, Response):
+        return form
     found = await _owned_instance(request)
     if isinstance(found, Response):
         return found

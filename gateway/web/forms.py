@@ -1,6 +1,7 @@
 """Request bodies from browsers and clients, bounded before anything is parsed.
 
     form = await read_form(request)      # FormRefused (413, 415, 400) otherwise
+    form = await submitted_form(request) # also this session's CSRF token; else the page to answer
 
 Every form the gateway serves is a few short fields, posted as
 `application/x-www-form-urlencoded`. Anything else (multipart, which Starlette would spool
@@ -80,3 +81,28 @@ async def read_form(request: Request, max_fields: int = MAX_FORM_FIELDS) -> Form
         return FormData(parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields))
     except ValueError:  # parse_qsl counts the separators before it parses anything
         raise FormRefused(413, f"body: more than {max_fields} fields") from None
+
+
+async def submitted_form(request: Request, max_fields: int = MAX_FORM_FIELDS) -> FormData | Response:
+    """The posted form of a page, when its body is within bounds and it carries this
+    session's CSRF token; otherwise the page to answer with, and nothing is done."""
+    from gateway.web.auth.session import CSRF_FIELD, csrf_ok
+
+    try:
+        form = await read_form(request, max_fields)
+    except FormRefused as refused:
+        return refused.page(request)
+    if not csrf_ok(request, form.get(CSRF_FIELD)):
+        return expired_form_page(request)
+    return form
+
+
+def expired_form_page(request: Request) -> Response:
+    """Every form's answer to a missing or foreign CSRF token."""
+    from gateway.web.auth.session import CSRF_FIELD
+    from gateway.web.ui import error_page
+
+    return error_page(request, "This form has expired",
+                      f"{CSRF_FIELD}: the form's security token is missing or not this session's, "
+                      "so nothing was done.", 403,
+                      detail="Go back, reload the page and try again.")

@@ -18,10 +18,10 @@ from starlette.routing import Route
 
 from gateway.infra.observability import metrics_of
 from gateway.web.auth.base import Authenticator
-from gateway.web.auth.session import CSRF_FIELD, csrf_ok, sign_in, sign_out
+from gateway.web.auth.session import sign_in, sign_out
 from gateway.web.auth.throttle import SignInThrottle, client_address
-from gateway.web.forms import FormRefused, read_form
-from gateway.web.ui import error_page, render_page
+from gateway.web.forms import submitted_form
+from gateway.web.ui import render_page
 
 LOGIN_PATH = "/login"
 DEFAULT_NEXT = "/"
@@ -84,13 +84,10 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
     authenticator = authenticator_of(request)
     if not authenticator.uses_login_form:
         return portal_page(request)
-    try:
-        form = await read_form(request)
-    except FormRefused as refused:
-        return refused.page(request)
+    form = await submitted_form(request)
+    if isinstance(form, Response):
+        return form
     next_path = safe_next(text_field(form, "next"))
-    if not csrf_ok(request, text_field(form, CSRF_FIELD)):
-        return expired_form_page(request)
     elsewhere = await authenticator.sign_in_redirect(request, next_path)
     if elsewhere is not None:  # no passwords here: users sign in at the provider
         return elsewhere
@@ -121,12 +118,9 @@ async def submit_login(request: Request, throttle: SignInThrottle) -> Response:
 
 
 async def submit_logout(request: Request) -> Response:
-    try:
-        form = await read_form(request)
-    except FormRefused as refused:
-        return refused.page(request)
-    if not csrf_ok(request, text_field(form, CSRF_FIELD)):
-        return expired_form_page(request)
+    form = await submitted_form(request)
+    if isinstance(form, Response):
+        return form
     await run_in_threadpool(sign_out, request)
     authenticator = authenticator_of(request)
     provider_logout = await authenticator.sign_out_redirect(request)
@@ -153,14 +147,6 @@ def portal_page(request: Request) -> Response:
         "message": f"You sign in at {brand.provider_display_name}'s portal, not on this page.",
         "detail": detail,
     }, status_code=401)
-
-
-def expired_form_page(request: Request) -> Response:
-    """Every form's answer to a missing or foreign CSRF token."""
-    return error_page(request, "This form has expired",
-                      f"{CSRF_FIELD}: the form's security token is missing or not this session's, "
-                      "so nothing was done.", 403,
-                      detail="Go back, reload the page and try again.")
 
 
 def site_path(request: Request, path: str) -> str:

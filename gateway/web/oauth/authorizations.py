@@ -21,9 +21,9 @@ from gateway.state import StateError
 from gateway.state.models import Grant
 from gateway.web.auth import zones
 from gateway.web.auth.base import Authenticator, User
-from gateway.web.auth.routes import expired_form_page, login_redirect
-from gateway.web.auth.session import CSRF_FIELD, csrf_ok, current_user
-from gateway.web.forms import FormRefused, read_form
+from gateway.web.auth.routes import login_redirect
+from gateway.web.auth.session import current_user
+from gateway.web.forms import submitted_form
 from gateway.web.oauth.consent import PageError, problem_page
 from gateway.web.ui import render_page
 
@@ -48,12 +48,9 @@ def authorizations_page(request: Request) -> Response:
 
 
 async def revoke(request: Request) -> Response:
-    try:
-        form = await read_form(request)
-    except FormRefused as refused:
-        return refused.page(request)
-    if not csrf_ok(request, form.get(CSRF_FIELD)):
-        return expired_form_page(request)
+    form = await submitted_form(request)
+    if isinstance(form, Response):
+        return form
     user = current_user(request)
     if user is None:
         return problem_page(request, PageError(401, "Not signed in", "sign in to manage your authorizations"))

@@ -52,9 +52,9 @@ from gateway.state import StateError
 from gateway.state.pkce import PkceError, checked_challenge
 from gateway.web.auth import zones
 from gateway.web.auth.base import User
-from gateway.web.auth.routes import expired_form_page, login_redirect
-from gateway.web.auth.session import CSRF_FIELD, csrf_ok, current_user, remember_page, take_page
-from gateway.web.forms import FormRefused, read_form
+from gateway.web.auth.routes import login_redirect
+from gateway.web.auth.session import current_user, remember_page, take_page
+from gateway.web.forms import submitted_form
 from gateway.web.oauth.approvals import approval_of
 from gateway.web.redirects import redirect_back
 from gateway.web.ui import error_page, render_page
@@ -369,16 +369,13 @@ def show_consent(request: Request, return_to: ReturnTo) -> Response:
 
 async def consent_answer(request: Request) -> Response:
     """POST: Allow issues a code for exactly what the page showed; Deny tells the client so."""
-    try:
-        form = await read_form(request)
-    except FormRefused as refused:
-        return refused.page(request)
+    form = await submitted_form(request)
+    if isinstance(form, Response):
+        return form
     return await run_in_threadpool(answer_consent, request, form)
 
 
 def answer_consent(request: Request, form: Mapping[str, Any]) -> Response:
-    if not csrf_ok(request, form.get(CSRF_FIELD)):
-        return expired_form_page(request)
     user = current_user(request)
     if user is None:
         return problem_page(request, PageError(401, "Not signed in", "sign in, then start again from the service"))

@@ -25,9 +25,9 @@ from gateway.engine.plan import PlanError
 from gateway.engine.render import RenderError
 from gateway.web.auth import zones
 from gateway.web.auth.base import User
-from gateway.web.auth.routes import expired_form_page, login_redirect
-from gateway.web.auth.session import CSRF_FIELD, csrf_ok, current_user, peek_page, remember_page, take_page
-from gateway.web.forms import FormRefused, read_form
+from gateway.web.auth.routes import login_redirect
+from gateway.web.auth.session import current_user, peek_page, remember_page, take_page
+from gateway.web.forms import submitted_form
 from gateway.web.redirects import redirect_back, redirect_with
 from gateway.web.sync.request import SyncError, SyncRequest, parse_sync_request
 from gateway.web.ui import error_page, render_page
@@ -58,17 +58,14 @@ def apply_page(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    try:
-        form = dict((await read_form(request)).items())
-    except FormRefused as refused:
-        return refused.page(request)
-    return await run_in_threadpool(_confirm, request, form)
+    form = await submitted_form(request)
+    if isinstance(form, Response):
+        return form
+    return await run_in_threadpool(_confirm, request, dict(form.items()))
 
 
 def _confirm(request: Request, form: dict[str, str]) -> Response:
     runtime = request.app.state.runtime
-    if not csrf_ok(request, form.get(CSRF_FIELD)):
-        return expired_form_page(request)
     # Read first, claimed below: when the state store cannot be written, the page still
     # knows where to send the user back to, and stays unanswered.
     pending = peek_page(request, PENDING_KEY, form.get("nonce"), time.time())
