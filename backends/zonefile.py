@@ -44,7 +44,6 @@ import os
 import re
 import shlex
 import subprocess
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
@@ -61,6 +60,7 @@ import dns.zone
 import filelock
 
 from backends.base import Backend, BackendError, ConfigError, ReloadFailed, RRsetChange, ZoneChanged
+from backends.files import durable_temporary
 from backends.records import same_rrset
 from backends.zonedata import ZoneFileError, rrsets_in_scope
 from backends.zonefile_text import NotEditable, ZoneText
@@ -312,17 +312,15 @@ class ZoneFileBackend(Backend):
         """`data` in a durable temporary file beside `path`, with its mode, owner and a newer mtime."""
         target = self._target(path)
         status = target.stat()
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        temporary = None
         try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
+            temporary = durable_temporary(target, data)
             os.chmod(temporary, status.st_mode & 0o7777)
             _keep_owner(temporary, status)
             _newer_than(temporary, status)
         except OSError as exc:
-            Path(temporary).unlink(missing_ok=True)
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
             raise BackendError(f"backend {self.name!r}: cannot write {target}: {exc.strerror or exc}; "
                                "the zone file is unchanged") from None
         return temporary
