@@ -217,6 +217,8 @@ class ZoneFileBackend(Backend):
         except NotEditable as exc:
             log.warning("backend %r: zone %s: rewriting %s whole, without its comments and layout: %s",
                         self.name, _text(zone), self.path(zone).name, exc)
+            if isinstance(contents.nodes, _LayeredNodes):
+                contents.nodes = contents.nodes.flat()  # written and scanned whole: one plain dictionary
             return _master_file_bytes(contents), None
         commit()
         entry.text = None  # the text now describes the new file, not this one
