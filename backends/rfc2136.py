@@ -40,20 +40,25 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdata
+import dns.rdtypes.ANY.TSIG
 import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
+import dns.wire
 import dns.xfr
 import dns.zone
 
@@ -75,6 +80,9 @@ READ_TYPES: tuple[T, ...] = tuple(t for t in T if not dns.rdatatype.is_metatype(
 _READ_TYPE_SET = frozenset(READ_TYPES)
 # Types allowed beside a CNAME (RFC 2181 10.1, RFC 4035): DNSSEC material only.
 _CNAME_COMPANIONS = frozenset(UNTOUCHABLE - {T.SOA}) | {T.CNAME}
+# Errors a server may send without repeating the question (RFC 1035 4.1.1).
+_QUESTIONLESS_RCODES = frozenset({dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode.NOTIMP, dns.rcode.REFUSED})
+TSIG_FUDGE = 300  # seconds of clock difference a signature allows (RFC 8945 10)
 _ZONE_CHANGED_RCODES = frozenset({dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN})
 _RCODE_HINTS = {
     dns.rcode.REFUSED: "the server does not allow this update (check its update-policy or allow-update for the key)",
@@ -100,6 +108,8 @@ class RFC2136Backend(Backend):
             raise ConfigError(f"backend {name!r}: option 'timeout' must be a positive number of seconds, "
                               f"not {self.timeout!r}")
         self.key_name, self.keyring, self.key_algorithm = self._tsig()
+        self._key = self.keyring[self.key_name] if self.keyring is not None else None
+        self._key_owner = self.key_name.to_wire() if self.key_name is not None else b""
         #: Waits for the server (pipelined queries count once); for tests and benchmarks.
         self.round_trips = 0
         #: DNS messages sent.
@@ -148,7 +158,7 @@ class RFC2136Backend(Backend):
 
     def check_ready(self) -> None:
         """Any answer to one SOA query for the root (usually REFUSED) shows the server is up."""
-        self._exchange([self._query(dns.name.root, T.SOA)], zone=None)
+        self._exchange([(dns.name.root, T.SOA)], zone=None)
 
     def find_zone(self, domain: dns.name.Name) -> dns.name.Name | None:
         """The zone the server is authoritative for that holds `domain`, from one SOA query:
@@ -157,16 +167,16 @@ class RFC2136Backend(Backend):
         every Domain Connect apply), it costs no query until the server fails one for it."""
         if domain in self.found_zones:
             return domain
-        response = self._exchange([self._query(domain, T.SOA)], zone=None)[0]
+        response = self._exchange([(domain, T.SOA)], zone=None)[0]
         rcode = response.rcode()
         if rcode == dns.rcode.REFUSED or not response.flags & dns.flags.AA:
             return None  # not served here, or delegated to servers elsewhere
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             raise self._error(None, f"the SOA query for {domain} failed with {dns.rcode.to_text(rcode)}")
-        for rrset in (*response.answer, *response.authority):
-            if rrset.rdtype == T.SOA and domain.is_subdomain(rrset.name):
-                self.found_zones.remember(rrset.name)
-                return rrset.name
+        for record in (*response.answer, *response.authority):
+            if record.rdtype == T.SOA and record.rdclass == dns.rdataclass.IN and domain.is_subdomain(record.owner):
+                self.found_zones.remember(record.owner)
+                return record.owner
         return None
 
     # -- read -----------------------------------------------------------------------------
@@ -183,7 +193,7 @@ class RFC2136Backend(Backend):
     def _read(self, zone: dns.name.Name, names: Collection[dns.name.Name], subtrees: Collection[dns.name.Name],
               types: Mapping[dns.name.Name, frozenset[T]]) -> list[dns.rrset.RRset]:
         wanted = sorted(n for n in set(names) if n.is_subdomain(zone))
-        queries = [self._query(name, rdtype) for name in wanted
+        queries = [(name, rdtype) for name in wanted
                    for rdtype in (READ_TYPES if name not in types else sorted(types[name] & _READ_TYPE_SET))]
         found: dict[tuple[dns.name.Name, T], dns.rrset.RRset] = {}
         for query, response in zip(queries, self._exchange(queries, zone) if queries else []):
@@ -196,24 +206,24 @@ class RFC2136Backend(Backend):
                     found.setdefault((rrset.name, rrset.rdtype), rrset)
         return list(found.values())
 
-    def _answer(self, zone: dns.name.Name, query: dns.message.Message,
-                response: dns.message.Message) -> dns.rrset.RRset | None:
+    def _answer(self, zone: dns.name.Name, question: tuple[dns.name.Name, T],
+                response: _Answer) -> dns.rrset.RRset | None:
         """The RRset at exactly the question's (name, type): the authoritative answer, or
         the NS of a delegation, which the parent serves as a referral."""
-        question = query.question[0]
+        name, rdtype = question
         rcode = response.rcode()
         if rcode == dns.rcode.NXDOMAIN:
             return None
         if rcode != dns.rcode.NOERROR:
-            raise self._error(zone, f"the query for {question.name} {dns.rdatatype.to_text(question.rdtype)} "
+            raise self._error(zone, f"the query for {name} {dns.rdatatype.to_text(rdtype)} "
                                     f"failed with {dns.rcode.to_text(rcode)}")
         if response.flags & dns.flags.AA:
             section = response.answer
-        elif question.rdtype == T.NS:
+        elif rdtype == T.NS:
             section = response.authority
         else:
             return None
-        return response.get_rrset(section, question.name, dns.rdataclass.IN, question.rdtype)
+        return response.rrset(section, name, rdtype)
 
     def _transfer(self, zone: dns.name.Name) -> dns.zone.Zone:
         self._count(1)
@@ -291,39 +301,50 @@ class RFC2136Backend(Backend):
 
     # -- the wire -------------------------------------------------------------------------
 
-    def _query(self, name: dns.name.Name, rdtype: T) -> dns.message.Message:
-        query = dns.message.make_query(name, rdtype, want_dnssec=False)
-        query.flags &= ~dns.flags.RD
-        if self.keyring is not None:
-            query.use_tsig(self.keyring, self.key_name, algorithm=self.key_algorithm)
-        return query
-
-    def _exchange(self, queries: list[dns.message.Message], zone: dns.name.Name | None) -> list[dns.message.Message]:
-        """Send every query on one TCP connection before waiting for answers (RFC 7766
+    def _exchange(self, questions: Sequence[tuple[dns.name.Name, T]],
+                  zone: dns.name.Name | None) -> list[_Answer]:
+        """Ask every (name, type) on one TCP connection before waiting for answers (RFC 7766
         pipelining), so a read costs one round trip however many names and types it asks."""
-        pending: dict[int, dns.message.Message] = {}
-        for query in queries:
-            while query.id in pending:
-                query.id = random.randrange(65536)
-            pending[query.id] = query
-        outgoing = b"".join(q.to_wire(prepend_length=True) for q in queries)
-        answers: dict[int, dns.message.Message] = {}
+        if len(questions) > 65536:
+            raise self._error(zone, f"{len(questions)} queries do not fit in one exchange of 65536 message ids")
+        queries = [self._query(name, rdtype, query_id)
+                   for (name, rdtype), query_id in zip(questions, random.sample(range(65536), len(questions)))]
+        pending = {query.id: query for query in queries}
+        answers: dict[int, _Answer] = {}
         self._count(len(queries))
         try:
-            for wire in _pipeline(self.server, self.port, outgoing, len(queries), self.timeout):
+            for wire in _pipeline(self.server, self.port, b"".join(q.wire for q in queries), len(queries),
+                                  self.timeout):
                 (query_id,) = struct.unpack("!H", wire[:2])
                 query = pending.pop(query_id, None)
                 if query is None:
                     raise self._error(zone, f"the server sent an answer to no pending query (id {query_id})")
-                answer = dns.message.from_wire(wire, keyring=self.keyring, request_mac=query.mac)
-                if not query.is_response(answer):
-                    raise self._error(zone, f"the server answered another question than {query.question[0]}")
+                answer = _Answer.read(wire, self._key, query.mac)
+                if not query.answered_by(answer):
+                    raise self._error(zone, f"the server answered another question than {query}")
                 answers[query_id] = answer
         except BackendError:
             raise
         except (dns.exception.DNSException, OSError, EOFError) as exc:
             raise self._error(zone, f"querying {self.server} port {self.port} failed: {_describe(exc)}") from None
         return [answers[q.id] for q in queries]
+
+    def _query(self, name: dns.name.Name, rdtype: T, query_id: int) -> _Query:
+        """A query without recursion desired and without EDNS, TSIG-signed when a key is set,
+        written straight to the wire: a read sends one per (name, type)."""
+        question = name.to_wire() + struct.pack("!HH", rdtype, dns.rdataclass.IN)
+        if self.keyring is None:
+            wire = struct.pack("!6H", query_id, 0, 1, 0, 0, 0) + question
+            return _Query(name, rdtype, query_id, len(wire).to_bytes(2, "big") + wire, b"")
+        key = self._key
+        unsigned = struct.pack("!6H", query_id, 0, 1, 0, 0, 0) + question
+        template = dns.rdtypes.ANY.TSIG.TSIG(dns.rdataclass.ANY, T.TSIG, key.algorithm, 0, TSIG_FUDGE, b"",
+                                             query_id, 0, b"")
+        signed, _ = dns.tsig.sign(unsigned, key, template, int(time.time()))
+        tsig = signed.to_wire()
+        wire = b"".join([struct.pack("!6H", query_id, 0, 1, 0, 0, 1), question, self._key_owner,
+                         struct.pack("!HHIH", T.TSIG, dns.rdataclass.ANY, 0, len(tsig)), tsig])
+        return _Query(name, rdtype, query_id, len(wire).to_bytes(2, "big") + wire, signed.mac)
 
     def _count(self, messages: int) -> None:
         with self._counter_lock:
@@ -335,6 +356,114 @@ class RFC2136Backend(Backend):
             self.found_zones.forget(zone)  # perhaps no longer served here: look it up again next time
         where = f" zone {zone}:" if zone is not None else ""
         return BackendError(f"backend {self.name!r} ({self.server} port {self.port}):{where} {message}")
+
+
+@dataclass(frozen=True)
+class _Record:
+    owner: dns.name.Name
+    rdtype: int
+    rdclass: int
+    ttl: int
+    offset: int  # of the rdata in the message
+    length: int
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A response as a read needs it: header, question, and where each answer and authority
+    record lies, its rdata parsed only for the RRsets asked for (dnspython parses, hashes and
+    sorts every record of every section, the SOA of each negative answer included)."""
+    wire: bytes
+    id: int
+    flags: int
+    rcode_value: int
+    question: list[tuple[dns.name.Name, int, int]]
+    answer: list[_Record]
+    authority: list[_Record]
+
+    def rcode(self) -> int:
+        return self.rcode_value
+
+    def rrset(self, section: list[_Record], name: dns.name.Name, rdtype: int) -> dns.rrset.RRset | None:
+        """The IN RRset (`name`, `rdtype`) of `section`, as `dns.message.Message.get_rrset` finds it."""
+        rrset = None
+        for record in section:
+            if record.rdtype != rdtype or record.rdclass != dns.rdataclass.IN or record.owner != name:
+                continue
+            parser = dns.wire.Parser(self.wire)
+            parser.seek(record.offset)
+            with parser.restrict_to(record.length):
+                rdata = dns.rdata.from_wire_parser(record.rdclass, record.rdtype, parser)
+            if rrset is None:
+                rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
+            rrset.add(rdata, 0 if record.ttl > 0x7FFFFFFF else record.ttl)
+        return rrset
+
+    @classmethod
+    def read(cls, wire: bytes, key: dns.tsig.Key | None, request_mac: bytes) -> _Answer:
+        """Parse `wire`, checking its TSIG against `key` (required when there is one) as
+        `dns.message.from_wire` would: last record of the message, signing this answer to
+        the request whose MAC is `request_mac`, within the time it allows."""
+        parser = dns.wire.Parser(wire)
+        if parser.remaining() < 12:
+            raise dns.message.ShortHeader
+        query_id, flags, qdcount, ancount, nscount, arcount = parser.get_struct("!6H")
+        question = [(parser.get_name(decompress=True), *parser.get_struct("!HH")) for _ in range(qdcount)]
+        answer, authority = _records(parser, ancount), _records(parser, nscount)
+        rcode, signed = flags & 0x000F, False
+        for index in range(arcount):
+            start = parser.current
+            owner = parser.get_name(decompress=True)
+            rdtype, rdclass, ttl, length = parser.get_struct("!HHIH")
+            if rdtype == T.OPT:
+                rcode |= (ttl >> 20) & 0x0FF0  # the extended rcode's upper bits (RFC 6891 6.1.3)
+            if rdtype != T.TSIG:
+                parser.seek(parser.current + length)
+                continue
+            if index != arcount - 1 or rdclass != dns.rdataclass.ANY or ttl != 0:
+                raise dns.exception.FormError("a TSIG record must be the last one, of class ANY and TTL 0")
+            if key is None:
+                raise dns.message.UnknownTSIGKey("got signed message without keyring")
+            with parser.restrict_to(length):
+                tsig = dns.rdata.from_wire_parser(rdclass, rdtype, parser)
+            dns.tsig.validate(wire, key, owner, tsig, int(time.time()), request_mac, start)
+            signed = True
+        if parser.remaining():
+            raise dns.message.TrailingJunk
+        if key is not None and not signed:
+            raise dns.exception.FormError("response requires a TSIG but does not have one")
+        return cls(wire, query_id, flags, rcode, question, answer, authority)
+
+
+def _records(parser: dns.wire.Parser, count: int) -> list[_Record]:
+    records = []
+    for _ in range(count):
+        owner = parser.get_name(decompress=True)
+        rdtype, rdclass, ttl, length = parser.get_struct("!HHIH")
+        records.append(_Record(owner, rdtype, rdclass, ttl, parser.current, length))
+        parser.seek(parser.current + length)
+    return records
+
+
+@dataclass(frozen=True)
+class _Query:
+    """One query of an exchange, as sent: `mac` is its TSIG MAC, which signs the answer."""
+    name: dns.name.Name
+    rdtype: T
+    id: int
+    wire: bytes  # length-prefixed, as TCP carries it
+    mac: bytes
+
+    def __str__(self) -> str:
+        return f"{self.name} {dns.rdatatype.to_text(self.rdtype)}"
+
+    def answered_by(self, answer: _Answer) -> bool:
+        """Whether `answer` is the response to this query (as `dns.message.Message.is_response`)."""
+        if not answer.flags & dns.flags.QR or answer.id != self.id or dns.opcode.from_flags(answer.flags) != 0:
+            return False
+        if not answer.question and answer.rcode() in _QUESTIONLESS_RCODES:
+            return True
+        return answer.question == [(self.name, self.rdtype, dns.rdataclass.IN)]
 
 
 def _absences_relied_on(changes: Sequence[RRsetChange]) -> list[T]:

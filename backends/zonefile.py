@@ -23,8 +23,9 @@ new RRset is added at the end of the file. Where that cannot be done safely (a
 `$GENERATE`, a record that inherits its TTL from the one before with no `$TTL` in
 effect) the file is written whole from its records, without comments, and the log says
 so. A file that uses `$INCLUDE` is read but never rewritten (that would copy the
-included records into it): applies to it fail. An apply costs about the same in a zone
-of ten records as in one of a hundred thousand (`python bench/zonefile.py`).
+included records into it): applies to it fail. Apart from writing and syncing the new
+file, an apply costs the RRsets it changes, not the size of the zone: the parsed zone of
+each version shares every unchanged node with the one before (`python bench/zonefile.py`).
 
 `reload_command` runs after a successful write with `{zone}` replaced by the zone name
 (split like a shell would, but without one). When it fails, the apply raises
@@ -46,7 +47,7 @@ import shlex
 import subprocess
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ log = logging.getLogger(__name__)
 SUFFIX = ".zone"
 SERIAL_MODULUS = 2**32
 PARSED_ZONES_KEPT = 32
+LAYERS_KEPT = 8  # applies whose zones share nodes with one flat dictionary (see _LayeredNodes)
 VERSIONS_KEPT = 4  # readers that opened an older file while applies went on still find it parsed
 COMPARE_BLOCK = 64 * 1024  # small reads: many concurrent readers must not hold large buffers
 INCLUDE = re.compile(rb"^\s*\$INCLUDE", re.IGNORECASE | re.MULTILINE)
@@ -216,6 +218,8 @@ class ZoneFileBackend(Backend):
         except NotEditable as exc:
             log.warning("backend %r: zone %s: rewriting %s whole, without its comments and layout: %s",
                         self.name, _text(zone), self.path(zone).name, exc)
+            if isinstance(contents.nodes, _LayeredNodes):
+                contents.nodes = contents.nodes.flat()  # written and scanned whole: one plain dictionary
             return _master_file_bytes(contents), None
         commit()
         entry.text = None  # the text now describes the new file, not this one
@@ -378,9 +382,11 @@ def parse_zone_text(data: bytes, origin: dns.name.Name, path: Path) -> dns.zone.
 
 def _copy_for_changes(contents: dns.zone.Zone, names: Sequence[dns.name.Name]) -> dns.zone.Zone:
     """A zone to modify at `names` that shares every other node with `contents`, which
-    stays as it was (readers and the parse cache may hold it)."""
+    stays as it was (readers and the parse cache may hold it). The copy's nodes are a layer
+    over those of `contents`, not a copy of its dictionary: an apply costs the names it
+    changes, not the size of the zone."""
     copy = dns.zone.Zone(contents.origin, contents.rdclass, relativize=False)
-    copy.nodes = dict(contents.nodes)
+    copy.nodes = _LayeredNodes(contents.nodes)
     for name in set(names):
         node = contents.nodes.get(name)
         if node is not None:
@@ -388,6 +394,76 @@ def _copy_for_changes(contents: dns.zone.Zone, names: Sequence[dns.name.Name]) -
             fresh.rdatasets.extend(node.rdatasets)
             copy.nodes[name] = fresh
     return copy
+
+
+class _LayeredNodes(MutableMapping):
+    """A zone's nodes as the names set or removed here over a `base` mapping that is never
+    modified. Past LAYERS_KEPT layers the next one starts from a flat dictionary, so a
+    lookup walks a few layers at most and a large zone is copied once every LAYERS_KEPT applies."""
+
+    __slots__ = ("base", "top", "removed", "depth")
+
+    def __init__(self, base: Mapping[dns.name.Name, Any]) -> None:
+        depth = base.depth + 1 if isinstance(base, _LayeredNodes) else 1
+        if depth > LAYERS_KEPT:
+            base, depth = base.flat(), 1
+        self.base = base
+        self.top: dict[dns.name.Name, Any] = {}
+        self.removed: set[dns.name.Name] = set()
+        self.depth = depth
+
+    def flat(self) -> dict[dns.name.Name, Any]:
+        layers = []
+        mapping: Mapping[dns.name.Name, Any] = self
+        while isinstance(mapping, _LayeredNodes):
+            layers.append(mapping)
+            mapping = mapping.base
+        flat = dict(mapping)
+        for layer in reversed(layers):
+            for name in layer.removed:
+                flat.pop(name, None)
+            flat.update(layer.top)
+        return flat
+
+    def __getitem__(self, name: dns.name.Name) -> Any:
+        node = self.top.get(name)
+        if node is not None:
+            return node
+        if name in self.removed:
+            raise KeyError(name)
+        return self.base[name]
+
+    def get(self, name: dns.name.Name, default: Any = None) -> Any:
+        node = self.top.get(name)
+        if node is not None:
+            return node
+        if name in self.removed:
+            return default
+        return self.base.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.top or (name not in self.removed and name in self.base)
+
+    def __setitem__(self, name: dns.name.Name, node: Any) -> None:
+        self.top[name] = node
+        self.removed.discard(name)
+
+    def __delitem__(self, name: dns.name.Name) -> None:
+        if name not in self:
+            raise KeyError(name)
+        self.top.pop(name, None)
+        self.removed.add(name)
+
+    def __iter__(self) -> Iterator[dns.name.Name]:
+        yield from self.top
+        for name in self.base:
+            if name not in self.top and name not in self.removed:
+                yield name
+
+    def __len__(self) -> int:
+        added = sum(1 for name in self.top if name not in self.base)
+        gone = sum(1 for name in self.removed if name in self.base)
+        return len(self.base) + added - gone
 
 
 def _master_file_bytes(contents: dns.zone.Zone) -> bytes:

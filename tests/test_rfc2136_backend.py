@@ -412,3 +412,71 @@ def test_dcgw_apply_through_bind(bind_server, bind_zone, tmp_path):
     assert [r.to_text() for r in bind_server.rrset(name_in(bind_zone, "www"), "A")] == ["192.0.2.1"]
     again = dcgw(bind_server.key_secret)
     assert again.returncode == 0 and "nothing to change (the template is already applied)" in again.stdout
+
+
+# -- answers that must not be believed --------------------------------------------------------
+
+def forging_server(forge) -> tuple[socket.socket, threading.Thread]:
+    """A loopback TCP DNS server that answers each query with `forge(query)`: an A record
+    of 192.0.2.66 for whatever it was asked, signed or not as `forge` decides."""
+    import dns.message
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        connection = listener.accept()[0]
+        with connection, connection.makefile("rb") as stream:
+            while (head := stream.read(2)) and len(head) == 2:
+                query = dns.message.from_wire(stream.read(int.from_bytes(head, "big")), keyring=False)
+                wire = forge(query)
+                try:
+                    connection.sendall(len(wire).to_bytes(2, "big") + wire)
+                except OSError:
+                    return  # the client gave up on the first answer it refused
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def forged_answer(query):
+    import dns.message
+    import dns.rrset
+
+    response = dns.message.make_response(query)
+    response.flags |= dns.flags.AA
+    question = query.question[0]
+    response.answer.append(dns.rrset.from_text(question.name, 300, "IN", "A", "192.0.2.66"))
+    return response
+
+
+@pytest.mark.parametrize("forgery", ["unsigned", "signed with another key", "another question"])
+def test_a_read_believes_only_answers_signed_for_its_queries(forgery):
+    import dns.flags
+    import dns.tsig
+    import dns.tsigkeyring
+
+    key_name, secret = "dcgw-update.", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
+    other_key = dns.tsigkeyring.from_text({key_name: "b3RoZXItb3RoZXItb3RoZXItb3RoZXItb3RoZXItb3Q="})
+    right_key = dns.tsigkeyring.from_text({key_name: secret})
+
+    def forge(query):
+        if forgery == "another question":
+            query.question[0].name = dns.name.from_text("elsewhere.example.")
+        response = forged_answer(query)
+        if forgery == "signed with another key":
+            response.use_tsig(other_key, dns.name.from_text(key_name))
+        elif forgery == "another question":
+            response.use_tsig(right_key, dns.name.from_text(key_name))
+            response.request_mac = query.mac
+        return response.to_wire()
+
+    listener, thread = forging_server(forge)
+    zone = dns.name.from_text("example.com.")
+    backend = RFC2136Backend("bind", {"server": "127.0.0.1", "port": listener.getsockname()[1], "timeout": 5,
+                                      "tsig_key_name": key_name, "tsig_secret": secret})
+    with listener, pytest.raises(BackendError, match=f"backend 'bind' \\(127.0.0.1 port \\d+\\): zone {zone}:"):
+        backend.read(zone, [dns.name.from_text("www", zone)])
+    thread.join(5)

@@ -582,3 +582,23 @@ def test_new_file_is_always_newer_than_the_old_one(tmp_path):
     new = a_record("new", "192.0.2.77")
     backend_at(tmp_path).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
     assert path.stat().st_mtime_ns > future
+
+
+def test_many_applies_in_a_row_read_what_the_file_holds(tmp_path):
+    """Each apply's zone is a layer over the one before, flattened every few applies: over
+    many creates, replaces and deletes, what the backend reads is what parsing the file gives."""
+    backend = ZoneFileBackend("files", {"directory": str(make_zone_dir(tmp_path))})
+    names = [dns.name.from_text(f"host{i}", ZONE) for i in range(4)]
+    for step in range(30):
+        name = names[step % len(names)]
+        current = {(r.name, r.rdtype): r for r in backend.read(ZONE, names)}
+        before = current.get((name, dns.rdatatype.A))
+        if step % 3 == 2 and before is not None:
+            backend.apply(ZONE, [RRsetChange(name, dns.rdatatype.A, before, None)])
+        else:
+            after = rrset_from_text(ZONE, name.relativize(ZONE).to_text(), 300, "A", [f"192.0.2.{step + 1}"])
+            backend.apply(ZONE, [RRsetChange(name, dns.rdatatype.A, before, after)])
+        parsed = load_zone_file(tmp_path / "example.com.zone", ZONE)
+        assert sorted(map(str, backend.read(ZONE, [ZONE, *names]))) == sorted(
+            str(r) for r in zone_rrsets(parsed) if r.name in {ZONE, *names})
+        assert backend.parses == 1  # every version after the first came from the applies themselves

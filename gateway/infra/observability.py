@@ -394,9 +394,24 @@ def _routed_template(routes: Iterable[BaseRoute], scope: Scope) -> str | None:
     """The template of the route the router chose (it leaves it in `scope["route"]`) when that is
     a plain route of the top level; None otherwise (a mount's route needs its prefix: match again)."""
     chosen = scope.get("route")
-    if isinstance(chosen, Route) and any(route is chosen for route in routes):
-        return chosen.path_format
-    return None
+    if not isinstance(chosen, Route):
+        return None
+    known = _top_level_routes(routes).get(id(chosen))
+    return known.path_format if known is chosen else None
+
+
+_routes_indexed: tuple[object, dict[int, Route]] = (None, {})
+
+
+def _top_level_routes(routes: Iterable[BaseRoute]) -> dict[int, Route]:
+    """{id(route): route} of the plain routes in `routes`, made once per routes list rather
+    than searched on every request."""
+    global _routes_indexed
+    seen, index = _routes_indexed
+    if seen is not routes:
+        index = {id(route): route for route in routes if isinstance(route, Route)}
+        _routes_indexed = (routes, index)
+    return index
 
 
 # -- /healthz, /readyz and /metrics -------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.state.models import AttemptCounter, OpenPage, SignInSession
@@ -32,6 +32,7 @@ def _hash(secret: str) -> str:
 class SessionRows:
     """The session and page half of `StateStore`."""
 
+    engine: Engine
     sessions: sessionmaker
     clock: Callable[[], datetime]
 
@@ -45,11 +46,13 @@ class SessionRows:
 
     def session_user(self, session_id: str) -> str | None:
         """The username of a live session; None when unknown, ended or expired."""
-        with self.sessions() as session:
-            row = session.get(SignInSession, _hash(session_id))
-            if row is None or _aware(row.expires_at) <= self.clock():
-                return None
-            return row.username
+        # One plain SELECT, no ORM unit of work: every signed-in request asks this.
+        with self.engine.connect() as connection:
+            row = connection.execute(select(SignInSession.username, SignInSession.expires_at)
+                                     .where(SignInSession.id_hash == _hash(session_id))).first()
+        if row is None or _aware(row.expires_at) <= self.clock():
+            return None
+        return row.username
 
     def end_session(self, session_id: str) -> None:
         """End a session and forget the pages it had open."""
@@ -75,11 +78,20 @@ class SessionRows:
         """Keep what a page showed; returns the nonce its form carries. Past `per_session` open
         pages of `kind` in the session (or MAX_PAGES_PER_USER of the user) the oldest go."""
         nonce, now, session_hash = new_secret(), self.clock(), _hash(session_id)
+        in_session = and_(OpenPage.session_hash == session_hash, OpenPage.kind == kind)
+        of_user = OpenPage.username == username
         with self.sessions.begin() as session:
-            _drop_oldest(session, per_session - 1, OpenPage.session_hash == session_hash, OpenPage.kind == kind)
-            _drop_oldest(session, MAX_PAGES_PER_USER - 1, OpenPage.username == username)
-            session.add(OpenPage(nonce_hash=_hash(nonce), session_hash=session_hash, username=username, kind=kind,
-                                 shown=shown, created_at=now, expires_at=now + lifetime))
+            # Both counts in one statement: the pages are seldom over either limit.
+            session_pages, user_pages = session.execute(
+                select(func.count().filter(in_session), func.count().filter(of_user))
+                .where(or_(in_session, of_user))).one()
+            if session_pages > per_session - 1:
+                _drop_oldest(session, per_session - 1, in_session)
+            if user_pages > MAX_PAGES_PER_USER - 1:
+                _drop_oldest(session, MAX_PAGES_PER_USER - 1, of_user)
+            session.execute(insert(OpenPage).values(
+                nonce_hash=_hash(nonce), session_hash=session_hash, username=username, kind=kind, shown=shown,
+                created_at=now, expires_at=now + lifetime))
         return nonce
 
     def open_page(self, session_id: str, kind: str, nonce: str) -> dict | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -150,6 +151,9 @@ def create_app(config: Config, runtime: Runtime | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         reloading = watch_sighup(runtime)
+        # What start-up built (templates, config, imported modules) lives as long as the process:
+        # out of the collector's sight, a collection costs what a request allocates, not the heap.
+        gc.freeze()
         # Settled in the background: a backend that hangs must not keep the gateway from serving.
         settling = asyncio.get_running_loop().run_in_executor(None, runtime.settle_pending)
         tidying = asyncio.create_task(housekeeping())

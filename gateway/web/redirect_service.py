@@ -12,6 +12,7 @@ proxy (Caddy's `on_demand_tls { ask ... }`) asks before it gets a certificate fo
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -59,8 +60,7 @@ class WebRedirects:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            name = redirect_name(host)
+            name = _host_name(next((value for key, value in scope["headers"] if key == b"host"), b""))
             if name is not None and name not in self.own_hosts:
                 response = await self.answer(name)
                 if response is not None:
@@ -77,6 +77,12 @@ class WebRedirects:
         if redirect is None:
             return None
         return Response(status_code=redirect.code, headers={"Location": redirect.target})
+
+
+@functools.lru_cache(maxsize=1024)
+def _host_name(host: bytes) -> str | None:
+    # Clients send the same few Host headers again and again; the cache is bounded for the others.
+    return redirect_name(host.decode("latin-1"))
 
 
 def allowed_route(store: StateStore) -> Route:
