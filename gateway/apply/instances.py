@@ -45,7 +45,7 @@ from gateway.apply.intents import exclusive, write
 from gateway.apply.pipeline import PreparedApply, hosted_zone, prepare_apply
 from gateway.engine.plan import Conflict, Plan, PlanError, apply_changes_to_rrsets, read_scope
 from gateway.engine.records import Record, records_of
-from gateway.engine.render import ApplyContext, split_txt, txt_text
+from gateway.engine.render import ApplyContext, RenderedTemplate, split_txt, txt_text
 from gateway.engine.safety import UnsafeChange, check_changes
 from gateway.engine.spf import SpfMergeError, is_spf, merge_spf, term_key
 from gateway.engine.template import Essential, Template
@@ -215,10 +215,10 @@ def new_instance_id() -> str:
 
 def plan_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
                   instance_id: str | None, extensions: GatewayExtensions = NO_EXTENSIONS,
-                  defer_missing: bool = False) -> InstancePlan:
+                  defer_missing: bool = False, rendered: RenderedTemplate | None = None) -> InstancePlan:
     """The whole change applying `template` makes, replaced and disabled instances included; writes nothing.
     `defer_missing`: for consent, records needing variables not given yet are pending (never committed)."""
-    prepared = prepare_apply(backend, template, context, extensions, defer_missing=defer_missing)
+    prepared = prepare_apply(backend, template, context, extensions, defer_missing=defer_missing, rendered=rendered)
     applied = store.instances(context.domain)  # read once: every decision below sees the same state
     if template.multi_instance and instance_id is None:
         instance_id = new_instance_id()  # a new instance; it replaces none

@@ -44,17 +44,20 @@ def hosted_zone(backend: Backend, context: ApplyContext) -> dns.name.Name:
 
 
 def prepare_apply(backend: Backend, template: Template, context: ApplyContext,
-                  extensions: GatewayExtensions = NO_EXTENSIONS, *, defer_missing: bool = False) -> PreparedApply:
+                  extensions: GatewayExtensions = NO_EXTENSIONS, *, defer_missing: bool = False,
+                  rendered: RenderedTemplate | None = None) -> PreparedApply:
     """Render, read what the template touches, and plan. Raises RenderError, PlanError
     (UnsupportedRecordType before anything is read), ZoneNotHosted or BackendError; writes
     nothing. `defer_missing` plans what consent can know before the variables come (see
-    render_template)."""
+    render_template). `rendered`: render_template's answer for this template and context, when
+    the caller has it already (a request checked before it is planned)."""
     problem = refusal(template, backend, extensions, context.group_ids)
     if problem:
         raise UnsupportedRecordType(problem)
     zone = hosted_zone(backend, context)
-    rendered = expand_extensions(render_template(template, context, defer_missing=defer_missing), backend,
-                                 extensions)
+    if rendered is None:
+        rendered = render_template(template, context, defer_missing=defer_missing)
+    rendered = expand_extensions(rendered, backend, extensions)
     scope = read_scope(rendered, zone)
     if backend.supported_extensions:
         current, current_extensions = backend.read_with_extensions(zone, scope.names, scope.subtrees,

@@ -46,7 +46,7 @@ from gateway.apply.instances import plan_instance
 from gateway.apply.pipeline import ZoneNotHosted
 from gateway.engine.domains import DomainError, idna_domain, idna_host
 from gateway.engine.plan import PlanError
-from gateway.engine.render import ApplyContext, PendingRecord, RenderError, group_ids, render_template
+from gateway.engine.render import ApplyContext, PendingRecord, RenderedTemplate, RenderError, group_ids, render_template
 from gateway.engine.template import Template
 from gateway.state import StateError
 from gateway.state.pkce import PkceError, checked_challenge
@@ -125,6 +125,8 @@ class ConsentRequest:
     code_challenge: str | None = None  # PKCE (RFC 7636), checked when the code is redeemed
     code_challenge_method: str | None = None
     group_ids: frozenset[str] | None = None  # what the preview shows; None: every record
+    # Each template at each host as the check rendered it, so that the preview plans it without rendering again.
+    rendered: Mapping[tuple[tuple[str, str], str], RenderedTemplate] = field(default_factory=dict, repr=False)
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -211,6 +213,7 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
         raise Refused("invalid_request", str(exc)) from None
     variables = {key: value for key, value in query.items() if key not in REQUEST_KEYS}
     groups = group_ids(query.getlist("groupId")) if hasattr(query, "getlist") else None
+    rendered = {}
     for template in templates:
         # Before sign-in: a template this backend cannot apply is refused now, not after.
         problem = refusal(template, backend, runtime.extensions, groups)
@@ -218,15 +221,15 @@ def check_request(runtime: Any, provider_id: str, service_id: str | None, query:
             raise Refused("invalid_request", f"{template.service_id}: {problem}")
         for host in hosts:
             try:  # a value given must be valid now; one not given yet comes with the apply
-                render_template(template, ApplyContext(domain, host, variables, groups, **runtime.config.apply_policies()),
-                                defer_missing=True)
+                context = ApplyContext(domain, host, variables, groups, **runtime.config.apply_policies())
+                rendered[template.key, host] = render_template(template, context, defer_missing=True)
             except RenderError as exc:
                 where = f"{template.service_id} at {host or 'the apex'}"
                 raise Refused("invalid_request", f"{where}: {exc}") from None
     shared_provider = all(t.shared_provider_name for t in templates)
     return ConsentRequest(return_to, provider_id, templates, domain, zone, backend, hosts, variables,
                           query.get("providerName", "").strip() if shared_provider else "",
-                          query.get("serviceName", "").strip(), challenge, method, groups)
+                          query.get("serviceName", "").strip(), challenge, method, groups, rendered)
 
 
 def scope_templates(catalog: Mapping[tuple[str, str], Template], provider_id: str, service_id: str | None,
@@ -281,7 +284,7 @@ def previews(runtime: Any, asked: ConsentRequest) -> list[Preview]:
                                    **runtime.config.apply_policies())
             try:
                 plan = plan_instance(runtime.store, backend, template, context, instance_id=None, defer_missing=True,
-                                     extensions=runtime.extensions)
+                                     extensions=runtime.extensions, rendered=asked.rendered.get((template.key, host)))
             except (RenderError, PlanError, ZoneNotHosted) as exc:
                 raise Refused("invalid_request", f"{template.service_id} at {host or 'the apex'}: {exc}") from None
             except BackendError:

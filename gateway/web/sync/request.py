@@ -10,13 +10,13 @@ on errors may go back to the caller), then the domain and the variables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from backends.base import BackendError
 from gateway.apply.extensions import refusal
 from gateway.engine.domains import DomainError, idna_domain, idna_host
-from gateway.engine.render import ApplyContext, RenderError, group_ids, render_template
+from gateway.engine.render import ApplyContext, RenderedTemplate, RenderError, group_ids, render_template
 from gateway.engine.template import Template
 from gateway.web.redirects import RedirectError, check_redirect_uri
 from gateway.web.signature import SignatureError, verify_query
@@ -49,6 +49,7 @@ class SyncRequest:
     state: str | None = None
     provider_name_extra: str = ""
     service_name_extra: str = ""
+    rendered: RenderedTemplate | None = field(default=None, compare=False, repr=False)  # checked once, planned with
 
     @property
     def provider_label(self) -> str:
@@ -117,7 +118,7 @@ def parse_sync_request(runtime, provider_id: str, service_id: str, raw_query: st
     context = ApplyContext(domain, host, variables, group_ids([v for k, v in pairs if k == "groupId"]),
                            **runtime.config.apply_policies())
     try:
-        render_template(template, context)
+        rendered = render_template(template, context)
     except RenderError as exc:
         raise refuse(str(exc)) from None
     problem = backend_refusal(runtime, template, context)
@@ -128,6 +129,7 @@ def parse_sync_request(runtime, provider_id: str, service_id: str, raw_query: st
         state=state,
         provider_name_extra=params.get("providerName", "").strip() if template.shared_provider_name else "",
         service_name_extra=params.get("serviceName", "").strip() if template.shared_service_name else "",
+        rendered=rendered,
     )
 
 

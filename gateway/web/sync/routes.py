@@ -140,7 +140,7 @@ def prepare(runtime, sync: SyncRequest, user: User, backend: Backend | None = No
         raise sync.refusal("access_denied", "this account cannot manage the domain", 403)
     try:
         return plan_instance(runtime.store, backend, sync.template, sync.context, instance_id=None,
-                             extensions=runtime.extensions)
+                             extensions=runtime.extensions, rendered=sync.rendered)
     except (RenderError, PlanError) as exc:
         raise sync.refusal("invalid_request", str(exc)) from None
     except ZoneNotHosted as exc:
