@@ -25,7 +25,7 @@ from gateway.plan import PlanError
 from gateway.registry import BackendRouter
 from gateway.render import ApplyContext, RenderError, RenderLimits, TtlPolicy, group_ids
 from gateway.safety import SafetyPolicy
-from gateway.state import StateError, StateStore
+from gateway.state import AccessRevoked, StateError, StateStore
 from gateway.state.models import Grant
 from gateway.template import Template
 
@@ -46,12 +46,24 @@ class Refused(Exception):
         return JSONResponse({"code": self.code, "message": self.message}, self.status, headers=headers)
 
 
-def bearer_grant(store: StateStore, request: Request) -> Grant:
+def bearer_token(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    grant = store.grant_for_access_token(token.strip()) if scheme.lower() == "bearer" and token else None
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def bearer_grant(store: StateStore, request: Request, *, verified: bool = False) -> Grant:
+    """The live grant of the request's bearer token. `verified`: a token this process found
+    live before is taken from memory, for a caller that writes only through a transaction that
+    checks the token again (apply_instance's `access_token`)."""
+    token = bearer_token(request)
+    grant = None if token is None else (store.verified_grant if verified else store.grant_for_access_token)(token)
     if grant is None:
-        raise Refused(401, "invalid_token", "the access token is missing, expired or revoked")
+        raise revoked()
     return grant
+
+
+def revoked() -> Refused:
+    return Refused(401, "invalid_token", "the access token is missing, expired or revoked")
 
 
 def covered(grant: Grant, provider_id: str, service_id: str, domain: str, host: str) -> None:
@@ -101,9 +113,9 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
                extensions: GatewayExtensions = NO_EXTENSIONS):
     metrics = metrics or Metrics()
 
-    async def context_of(request: Request):
+    async def context_of(request: Request, *, verified: bool = False):
         # Before reading a body: strangers get a cheap 401.
-        grant = await run_in_threadpool(bearer_grant, store, request)
+        grant = await run_in_threadpool(bearer_grant, store, request, verified=verified)
         try:
             params = await request_params(request)
         except BadRequest as exc:
@@ -125,7 +137,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
     async def apply(request: Request) -> Response:
         try:
-            params, grant, template, domain, host, (backend, zone) = await context_of(request)
+            params, grant, template, domain, host, (backend, zone) = await context_of(request, verified=True)
             variables = {k: v for k, v in params.items() if k not in RESERVED}
             context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy,
                                    limits, safety)
@@ -133,9 +145,12 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             approved = Approved.of_grant(grant.approved or (), template.service_id, host)
             result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
-                                             force=force, approved=approved.covers, extensions=extensions)
+                                             force=force, approved=approved.covers, extensions=extensions,
+                                             access_token=bearer_token(request))
         except Refused as refused:
             return refused.response()
+        except AccessRevoked:
+            return revoked().response()
         except (RenderError, PlanError) as exc:
             return JSONResponse({"code": "invalid_request", "message": str(exc)}, 400)
         except StateUnavailable as exc:
@@ -191,13 +206,13 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
 def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
                        instance_id: str | None, actor: str, force: bool, approved=None,
-                       extensions: GatewayExtensions = NO_EXTENSIONS) -> InstanceResult:
+                       extensions: GatewayExtensions = NO_EXTENSIONS, access_token: str | None = None) -> InstanceResult:
     """An API caller sees no plan, so a zone that moved between read and write is simply
     read and planned again (conflicts included) before giving up."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
             return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                  force=force, approved=approved, extensions=extensions)
+                                  force=force, approved=approved, extensions=extensions, access_token=access_token)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
