@@ -115,7 +115,9 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
     async def context_of(request: Request, *, verified: bool = False):
         # Before reading a body: strangers get a cheap 401.
-        grant = await run_in_threadpool(bearer_grant, store, request, verified=verified)
+        token = bearer_token(request)
+        remembered = store.remembered_grant(token) if verified and token is not None else None
+        grant = remembered or await run_in_threadpool(bearer_grant, store, request, verified=verified)
         try:
             params = await request_params(request)
         except BadRequest as exc:
@@ -126,8 +128,9 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         template = templates.get((provider_id, service_id))
         if template is None:
             raise Refused(404, "template_not_found", f"template {provider_id}/{service_id}: not found")
-        found = await run_in_threadpool(hosting_zone, router, domain)
-        if not await run_in_threadpool(still_controls, authenticator, grant):
+        found, controls = await run_in_threadpool(lambda: (hosting_zone(router, domain),
+                                                           still_controls(authenticator, grant)))
+        if not controls:
             await run_in_threadpool(store.revoke_grant, grant.id, grant.user)
             if metrics is not None:
                 metrics.token_event("revoked")

@@ -318,12 +318,13 @@ class StateStore(SessionRows, AttemptCounters):
         has not expired, is answered from memory. Another process may have revoked it since: a
         caller writes only through `write_ahead(access_token=...)`, which checks it again in
         the transaction that records the write, and which forgets it when it is revoked."""
-        token_hash = secret_hash(access_token)
+        return self.remembered_grant(access_token) or self.grant_for_access_token(access_token)
+
+    def remembered_grant(self, access_token: str) -> Grant | None:
+        """`verified_grant`'s answer from memory only (no database call); None when it has none."""
         with self._verified_guard:
-            found = self._verified.get(token_hash)
-        if found is not None and _aware(found[1]) > self.clock():
-            return found[0]
-        return self.grant_for_access_token(access_token)
+            found = self._verified.get(secret_hash(access_token))
+        return found[0] if found is not None and _aware(found[1]) > self.clock() else None
 
     def _live_grant(self, session: Session, token_hash: str) -> tuple[Grant, datetime] | None:
         token = session.get(Token, token_hash)
@@ -333,6 +334,14 @@ class StateStore(SessionRows, AttemptCounters):
             return None
         grant = session.get(Grant, token.grant_id)
         return (grant, token.expires_at) if grant is not None and grant.revoked_at is None else None
+
+    def _token_live(self, session: Session, token_hash: str) -> bool:
+        """`_live_grant` as one small query, for a write to check its token on the way."""
+        expires_at = session.scalar(
+            select(Token.expires_at).join(Grant, Grant.id == Token.grant_id)
+            .where(Token.token_hash == token_hash, Token.kind == "access", Token.revoked_at.is_(None),
+                   Grant.revoked_at.is_(None)))
+        return expires_at is not None and _aware(expires_at) > self.clock()
 
     def _forget_tokens(self, grant_id: int) -> None:
         with self._verified_guard:
@@ -402,11 +411,9 @@ class StateStore(SessionRows, AttemptCounters):
         return None
 
     def _record(self, session: Session, row: dict, replaces: Sequence[int]) -> int:
-        for old_id in replaces:
-            old = session.get(TemplateInstance, old_id)
-            if old is not None:
-                self._drop_redirects(session, old_id)
-                session.delete(old)
+        if replaces:  # without loading them: only their ids matter here
+            session.execute(delete(WebRedirect).where(WebRedirect.instance_pk.in_(list(replaces))))
+            session.execute(delete(TemplateInstance).where(TemplateInstance.id.in_(list(replaces))))
         session.flush()
         instance = TemplateInstance(**row, applied_at=self.clock())
         session.add(instance)
@@ -449,7 +456,7 @@ class StateStore(SessionRows, AttemptCounters):
         instance recorded at once when DNS has nothing to change; nothing when it says None).
         With `access_token`, nothing is done unless that token is still live (`AccessRevoked`)."""
         with self.sessions.begin() as session:
-            if access_token is not None and self._live_grant(session, secret_hash(access_token)) is None:
+            if access_token is not None and not self._token_live(session, secret_hash(access_token)):
                 with self._verified_guard:
                     self._verified.pop(secret_hash(access_token), None)
                 raise AccessRevoked("the access token is missing, expired or revoked")
