@@ -197,6 +197,28 @@ def test_expired_and_revoked_tokens_get_401(gateway, client_secret):
     assert response.status_code == 401 and "Bearer" in response.headers["www-authenticate"]
 
 
+def test_a_token_revoked_by_another_gateway_process_writes_nothing_and_sees_no_conflict(gateway, client_secret,
+                                                                                        tmp_path):
+    http, store, backend, _ = gateway
+    access = token(gateway, client_secret)
+    assert apply(http, access).status_code == 200  # this process now knows the token as live
+    before = (tmp_path / "example.com.zone").read_text()
+    # Revoked through another process's store (a replica, `dcgw`): this process is not told.
+    elsewhere = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    try:
+        for grant in elsewhere.grants_of("alice"):
+            elsewhere.revoke_grant(grant.id, "alice")
+    finally:
+        elsewhere.close()
+    changing = apply(http, access, value="two")
+    assert changing.status_code == 401 and "Bearer" in changing.headers["www-authenticate"]
+    conflicting = apply(http, access, sub="www")  # would be a 409 naming the records at www
+    assert conflicting.status_code == 401 and "records" not in conflicting.json()
+    assert (tmp_path / "example.com.zone").read_text() == before
+    [instance] = store.instances("example.com")
+    assert instance.params["value"] == "one" and store.intents(status=None) == []
+
+
 def test_secrets_and_tokens_never_reach_the_logs(gateway, client_secret, caplog):
     http, store, _, _ = gateway
     collected = Collect()

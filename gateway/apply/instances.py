@@ -26,10 +26,11 @@ which revert removes when it is still as written.
 
 from __future__ import annotations
 
+import copy
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dns.name
 import dns.rdata
@@ -41,8 +42,8 @@ import dns.rrset
 from backends.base import Backend
 from backends.records import ExtensionChange, ExtensionRecord, RRsetChange, make_rrset, rdata_identity, same_rrset
 from gateway.apply.extensions import NO_EXTENSIONS, GatewayExtensions
-from gateway.apply.intents import exclusive, write
-from gateway.apply.pipeline import PreparedApply, hosted_zone, prepare_apply
+from gateway.apply.intents import Draft, exclusive, write, write_decided
+from gateway.apply.pipeline import PreparedApply, hosted_zone, prepare_apply, read_and_plan, render_for
 from gateway.engine.plan import Conflict, Plan, PlanError, apply_changes_to_rrsets, read_scope
 from gateway.engine.records import Record, records_of
 from gateway.engine.render import ApplyContext, RenderedTemplate, split_txt, txt_text
@@ -219,7 +220,13 @@ def plan_instance(store: StateStore, backend: Backend, template: Template, conte
     """The whole change applying `template` makes, replaced and disabled instances included; writes nothing.
     `defer_missing`: for consent, records needing variables not given yet are pending (never committed)."""
     prepared = prepare_apply(backend, template, context, extensions, defer_missing=defer_missing, rendered=rendered)
-    applied = store.instances(context.domain)  # read once: every decision below sees the same state
+    # read once: every decision below sees the same state
+    return _plan_from(prepared, store.instances(context.domain), instance_id)
+
+
+def _plan_from(prepared: PreparedApply, applied: Sequence[TemplateInstance], instance_id: str | None) -> InstancePlan:
+    """`plan_instance` once DNS and the domain's instances (`applied`) are read."""
+    backend, template, context = prepared.backend, prepared.rendered.template, prepared.rendered.context
     if template.multi_instance and instance_id is None:
         instance_id = new_instance_id()  # a new instance; it replaces none
     previous = replaced_instances(template, context, instance_id, applied)
@@ -313,17 +320,37 @@ def commit_instance(store: StateStore, plan: InstancePlan, actor: str) -> int:
 def apply_instance(store: StateStore, backend: Backend, template: Template, context: ApplyContext, *,
                    instance_id: str | None, actor: str, force: bool = False,
                    approved: Callable[[InstancePlan], bool] | None = None,
-                   extensions: GatewayExtensions = NO_EXTENSIONS) -> InstanceResult:
+                   extensions: GatewayExtensions = NO_EXTENSIONS, access_token: str | None = None) -> InstanceResult:
     """Apply `template` and record the instance; nothing is written when there are conflicts and not
-    force, unless `approved(plan)` says the user already allowed them all (at OAuth consent)."""
-    with exclusive(store, backend, hosted_zone(backend, context)):
-        plan = plan_instance(store, backend, template, context, instance_id=instance_id, extensions=extensions)
-        result = InstanceResult(plan.prepared.plan, disabled=plan.disabled)
-        if (plan.conflicts or plan.disabled) and not force and not (approved is not None and approved(plan)):
-            return result
-        result.changes, result.changed_since = plan.changes, plan.changed_since
-        result.instance = commit_instance(store, plan, actor)
-        result.instance_id = plan.instance_id
+    force, unless `approved(plan)` says the user already allowed them all (at OAuth consent).
+    With `access_token`, nothing is written unless that token is still live when the write is
+    recorded (`AccessRevoked`).
+
+    The zone is held from the read to the record only (rendering comes first), and the state
+    store is reached twice: once for the zone's pending intents, its instances and the new
+    intent, once for the record (gateway.apply.intents.write_decided)."""
+    zone = hosted_zone(backend, context)
+    rendered = render_for(backend, template, context, extensions)
+    with exclusive(store, backend, zone, settle=False):
+        prepared = read_and_plan(backend, zone, rendered)
+        decided: list[tuple[InstanceResult, bool]] = []
+
+        def decide(applied: list[TemplateInstance]) -> Draft | None:
+            # Planned again when settling an intent changed the instances (never DNS).
+            plan = _plan_from(replace(prepared, plan=copy.copy(prepared.plan)), applied, instance_id)
+            result = InstanceResult(plan.prepared.plan, disabled=plan.disabled)
+            if (plan.conflicts or plan.disabled) and not force and not (approved is not None and approved(plan)):
+                decided.append((result, False))
+                return None
+            result.changes, result.changed_since, result.instance_id = plan.changes, plan.changed_since, plan.instance_id
+            decided.append((result, True))
+            return Draft(plan.changes, plan.instance_row(actor), [i.id for i in plan.replaces], actor,
+                         extensions=plan.extension_changes)
+
+        instance = write_decided(store, backend, zone, context.domain, decide, access_token=access_token)
+        result, written = decided[-1]
+        if written:
+            result.instance = instance
         return result
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import dns.name
@@ -35,7 +35,8 @@ from backends.locks import ZoneLockError, ZoneLockTimeout
 from backends.records import ExtensionRecord, make_rrset, same_rrset
 from gateway.apply.pipeline import write_changes
 from gateway.state import InstanceTaken, StateStore
-from gateway.state.models import ApplyIntent
+from gateway.state.models import ApplyIntent, TemplateInstance
+from gateway.state.store import WriteAhead
 
 UNAVAILABLE = "the gateway's state store is unavailable; nothing was changed, try again later"
 
@@ -110,6 +111,59 @@ def _state(call, *args, **kwargs):
         raise StateUnavailable(UNAVAILABLE) from None
 
 
+@dataclass(frozen=True)
+class Draft:
+    """One write as decided from the zone's instances (`write_decided`)."""
+
+    changes: Sequence[RRsetChange]
+    instance: dict | None
+    replaces: Sequence[int]
+    actor: str
+    audit: dict | None = None
+    extensions: Sequence[ExtensionChange] = ()
+
+
+def write_decided(store: StateStore, backend: Backend, zone: dns.name.Name, domain: str,
+                  decide: Callable[[list[TemplateInstance]], Draft | None], *,
+                  access_token: str | None = None) -> int | None:
+    """`write` as one step with the reads it depends on, for a caller holding the zone lock
+    (`exclusive(..., settle=False)`) that has read DNS under it already: one transaction
+    reads the zone's pending intents and its instances, lets `decide` plan from them, and
+    commits the intent. A pending intent is a dead writer's (the lock is held): it is settled,
+    which changes the state store but never DNS, so the caller's read stays true, and the
+    zone's instances are read again. With `access_token`, nothing is written unless that
+    token is still live (`AccessRevoked`).
+
+    Returns the recorded instance's id (None when `decide` said None); raises like `write`.
+    """
+    drafts: list[Draft] = []
+
+    def ahead(applied: list[TemplateInstance]) -> WriteAhead | None:
+        draft = decide(applied)
+        if draft is None:
+            return None
+        drafts.append(draft)
+        return WriteAhead(changes=_changes_json(draft.changes, draft.extensions), instance=draft.instance,
+                          replaces=draft.replaces, actor=draft.actor, audit=draft.audit)
+
+    for _ in range(2):  # settling leaves no intent pending (flagged ones are not)
+        started = _state(store.write_ahead, backend=backend.name, zone=zone.to_text(), domain=domain,
+                         decide=ahead, access_token=access_token)
+        if not started.pending:
+            break
+        for intent in started.pending:
+            settle(store, backend, intent)
+    else:
+        raise StateUnavailable(UNAVAILABLE)  # an intent pending again, under the lock: not ours to guess
+    if started.intent is None:
+        return started.instance
+    return _write_intended(store, backend, zone, started.intent, drafts[-1].changes, drafts[-1].extensions)
+
+
+def _changes_json(changes: Sequence[RRsetChange], extensions: Sequence[ExtensionChange]) -> list[dict]:
+    return [*(change_json(c) for c in changes), *(extension_json(e) for e in extensions)]
+
+
 def write(store: StateStore, backend: Backend, zone: dns.name.Name, domain: str,
           changes: Sequence[RRsetChange], *, instance: dict | None, replaces: Sequence[int], actor: str,
           audit: dict | None = None, extensions: Sequence[ExtensionChange] = ()) -> int | None:
@@ -123,8 +177,14 @@ def write(store: StateStore, backend: Backend, zone: dns.name.Name, domain: str,
     if not changes and not extensions:
         return _state(store.commit, instance, replaces, actor, audit)
     intent = _state(store.add_intent, backend=backend.name, zone=zone.to_text(), domain=domain,
-                    changes=[*(change_json(c) for c in changes), *(extension_json(e) for e in extensions)],
-                    instance=instance, replaces=replaces, actor=actor, audit=audit)
+                    changes=_changes_json(changes, extensions), instance=instance, replaces=replaces, actor=actor,
+                    audit=audit)
+    return _write_intended(store, backend, zone, intent, changes, extensions)
+
+
+def _write_intended(store: StateStore, backend: Backend, zone: dns.name.Name, intent: ApplyIntent,
+                    changes: Sequence[RRsetChange], extensions: Sequence[ExtensionChange]) -> int | None:
+    """Steps 2 and 3, once the intent is committed."""
     try:
         write_changes(backend, zone, changes, extensions)
     except ZoneChanged:
@@ -197,8 +257,9 @@ def settle(store: StateStore, backend: Backend, intent: ApplyIntent | None) -> S
 
 
 @contextlib.contextmanager
-def exclusive(store: StateStore, backend: Backend, zone: dns.name.Name) -> Iterator[None]:
-    """Hold the zone against every other gateway process, and settle what a crash left first."""
+def exclusive(store: StateStore, backend: Backend, zone: dns.name.Name, *, settle: bool = True) -> Iterator[None]:
+    """Hold the zone against every other gateway process, and settle what a crash left first
+    (`settle=False`: the caller writes through `write_decided`, which settles as it goes)."""
     with contextlib.ExitStack() as stack:
         try:
             # The same lock the backend's own apply takes (Backend.zone_lock), held from here: the
@@ -212,7 +273,8 @@ def exclusive(store: StateStore, backend: Backend, zone: dns.name.Name) -> Itera
         # Inside the gateway's lock, the backend's own: what is read from here on is what the
         # write replaces, so a backend that locks its applies need not read again (`holding`).
         stack.enter_context(backend.holding(zone))
-        settle_zone(store, backend, zone)
+        if settle:
+            settle_zone(store, backend, zone)
         yield
 
 

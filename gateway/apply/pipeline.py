@@ -51,13 +51,34 @@ def prepare_apply(backend: Backend, template: Template, context: ApplyContext,
     nothing. `defer_missing` plans what consent can know before the variables come (see
     render_template). `rendered`: render_template's answer for this template and context, when
     the caller has it already (a request checked before it is planned)."""
-    problem = refusal(template, backend, extensions, context.group_ids)
-    if problem:
-        raise UnsupportedRecordType(problem)
+    _refuse_unsupported(backend, template, context, extensions)
     zone = hosted_zone(backend, context)
     if rendered is None:
         rendered = render_template(template, context, defer_missing=defer_missing)
-    rendered = expand_extensions(rendered, backend, extensions)
+    return read_and_plan(backend, zone, expand_extensions(rendered, backend, extensions))
+
+
+def render_for(backend: Backend, template: Template, context: ApplyContext,
+               extensions: GatewayExtensions = NO_EXTENSIONS) -> RenderedTemplate:
+    """What `prepare_apply` renders, with no backend call: done before taking the zone lock."""
+    _refuse_unsupported(backend, template, context, extensions)
+    return _render(backend, template, context, extensions, False)
+
+
+def _refuse_unsupported(backend: Backend, template: Template, context: ApplyContext,
+                        extensions: GatewayExtensions) -> None:
+    problem = refusal(template, backend, extensions, context.group_ids)
+    if problem:
+        raise UnsupportedRecordType(problem)
+
+
+def _render(backend: Backend, template: Template, context: ApplyContext, extensions: GatewayExtensions,
+            defer_missing: bool) -> RenderedTemplate:
+    return expand_extensions(render_template(template, context, defer_missing=defer_missing), backend, extensions)
+
+
+def read_and_plan(backend: Backend, zone: dns.name.Name, rendered: RenderedTemplate) -> PreparedApply:
+    """The second half of `prepare_apply`: read what `rendered` touches in `zone`, and plan."""
     scope = read_scope(rendered, zone)
     if backend.supported_extensions:
         current, current_extensions = backend.read_with_extensions(zone, scope.names, scope.subtrees,

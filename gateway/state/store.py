@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, delete, event, select, update
+from sqlalchemy import create_engine, delete, event, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +42,31 @@ class InvalidGrant(StateError):
     """A code or refresh token that is unknown, used, expired, revoked or bound elsewhere."""
 
 
+class AccessRevoked(StateError):
+    """The access token a write was made for is no longer live: nothing was written."""
+
+
+@dataclass(frozen=True)
+class WriteAhead:
+    """What a write will do, decided from the zone's instances (StateStore.write_ahead)."""
+
+    changes: list[dict]  # the intent's RRset and extension changes; []: nothing for DNS
+    instance: dict | None  # the instance to record (None: remove `replaces`)
+    replaces: Sequence[int]
+    actor: str
+    audit: dict | None = None
+
+
+@dataclass
+class WriteStarted:
+    """What `StateStore.write_ahead` did: nothing but find `pending` intents; or commit `intent`;
+    or record `instance` at once (nothing for DNS); or nothing (`decide` said None)."""
+
+    pending: list[ApplyIntent]
+    intent: ApplyIntent | None = None
+    instance: int | None = None
+
+
 @dataclass(frozen=True)
 class IssuedTokens:
     access_token: str
@@ -70,6 +97,8 @@ def _code_problem(code: AuthorizationCode, grant: Grant, client_id: str, redirec
 
 
 DEFAULT_TIMEOUT = 5.0  # seconds: `database.timeout`
+RELAXED = "dcgw_relaxed_durability"  # a pooled SQLite connection whose next commit skips the fsync
+VERIFIED_TOKENS = 4096  # access tokens remembered as verified (StateStore.verified_grant)
 
 
 def open_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
@@ -79,18 +108,36 @@ def open_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, future=True, connect_args={"timeout": timeout})
 
+        on_file = _sqlite_file(engine)
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record) -> None:
             cursor = connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
+            if on_file:
+                # A write-ahead log: a commit is one append and one fsync (FULL: an intent, once
+                # committed, survives a power cut too), and readers never wait for a writer.
+                if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
+
+        @event.listens_for(engine, "checkin")
+        def _durable_again(connection, record) -> None:
+            if record.info.pop(RELAXED, False) and connection is not None:
+                connection.execute("PRAGMA synchronous=FULL")
         return engine
     connect_args = {}
     if url.startswith("postgresql"):
         connect_args = {"connect_timeout": max(1, round(timeout)),
                         "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"}
     return create_engine(url, future=True, pool_timeout=timeout, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _sqlite_file(engine: Engine) -> bool:
+    database = engine.url.database
+    return bool(database) and database != ":memory:" and not database.startswith("file:")
 
 
 class StateStore(SessionRows, AttemptCounters):
@@ -101,6 +148,9 @@ class StateStore(SessionRows, AttemptCounters):
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         #: Zone locks shared by every gateway process using this database (backends.base.Backend.zone_lock).
         self.zone_locks: ZoneLocks = zone_locks_for(engine)
+        # token hash -> (grant, expiry): access tokens this process found live (`verified_grant`).
+        self._verified: OrderedDict[str, tuple[Grant, datetime]] = OrderedDict()
+        self._verified_guard = threading.Lock()
 
     @classmethod
     def open(cls, url: str, clock=utcnow, timeout: float = DEFAULT_TIMEOUT) -> "StateStore":
@@ -252,15 +302,52 @@ class StateStore(SessionRows, AttemptCounters):
 
     def grant_for_access_token(self, access_token: str) -> Grant | None:
         """The live grant an access token stands for; None when unknown, expired or revoked."""
-        now = self.clock()
+        token_hash = secret_hash(access_token)
         with self.sessions() as session:
-            token = session.get(Token, secret_hash(access_token))
-            if token is None or token.kind != "access" or token.revoked_at is not None:
-                return None
-            if _aware(token.expires_at) <= now:
-                return None
-            grant = session.get(Grant, token.grant_id)
-            return grant if grant is not None and grant.revoked_at is None else None
+            found = self._live_grant(session, token_hash)
+        if found is None:
+            return None
+        with self._verified_guard:
+            self._verified[token_hash] = found
+            self._verified.move_to_end(token_hash)
+            while len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
+        return found[0]
+
+    def verified_grant(self, access_token: str) -> Grant | None:
+        """Like `grant_for_access_token`, but a token this process found live before, and that
+        has not expired, is answered from memory. Another process may have revoked it since: a
+        caller writes only through `write_ahead(access_token=...)`, which checks it again in
+        the transaction that records the write, and which forgets it when it is revoked."""
+        return self.remembered_grant(access_token) or self.grant_for_access_token(access_token)
+
+    def remembered_grant(self, access_token: str) -> Grant | None:
+        """`verified_grant`'s answer from memory only (no database call); None when it has none."""
+        with self._verified_guard:
+            found = self._verified.get(secret_hash(access_token))
+        return found[0] if found is not None and _aware(found[1]) > self.clock() else None
+
+    def _live_grant(self, session: Session, token_hash: str) -> tuple[Grant, datetime] | None:
+        token = session.get(Token, token_hash)
+        if token is None or token.kind != "access" or token.revoked_at is not None:
+            return None
+        if _aware(token.expires_at) <= self.clock():
+            return None
+        grant = session.get(Grant, token.grant_id)
+        return (grant, token.expires_at) if grant is not None and grant.revoked_at is None else None
+
+    def _token_live(self, session: Session, token_hash: str) -> bool:
+        """`_live_grant` as one small query, for a write to check its token on the way."""
+        expires_at = session.scalar(
+            select(Token.expires_at).join(Grant, Grant.id == Token.grant_id)
+            .where(Token.token_hash == token_hash, Token.kind == "access", Token.revoked_at.is_(None),
+                   Grant.revoked_at.is_(None)))
+        return expires_at is not None and _aware(expires_at) > self.clock()
+
+    def _forget_tokens(self, grant_id: int) -> None:
+        with self._verified_guard:
+            for token_hash in [h for h, (grant, _) in self._verified.items() if grant.id == grant_id]:
+                del self._verified[token_hash]
 
     def grants_of(self, user: str) -> list[Grant]:
         with self.sessions() as session:
@@ -277,6 +364,7 @@ class StateStore(SessionRows, AttemptCounters):
             self._audit(session, "revoke", user, grant.domain, {"grant_id": grant_id, "client_id": grant.client_id})
 
     def _revoke_grant(self, session: Session, grant: Grant, now: datetime) -> None:
+        self._forget_tokens(grant.id)
         grant.revoked_at = grant.revoked_at or now
         for token in session.scalars(select(Token).where(Token.grant_id == grant.id, Token.revoked_at.is_(None))):
             token.revoked_at = now
@@ -307,21 +395,26 @@ class StateStore(SessionRows, AttemptCounters):
         the intent of the write, in one transaction. Returns the new instance's id."""
         with self.sessions.begin() as session:
             if intent_id is not None:
+                # Lost in a power cut, this commit takes the intent back with it, and the intent
+                # (durable before the DNS write) is settled again: no need to wait for the disk.
+                _relax_durability(session)
                 session.execute(delete(ApplyIntent).where(ApplyIntent.id == intent_id))
-            if instance is not None:
-                return self._record(session, instance, replaces)
-            for old_id in replaces:
-                old = session.get(TemplateInstance, old_id)
-                if old is not None:
-                    self._remove(session, old, actor, audit)
-            return None
+            return self._commit_in(session, instance, replaces, actor, audit)
 
-    def _record(self, session: Session, row: dict, replaces: Sequence[int]) -> int:
+    def _commit_in(self, session: Session, instance: dict | None, replaces: Sequence[int], actor: str,
+                   audit: dict | None) -> int | None:
+        if instance is not None:
+            return self._record(session, instance, replaces)
         for old_id in replaces:
             old = session.get(TemplateInstance, old_id)
             if old is not None:
-                self._drop_redirects(session, old_id)
-                session.delete(old)
+                self._remove(session, old, actor, audit)
+        return None
+
+    def _record(self, session: Session, row: dict, replaces: Sequence[int]) -> int:
+        if replaces:  # without loading them: only their ids matter here
+            session.execute(delete(WebRedirect).where(WebRedirect.instance_pk.in_(list(replaces))))
+            session.execute(delete(TemplateInstance).where(TemplateInstance.id.in_(list(replaces))))
         session.flush()
         instance = TemplateInstance(**row, applied_at=self.clock())
         session.add(instance)
@@ -343,11 +436,48 @@ class StateStore(SessionRows, AttemptCounters):
                    replaces: Sequence[int], actor: str, audit: dict | None = None) -> ApplyIntent:
         """Commit what is about to be written to DNS; the write is made only once this returns."""
         with self.sessions.begin() as session:
-            intent = ApplyIntent(backend=backend, zone=zone, domain=domain, changes=changes, instance=instance,
-                                 replaces=list(replaces), actor=actor, audit=audit, created_at=self.clock(),
-                                 status="pending")
+            intent = self._intent(backend=backend, zone=zone, domain=domain, changes=changes, instance=instance,
+                                  replaces=replaces, actor=actor, audit=audit)
             session.add(intent)
         return intent
+
+    def _intent(self, *, backend: str, zone: str, domain: str, changes: list[dict], instance: dict | None,
+                replaces: Sequence[int], actor: str, audit: dict | None) -> ApplyIntent:
+        return ApplyIntent(backend=backend, zone=zone, domain=domain, changes=changes, instance=instance,
+                           replaces=list(replaces), actor=actor, audit=audit, created_at=self.clock(),
+                           status="pending")
+
+    def write_ahead(self, *, backend: str, zone: str, domain: str,
+                    decide: Callable[[list[TemplateInstance]], WriteAhead | None],
+                    access_token: str | None = None) -> WriteStarted:
+        """One transaction from the zone's state to the intent of its next write, for a caller
+        holding the zone lock: the intents still pending for (backend, zone) (when there are
+        any, nothing else is done: they are a dead writer's, to settle first); else `decide`
+        sees the domain's instances and says what to write, and its intent is committed (its
+        instance recorded at once when DNS has nothing to change; nothing when it says None).
+        With `access_token`, nothing is done unless that token is still live (`AccessRevoked`)."""
+        with self.sessions.begin() as session:
+            if access_token is not None and not self._token_live(session, secret_hash(access_token)):
+                with self._verified_guard:
+                    self._verified.pop(secret_hash(access_token), None)
+                raise AccessRevoked("the access token is missing, expired or revoked")
+            pending = list(session.scalars(select(ApplyIntent).where(
+                ApplyIntent.backend == backend, ApplyIntent.zone == zone, ApplyIntent.status == "pending")
+                .order_by(ApplyIntent.id)))
+            if pending:
+                return WriteStarted(pending)
+            ahead = decide(list(session.scalars(select(TemplateInstance).where(TemplateInstance.domain == domain)
+                                                .order_by(TemplateInstance.id))))
+            if ahead is None:
+                return WriteStarted([])
+            if not ahead.changes:
+                return WriteStarted([], instance=self._commit_in(session, ahead.instance, ahead.replaces,
+                                                                 ahead.actor, ahead.audit))
+            intent = self._intent(backend=backend, zone=zone, domain=domain, changes=ahead.changes,
+                                  instance=ahead.instance, replaces=ahead.replaces, actor=ahead.actor,
+                                  audit=ahead.audit)
+            session.add(intent)
+        return WriteStarted([], intent=intent)
 
     def intents(self, backend: str | None = None, zone: str | None = None,
                 status: str | None = "pending") -> list[ApplyIntent]:
@@ -442,6 +572,19 @@ class StateStore(SessionRows, AttemptCounters):
         # Logged once the entry is committed: the log never tells of a change that was rolled back.
         event.listen(session, "after_commit", lambda _session: audit_log(action, actor=actor, domain=domain,
                                                                          detail=detail), once=True)
+
+
+def _relax_durability(session: Session) -> None:
+    """Let this transaction's commit return before the disk has it (later commits still
+    come after it): SQLite's synchronous=NORMAL until the connection goes back to the pool,
+    PostgreSQL's synchronous_commit=off for this transaction."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+    elif connection.dialect.name == "sqlite" and _sqlite_file(connection.engine):
+        pooled = connection.connection
+        pooled.info[RELAXED] = True
+        pooled.dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def instance_row(*, provider_id: str, service_id: str, domain: str, host: str, instance_id: str | None,

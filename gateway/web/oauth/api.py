@@ -22,7 +22,7 @@ from gateway.engine.safety import SafetyPolicy
 from gateway.engine.template import Template
 from gateway.infra.observability import Metrics
 from gateway.infra.registry import BackendRouter
-from gateway.state import StateError, StateStore
+from gateway.state import AccessRevoked, StateError, StateStore
 from gateway.state.models import Grant
 from gateway.web.auth import zones
 from gateway.web.auth.base import Authenticator
@@ -46,12 +46,24 @@ class Refused(Exception):
         return JSONResponse({"code": self.code, "message": self.message}, self.status, headers=headers)
 
 
-def bearer_grant(store: StateStore, request: Request) -> Grant:
+def bearer_token(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    grant = store.grant_for_access_token(token.strip()) if scheme.lower() == "bearer" and token else None
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def bearer_grant(store: StateStore, request: Request, *, verified: bool = False) -> Grant:
+    """The live grant of the request's bearer token. `verified`: a token this process found
+    live before is taken from memory, for a caller that writes only through a transaction that
+    checks the token again (apply_instance's `access_token`)."""
+    token = bearer_token(request)
+    grant = None if token is None else (store.verified_grant if verified else store.grant_for_access_token)(token)
     if grant is None:
-        raise Refused(401, "invalid_token", "the access token is missing, expired or revoked")
+        raise revoked()
     return grant
+
+
+def revoked() -> Refused:
+    return Refused(401, "invalid_token", "the access token is missing, expired or revoked")
 
 
 def covered(grant: Grant, provider_id: str, service_id: str, domain: str, host: str) -> None:
@@ -101,9 +113,11 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
                extensions: GatewayExtensions = NO_EXTENSIONS):
     metrics = metrics or Metrics()
 
-    async def context_of(request: Request):
+    async def context_of(request: Request, *, verified: bool = False):
         # Before reading a body: strangers get a cheap 401.
-        grant = await run_in_threadpool(bearer_grant, store, request)
+        token = bearer_token(request)
+        remembered = store.remembered_grant(token) if verified and token is not None else None
+        grant = remembered or await run_in_threadpool(bearer_grant, store, request, verified=verified)
         try:
             params = await request_params(request)
         except BadRequest as exc:
@@ -114,8 +128,9 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
         template = templates.get((provider_id, service_id))
         if template is None:
             raise Refused(404, "template_not_found", f"template {provider_id}/{service_id}: not found")
-        found = await run_in_threadpool(hosting_zone, router, domain)
-        if not await run_in_threadpool(still_controls, authenticator, grant):
+        found, controls = await run_in_threadpool(lambda: (hosting_zone(router, domain),
+                                                           still_controls(authenticator, grant)))
+        if not controls:
             await run_in_threadpool(store.revoke_grant, grant.id, grant.user)
             if metrics is not None:
                 metrics.token_event("revoked")
@@ -125,7 +140,7 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
     async def apply(request: Request) -> Response:
         try:
-            params, grant, template, domain, host, (backend, zone) = await context_of(request)
+            params, grant, template, domain, host, (backend, zone) = await context_of(request, verified=True)
             variables = {k: v for k, v in params.items() if k not in RESERVED}
             context = ApplyContext(domain, host, variables, group_ids(params.getlist("groupId")), ttl_policy,
                                    limits, safety)
@@ -133,9 +148,12 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
             approved = Approved.of_grant(grant.approved or (), template.service_id, host)
             result = await run_in_threadpool(apply_with_retries, store, backend, template, context,
                                              instance_id=params.get("instanceId"), actor=f"client:{grant.client_id}",
-                                             force=force, approved=approved.covers, extensions=extensions)
+                                             force=force, approved=approved.covers, extensions=extensions,
+                                             access_token=bearer_token(request))
         except Refused as refused:
             return refused.response()
+        except AccessRevoked:
+            return revoked().response()
         except (RenderError, PlanError) as exc:
             return JSONResponse({"code": "invalid_request", "message": str(exc)}, 400)
         except StateUnavailable as exc:
@@ -191,13 +209,13 @@ def api_routes(store: StateStore, router: BackendRouter, templates: Mapping[tupl
 
 def apply_with_retries(store: StateStore, backend, template: Template, context: ApplyContext, *,
                        instance_id: str | None, actor: str, force: bool, approved=None,
-                       extensions: GatewayExtensions = NO_EXTENSIONS) -> InstanceResult:
+                       extensions: GatewayExtensions = NO_EXTENSIONS, access_token: str | None = None) -> InstanceResult:
     """An API caller sees no plan, so a zone that moved between read and write is simply
     read and planned again (conflicts included) before giving up."""
     for attempt in range(ZONE_CHANGED_ATTEMPTS):
         try:
             return apply_instance(store, backend, template, context, instance_id=instance_id, actor=actor,
-                                  force=force, approved=approved, extensions=extensions)
+                                  force=force, approved=approved, extensions=extensions, access_token=access_token)
         except ZoneChanged:
             if attempt == ZONE_CHANGED_ATTEMPTS - 1:
                 raise
