@@ -21,7 +21,7 @@ GOOD = {"domain": "example.com", "ip": "192.0.2.80", "token": "abc123"}
 
 def gateway_with_short_timeout(tmp_path):
     gateway = build_gateway(tmp_path)
-    path = gateway.infra.config.path
+    path = gateway.config.path
     path.write_text(path.read_text().replace('url = "sqlite:///state.sqlite"',
                                              'url = "sqlite:///state.sqlite"\ntimeout = 0.5'))
     config = load_config(path)
@@ -84,7 +84,7 @@ def test_a_database_failure_anywhere_is_a_clear_503_not_a_bare_500(tmp_path):
         # Another process takes the database for itself (the write-ahead log lets readers past
         # a mere writer, not past an exclusive locking mode), once the gateway's connections
         # are closed, as after a restart: nobody reads either.
-        for opened in (gateway.web.app, app):
+        for opened in (gateway.app, app):
             opened.state.runtime.store.engine.dispose()
         with engine.connect() as connection:
             connection.execute(text("PRAGMA locking_mode=EXCLUSIVE"))
