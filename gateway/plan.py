@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 
 import dns.name
 import dns.rdata
-import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from gateway.records import (
     ExtensionRecord, Record, RenderedRecord, make_rrset, name_key, rdata_identity, records_of, relative_text,
 )
-from gateway.render import RenderedTemplate, split_txt, txt_text
+from gateway.render import RenderedTemplate, txt_rdata, txt_text
 from gateway.safety import UnsafeChange, check_changes
 from gateway.spf import SpfMergeError, SpfRulesError, is_spf, merge_spf
 from gateway.template import TxtConflictMode
@@ -111,9 +109,10 @@ class Plan:
 def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     """The names whose RRsets decide the plan: owners, their ancestors inside the zone
     (an NS there is a delegation), and the subtrees under NS records."""
-    scope = rendered.scopes.get(zone)
+    key = name_key(zone)  # hashing a Name walks its every byte in Python
+    scope = rendered.scopes.get(key)
     if scope is None:
-        scope = rendered.scopes[zone] = _read_scope(rendered, zone)
+        scope = rendered.scopes[key] = _read_scope(rendered, zone)
     return scope
 
 
@@ -359,6 +358,8 @@ def _candidates(record: Record, by_name: dict[_NameKey, list[Record]], keys: _Ke
 
 
 def _check_coherent(records: list[RenderedRecord], keys: _Keys) -> None:
+    if not any(r.rdtype == T.CNAME for r in records):
+        return  # only a CNAME can clash with the template's other records
     by_name: dict[_NameKey, list[RenderedRecord]] = {}
     for record in records:
         by_name.setdefault(keys.name(record.name), []).append(record)
@@ -401,7 +402,7 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
         if merged.over_lookup_limit:
             plan.warnings.append(f"the SPF record at {relative_text(name, plan.zone)} needs {merged.lookups} "
                                  "DNS lookups, more than the limit of 10 receivers enforce")
-        rdata = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, T.TXT, split_txt(merged.text))
+        rdata = txt_rdata(merged.text)
         source = group[0].source
         yield RenderedRecord(name=name, ttl=ttl, rdata=rdata, source=source), spf_records, problem
 

@@ -7,6 +7,7 @@ and the text forms shown to people and scripts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,13 @@ class ExtensionRecord:
 
 def relative_text(name: dns.name.Name, origin: dns.name.Name) -> str:
     """Owner name relative to `origin`, `@` for the apex."""
+    return _relative_text(name.labels, origin.labels)
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative_text(labels: tuple[bytes, ...], origin_labels: tuple[bytes, ...]) -> str:
+    # Remembered by labels as written (case kept): plans and pages name the same few owners.
+    name, origin = dns.name.Name(labels), dns.name.Name(origin_labels)
     if name == origin:
         return "@"
     if name.is_subdomain(origin):
@@ -121,9 +129,34 @@ def make_rrset(name: dns.name.Name, ttl: int, rdatas: Iterable[dns.rdata.Rdata])
         rdatas = rdatas[-1:]  # as RRset.add keeps it: the last one
     rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
     rrset.ttl = ttl
-    # What adding them one by one makes (the first of equal rdatas, in order), hashing each once.
-    rrset.items = dict.fromkeys(rdatas)
+    # What adding them one by one makes (the first of equal rdatas, in order), hashing each
+    # at most once: an rdata made by `hashed_rdata` brings its hash along.
+    items: dict[dns.rdata.Rdata, None] = {}
+    for rdata in rdatas:
+        hashed = _HASHED.get(id(rdata))
+        if hashed is None:
+            items[rdata] = None
+        else:
+            items.update(hashed)  # an equal rdata already there stays, as with `items[rdata]`
+    rrset.items = items
     return rrset
+
+
+# dnspython hashes an Rdata by encoding its canonical wire form again on every call. The
+# rdata the engine makes over and over (a template's constant records, one address for many
+# domains) are made once each (`hashed_rdata`) and kept here with a one-entry dict holding
+# that hash, which an RRset's dict takes over without hashing again. Keyed by id: an entry
+# holds its rdata, so while it is here no other live object has that id.
+_HASHED: dict[int, dict[dns.rdata.Rdata, None]] = {}
+_HASHED_MAX = 8192
+
+
+def hashed_rdata(rdata: dns.rdata.Rdata) -> dns.rdata.Rdata:
+    """`rdata`, hashed now once so that the RRsets built of it (`make_rrset`) need not."""
+    if len(_HASHED) >= _HASHED_MAX:
+        _HASHED.clear()  # bounded; a dropped entry only costs its hash again
+    _HASHED[id(rdata)] = {rdata: None}
+    return rdata
 
 
 def rdata_identity(rdata: dns.rdata.Rdata) -> object:
@@ -160,7 +193,13 @@ def name_key(name: dns.name.Name) -> tuple[bytes, ...]:
     """A name as a plain tuple: its labels lowercased, root first. Keys are equal exactly when
     the names are, sort in dnspython's (RFC 4034 canonical) order, and a name is at or below
     another when the other's key is a prefix of its key."""
-    return tuple([label.lower() for label in reversed(name.labels)])
+    return _name_key(name.labels)
+
+
+@functools.lru_cache(maxsize=8192)
+def _name_key(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    # Remembered: the planner keys every name it meets, and meets the same few on every apply.
+    return tuple([label.lower() for label in reversed(labels)])
 
 
 def same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None) -> bool:
