@@ -457,11 +457,15 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
     for key in sorted(names, key=lambda k: (k[0], int(k[1]))):
         name, rdtype = names[key], key[1]
         before = existing.get(key)
-        before_rdatas = list(before) if before is not None else []
-        removed = removed_by_key.get(key, ())
-        rdatas = [rdata for rdata in before_rdatas if identity(rdata) not in removed]
-        identities = {identity(rdata) for rdata in rdatas}
-        wanted = wanted_by_key.get(key, [])
+        if before is not None:
+            before_rdatas = list(before)
+            before_identities = [identity(rdata) for rdata in before_rdatas]
+            removed = removed_by_key.get(key, ())
+            rdatas = [rdata for rdata, i in zip(before_rdatas, before_identities) if i not in removed]
+            identities = {i for i in before_identities if i not in removed}
+        else:
+            before_rdatas, before_identities, rdatas, identities = [], [], [], set()
+        wanted = wanted_by_key.get(key, ())
         for record in wanted:
             wanted_identity = identity(record.rdata)
             if wanted_identity not in identities:
@@ -469,21 +473,22 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
                 rdatas.append(record.rdata)
         ttl = min(r.ttl for r in wanted) if wanted else (before.ttl if before is not None else 0)
         if before is not None and len(rdatas) == len(before_rdatas) and ttl == before.ttl \
-                and identities == {identity(rdata) for rdata in before_rdatas}:
+                and identities == set(before_identities):
             continue  # what `after` would be is `before`
         after = make_rrset(name, ttl, rdatas)
         if _same_rrset(before, after, keys):
             continue
         plan.changes.append(RRsetChange(name, rdtype, before, after))
-        # A record is its RRset's name, TTL and one rdata (`records_of`).
-        before_set = {(before.ttl, identity(rdata)) for rdata in before_rdatas} if before is not None else set()
-        after_set = {(after.ttl, identity(rdata)) for rdata in after} if after is not None else set()
+        # A record is its RRset's name, TTL and one rdata (`records_of`): with another TTL,
+        # every record of the RRset is another record.
+        same_ttl = before is not None and after is not None and before.ttl == after.ttl
         if before is not None:
-            plan.delete += [Record(before.name, before.ttl, rdata) for rdata in before_rdatas
-                            if (before.ttl, identity(rdata)) not in after_set]
+            after_identities = {identity(rdata) for rdata in after} if same_ttl else set()  # type: ignore[union-attr]
+            plan.delete += [Record(before.name, before.ttl, rdata)
+                            for rdata, i in zip(before_rdatas, before_identities) if i not in after_identities]
         if after is not None:
-            plan.add += [Record(after.name, after.ttl, rdata) for rdata in after
-                         if (after.ttl, identity(rdata)) not in before_set]
+            kept = set(before_identities) if same_ttl else set()
+            plan.add += [Record(after.name, after.ttl, rdata) for rdata in after if identity(rdata) not in kept]
 
 
 def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:

@@ -123,8 +123,9 @@ def make_rrset(name: dns.name.Name, ttl: int, rdatas: Iterable[dns.rdata.Rdata])
     if not rdatas:
         return None
     rdtype = rdatas[0].rdtype
-    if any(rdata.rdtype != rdtype or rdata.rdclass != dns.rdataclass.IN for rdata in rdatas):
-        raise dns.rdataset.IncompatibleTypes
+    for rdata in rdatas:
+        if rdata.rdtype != rdtype or rdata.rdclass != dns.rdataclass.IN:
+            raise dns.rdataset.IncompatibleTypes
     if dns.rdatatype.is_singleton(rdtype):
         rdatas = rdatas[-1:]  # as RRset.add keeps it: the last one
     rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)

@@ -26,7 +26,7 @@ import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 import dns.rdtypes.IN.SRV
 
-from gateway.records import ExtensionRecord, RenderedRecord, SpfRules, hashed_rdata
+from gateway.records import ExtensionRecord, RenderedRecord, SpfRules, hashed_rdata, name_key
 from gateway.safety import SafetyPolicy
 from gateway.spf import rule_problem, rule_tokens
 from gateway.template import (
@@ -251,6 +251,7 @@ class _Renderer:
         self.context = context
         self.defer = defer
         self.domain = context.domain_name
+        self.domain_key = name_key(self.domain)
         self.fqdn = context.fqdn_name
         self.warnings: list[str] = []
         self.builtins = {"domain": context.domain, "host": context.host, "fqdn": context.fqdn}
@@ -274,6 +275,8 @@ class _Renderer:
         raise VariableError(f"variable %{name}% is missing{hint}", record, field_name)
 
     def substitute(self, text: str, record: TemplateRecord, field_name: str, check) -> str:
+        if "%" not in text:
+            return text  # no variable: most fields of most templates
         deferred: list[_Deferred] = []
 
         def replace(match: re.Match[str]) -> str:
@@ -329,7 +332,7 @@ class _Renderer:
         if not absolute and text in ("", "@"):
             return self.fqdn
         name = self.parse_name(text, record, field_name, None if absolute else self.fqdn)
-        if not name.is_subdomain(self.domain):
+        if name_key(name)[:len(self.domain_key)] != self.domain_key:  # not name.is_subdomain(domain)
             raise RenderError(f"{name.to_text()} lies outside the domain {self.domain.to_text()}",
                               record, field_name)
         return name
@@ -356,7 +359,9 @@ class _Renderer:
             name = name_from_text(text, origin if origin is not None else dns.name.root)
         except dns.exception.DNSException as exc:
             raise RenderError(f"{text!r} is not a valid DNS name: {exc}", record, field_name) from None
-        for position, label in enumerate(name.labels):
+        # The text is letters, digits, '-', '_', '*' and dots (no escapes): a label holds a '*'
+        # only where the text does.
+        for position, label in enumerate(name.labels if "*" in text else ()):
             if b"*" in label and (position != 0 or label != b"*"):
                 raise RenderError(f"{name.to_text()!r}: '*' may only be a whole leftmost label",
                                   record, field_name)
@@ -404,7 +409,7 @@ class _Renderer:
             name = dns.name.Name((service, protocol) + base.labels)
         else:
             name = self.owner(record.host, record, "host")
-        if rtype in ("CNAME", "NS") and name == self.domain:
+        if rtype in ("CNAME", "NS") and name_key(name) == self.domain_key:
             raise RenderError(f"a {rtype} record cannot be at the zone apex {name.to_text()}", record, "host")
         return name
 
