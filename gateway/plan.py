@@ -140,8 +140,15 @@ def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
                     names[key[:-depth]] = dns.name.Name(owner.labels[depth:])
                     types[key[:-depth]] = {T.NS}  # above a record, only a delegation matters
     subtrees = {r.name for r in [*rendered.records, *rendered.pending] if r.name is not None and r.rdtype == T.NS}
-    narrowed = {names[key]: frozenset(found) for key, found in types.items() if found is not None}
-    return ReadScope(frozenset(names.values()), frozenset(subtrees), narrowed)
+    # Each name hashed once (hashing a Name walks its every byte in Python): the frozenset
+    # and the narrowed types take the hashes of `acted_on`'s keys (`types` has every name).
+    acted_on = {names[key]: frozenset(found) if found is not None else None for key, found in types.items()}
+    every_name = frozenset(acted_on)
+    narrowed = dict(acted_on)
+    for name, found in acted_on.items():
+        if found is None:
+            del narrowed[name]
+    return ReadScope(every_name, frozenset(subtrees), narrowed)
 
 
 def _pending_types(pending) -> set[T] | None:
@@ -175,7 +182,8 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     narrowed = {keys.name(name): found for name, found in scope.types.items()}
     subtrees = [keys.name(top) for top in scope.subtrees]
     existing: dict[_RRsetKey, dns.rrset.RRset] = {}
-    by_name: dict[_NameKey, list[Record]] = {}
+    by_name: dict[_NameKey, list[_Existing]] = {}
+    identity = keys.identity
     for rrset in current:
         if rrset.rdtype in UNTOUCHABLE:
             continue
@@ -183,8 +191,11 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
         below = any(owner[:len(top)] == top for top in subtrees)
         if not below and (owner not in in_scope or rrset.rdtype not in narrowed.get(owner, (rrset.rdtype,))):
             continue  # outside the scope, or a type nothing here acts on
-        existing[(owner, rrset.rdtype)] = rrset
-        by_name.setdefault(owner, []).extend(records_of([rrset]))
+        rrset_key = (owner, rrset.rdtype)
+        existing[rrset_key] = rrset
+        name, ttl = rrset.name, rrset.ttl
+        by_name.setdefault(owner, []).extend(
+            (Record(name, ttl, rdata), (rrset_key, identity(rdata))) for rdata in rrset)  # `records_of`
 
     plan = Plan(zone=zone, warnings=list(rendered.warnings))
     desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [
@@ -198,11 +209,11 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
     wanted = {keys.record(r) for r, _, _ in desired}
     for record, mode, prefix in desired:
-        for old in _candidates(record, by_name, keys):
-            key = keys.record(old)
+        new_key = keys.name(record.name)
+        for old, key in _candidates(record, new_key, by_name, keys):
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(record, mode, prefix, old, keys)
+            reason = _conflict(record, new_key, mode, prefix, old, key[0][0], keys)
             if reason:
                 removals[key] = (old, reason)
 
@@ -221,7 +232,7 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
 
 def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Record],
-                     current_extensions: Iterable[ExtensionRecord], by_name: dict[_NameKey, list[Record]],
+                     current_extensions: Iterable[ExtensionRecord], by_name: dict[_NameKey, list[_Existing]],
                      removals: dict, scope: ReadScope, keys: _Keys) -> list[Conflict]:
     """Extension changes for the backend; an alias displaces the A, AAAA and CNAME records at
     its name, and address records written where an alias is displace the alias."""
@@ -241,9 +252,9 @@ def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Recor
             if clash:
                 raise PlanError(f"the template puts an APEXCNAME beside {', '.join(clash)} at {name.to_text()}; "
                                 "an alias stands for those records")
-            for old in by_name.get(keys.name(name), ()):
+            for old, old_key in by_name.get(keys.name(name), ()):
                 if old.rdtype in ALIAS_DISPLACES:
-                    removals[keys.record(old)] = (
+                    removals[old_key] = (
                         old, f"the new APEXCNAME at {at(name)} replaces the "
                              f"{dns.rdatatype.to_text(old.rdtype)} records there")
         before = current.get((name, rtype))
@@ -265,7 +276,7 @@ def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Recor
 
 
 def _pending_conflicts(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset],
-                       by_name: dict[_NameKey, list[Record]], keys: _Keys, wanted: set,
+                       by_name: dict[_NameKey, list[_Existing]], keys: _Keys, wanted: set,
                        removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]]) -> None:
     """Conflicts of records whose value waits for the apply: which existing records go
     depends on their name and type only (the TXT prefix is never a variable), so they are
@@ -282,12 +293,12 @@ def _pending_conflicts(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns
             continue
         if pending.rdtype is None:
             continue  # extensions write no plain records
-        for old in _candidates(pending, by_name, keys):
-            key = keys.record(old)
+        new_key = keys.name(pending.name)
+        for old, key in _candidates(pending, new_key, by_name, keys):
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(pending, pending.source.txt_conflict_mode, pending.source.txt_conflict_prefix,
-                               old, keys)
+            reason = _conflict(pending, new_key, pending.source.txt_conflict_mode,
+                               pending.source.txt_conflict_prefix, old, key[0][0], keys)
             if reason:
                 removals[key] = (old, reason)
 
@@ -306,6 +317,8 @@ def _spf_problem(name: dns.name.Name, spf_records: list[Record]) -> str | None:
 # Names compared as dnspython compares them, without its per-call cost (`name_key`).
 _NameKey = tuple[bytes, ...]
 _RRsetKey = tuple[_NameKey, T]
+# An existing record with its key in `removals` (`_Keys.record`), worked out once.
+_Existing = tuple[Record, tuple[_RRsetKey, object]]
 
 
 class _Keys:
@@ -342,18 +355,17 @@ def _in_scope(name: dns.name.Name, scope: ReadScope) -> bool:
     return name in scope.names or any(name.is_subdomain(top) for top in scope.subtrees)
 
 
-def _candidates(record: Record, by_name: dict[_NameKey, list[Record]], keys: _Keys) -> list[Record]:
-    """Existing records that could conflict with `record`: at its name, delegations above it,
-    and for a new delegation everything below it."""
-    own = keys.name(record.name)
+def _candidates(record, own: _NameKey, by_name: dict[_NameKey, list[_Existing]], keys: _Keys) -> list[_Existing]:
+    """Existing records that could conflict with `record` (whose name's key is `own`): at its
+    name, delegations above it, and for a new delegation everything below it."""
     found = list(by_name.get(own, ()))
     name = own
     while keys.inside_zone(name):
         name = name[:-1]
-        found += [r for r in by_name.get(name, ()) if r.rdtype == T.NS]
+        found += [entry for entry in by_name.get(name, ()) if entry[0].rdata.rdtype == T.NS]
     if record.rdtype == T.NS:
-        found += [r for owner, records in by_name.items()
-                  if owner != own and owner[:len(own)] == own for r in records]
+        found += [entry for owner, entries in by_name.items()
+                  if owner != own and owner[:len(own)] == own for entry in entries]
     return found
 
 
@@ -407,10 +419,10 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
         yield RenderedRecord(name=name, ttl=ttl, rdata=rdata, source=source), spf_records, problem
 
 
-def _conflict(new: Record, mode: TxtConflictMode, prefix: str | None, old: Record, keys: _Keys) -> str | None:
-    """Why `old` must go when `new` is written, or None when they coexist."""
+def _conflict(new: Record, new_key: _NameKey, mode: TxtConflictMode, prefix: str | None, old: Record,
+              old_key: _NameKey, keys: _Keys) -> str | None:
+    """Why `old` must go when `new` is written, or None when they coexist (the keys of their names given)."""
     zone = keys.zone
-    new_key, old_key = keys.name(new.name), keys.name(old.name)
     new_type = lambda: dns.rdatatype.to_text(new.rdtype)  # noqa: E731 (only named in a reason)
     at = lambda: relative_text(old.name, zone)  # noqa: E731
     if old_key == new_key:

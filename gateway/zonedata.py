@@ -36,11 +36,14 @@ def rrsets_in_scope(zone: dns.zone.Zone, names: Collection[dns.name.Name],
                     subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
     """The RRsets at `names` (one lookup each) and at or below each of `subtrees`."""
     nodes = zone.nodes
-    found = {name: node for name in names if (node := nodes.get(name)) is not None}
+    # Pairs, not a dict keyed by name: hashing a Name walks its every byte in Python.
+    found = [(name, node) for name in names if (node := nodes.get(name)) is not None]
     if subtrees:
-        found.update((name, node) for name, node in nodes.items() if any(name.is_subdomain(top) for top in subtrees))
+        below = dict(found)
+        below.update((name, node) for name, node in nodes.items() if any(name.is_subdomain(top) for top in subtrees))
+        found = list(below.items())
     # In name order (canonical: as `name_key` sorts), each node looked up once.
-    return [_rrset(name, rdataset) for name, node in sorted(found.items(), key=lambda item: name_key(item[0]))
+    return [_rrset(name, rdataset) for name, node in sorted(found, key=lambda item: name_key(item[0]))
             for rdataset in node]
 
 
