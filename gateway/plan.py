@@ -18,7 +18,8 @@ import dns.rdatatype
 import dns.rrset
 
 from gateway.records import (
-    ExtensionRecord, Record, RenderedRecord, make_rrset, name_key, rdata_identity, records_of, relative_text,
+    ExtensionRecord, Record, RenderedRecord, hashed_name, make_rrset, name_key, rdata_identity, records_of,
+    relative_text,
 )
 from gateway.render import RenderedTemplate, txt_rdata, txt_text
 from gateway.safety import UnsafeChange, check_changes
@@ -140,15 +141,16 @@ def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
                     names[key[:-depth]] = dns.name.Name(owner.labels[depth:])
                     types[key[:-depth]] = {T.NS}  # above a record, only a delegation matters
     subtrees = {r.name for r in [*rendered.records, *rendered.pending] if r.name is not None and r.rdtype == T.NS}
-    # Each name hashed once (hashing a Name walks its every byte in Python): the frozenset
-    # and the narrowed types take the hashes of `acted_on`'s keys (`types` has every name).
-    acted_on = {names[key]: frozenset(found) if found is not None else None for key, found in types.items()}
-    every_name = frozenset(acted_on)
-    narrowed = dict(acted_on)
-    for name, found in acted_on.items():
-        if found is None:
-            del narrowed[name]
-    return ReadScope(every_name, frozenset(subtrees), narrowed)
+    # Hashing a Name walks its every byte in Python: the names come with their hashes
+    # (`hashed_name`), which a frozenset or dict built from a dict takes over.
+    every_name: dict[dns.name.Name, None] = {}
+    narrowed: dict[dns.name.Name, frozenset[T]] = {}
+    for key, found in types.items():  # `types` has every name
+        hashed = hashed_name(names[key])
+        every_name.update(hashed)
+        if found is not None:
+            narrowed.update(dict.fromkeys(hashed, frozenset(found)))
+    return ReadScope(frozenset(every_name), frozenset(subtrees), narrowed)
 
 
 def _pending_types(pending) -> set[T] | None:
@@ -370,15 +372,19 @@ def _candidates(record, own: _NameKey, by_name: dict[_NameKey, list[_Existing]],
 
 
 def _check_coherent(records: list[RenderedRecord], keys: _Keys) -> None:
-    if not any(r.rdtype == T.CNAME for r in records):
-        return  # only a CNAME can clash with the template's other records
+    # Only a CNAME can clash with the template's other records: only its names are looked at.
+    cname_owners = {keys.name(r.name) for r in records if r.rdata.rdtype == T.CNAME}
+    if not cname_owners:
+        return
     by_name: dict[_NameKey, list[RenderedRecord]] = {}
     for record in records:
-        by_name.setdefault(keys.name(record.name), []).append(record)
+        owner = keys.name(record.name)
+        if owner in cname_owners:
+            by_name.setdefault(owner, []).append(record)
     for group in by_name.values():
         name = group[0].name
         # Alternative groups often repeat one CNAME; applied together they are one record.
-        cnames = {rdata_identity(r.rdata) for r in group if r.rdtype == T.CNAME}
+        cnames = {keys.identity(r.rdata) for r in group if r.rdtype == T.CNAME}
         if len(cnames) > 1:
             raise PlanError(f"the template puts {len(cnames)} CNAME records at {name.to_text()}; "
                             "a name holds at most one")

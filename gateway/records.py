@@ -152,6 +152,17 @@ _HASHED: dict[int, dict[dns.rdata.Rdata, None]] = {}
 _HASHED_MAX = 8192
 
 
+def hashed_name(name: dns.name.Name) -> dict[dns.name.Name, None]:
+    """A one-entry dict holding a Name equal to `name` (the same labels, case kept) with its
+    hash, worked out once: a dict or frozenset built from it takes the hash over."""
+    return _hashed_name(name.labels)
+
+
+@functools.lru_cache(maxsize=8192)
+def _hashed_name(labels: tuple[bytes, ...]) -> dict[dns.name.Name, None]:
+    return {dns.name.Name(labels): None}
+
+
 def hashed_rdata(rdata: dns.rdata.Rdata) -> dns.rdata.Rdata:
     """`rdata`, hashed now once so that the RRsets built of it (`make_rrset`) need not."""
     if len(_HASHED) >= _HASHED_MAX:
