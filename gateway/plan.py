@@ -153,16 +153,22 @@ def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     return ReadScope(frozenset(every_name), frozenset(subtrees), narrowed)
 
 
-def _pending_types(pending) -> set[T] | None:
+def _pending_types(pending) -> set[T] | frozenset[T] | None:
     if pending.source.type == "SPFM":
         return {T.TXT, T.CNAME, T.NS}
     return None if pending.rdtype is None else _types_acted_on(pending.rdtype)
 
 
-def _types_acted_on(rdtype: T) -> set[T] | None:
-    if rdtype in (T.CNAME, T.NS):
-        return None
-    return {rdtype, T.CNAME, T.NS} | (set(ADDRESS_TYPES) if rdtype in ADDRESS_TYPES else set())
+def _types_acted_on(rdtype: T) -> frozenset[T] | None:
+    found = _ACTED_ON.get(rdtype, _UNKNOWN)
+    if found is _UNKNOWN:
+        found = _ACTED_ON[rdtype] = None if rdtype in (T.CNAME, T.NS) else \
+            frozenset({rdtype, T.CNAME, T.NS} | (ADDRESS_TYPES if rdtype in ADDRESS_TYPES else set()))
+    return found
+
+
+_ACTED_ON: dict[T, frozenset[T] | None] = {}  # per type, worked out once
+_UNKNOWN = object()
 
 
 def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset], zone: dns.name.Name,
