@@ -332,18 +332,14 @@ _Existing = tuple[Record, tuple[_RRsetKey, object]]
 class _Keys:
     """Canonical keys of one planning pass, each computed once: names, and record identities."""
 
+    # A name's key: `name_key` remembers keys by labels already, across passes.
+    name = staticmethod(name_key)
+
     def __init__(self, zone: dns.name.Name) -> None:
         # Keyed by id, each holding its object so that no id is reused during the pass.
-        self._names: dict[int, tuple[dns.name.Name, _NameKey]] = {}
         self._identities: dict[int, tuple[dns.rdata.Rdata, object]] = {}
         self.zone = zone
         self.zone_key = self.name(zone)
-
-    def name(self, name: dns.name.Name) -> _NameKey:
-        found = self._names.get(id(name))
-        if found is None:
-            found = self._names[id(name)] = (name, name_key(name))
-        return found[1]
 
     def identity(self, rdata: dns.rdata.Rdata) -> object:
         found = self._identities.get(id(rdata))
