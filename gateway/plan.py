@@ -110,14 +110,23 @@ class Plan:
 def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     """The names whose RRsets decide the plan: owners, their ancestors inside the zone
     (an NS there is a delegation), and the subtrees under NS records."""
+    return _scoped(rendered, zone)[0]
+
+
+# A read scope as the planner consults it: the keys of its names, its narrowed types by
+# name key, and the keys of its subtrees.
+_ScopeKeys = tuple[frozenset["_NameKey"], dict["_NameKey", frozenset[T]], list["_NameKey"]]
+
+
+def _scoped(rendered: RenderedTemplate, zone: dns.name.Name) -> tuple[ReadScope, _ScopeKeys]:
     key = name_key(zone)  # hashing a Name walks its every byte in Python
-    scope = rendered.scopes.get(key)
-    if scope is None:
-        scope = rendered.scopes[key] = _read_scope(rendered, zone)
-    return scope
+    found = rendered.scopes.get(key)
+    if found is None:
+        found = rendered.scopes[key] = _read_scope(rendered, zone)
+    return found
 
 
-def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
+def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> tuple[ReadScope, _ScopeKeys]:
     zone_key = name_key(zone)
     names: dict[_NameKey, dns.name.Name] = {}
     # What the planner acts on at each name (`_conflict`, `_merge_spf`, `_build_changes`):
@@ -145,12 +154,15 @@ def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     # (`hashed_name`), which a frozenset or dict built from a dict takes over.
     every_name: dict[dns.name.Name, None] = {}
     narrowed: dict[dns.name.Name, frozenset[T]] = {}
+    narrowed_keys: dict[_NameKey, frozenset[T]] = {}
     for key, found in types.items():  # `types` has every name
         hashed = hashed_name(names[key])
         every_name.update(hashed)
         if found is not None:
-            narrowed.update(dict.fromkeys(hashed, frozenset(found)))
-    return ReadScope(frozenset(every_name), frozenset(subtrees), narrowed)
+            narrowed_keys[key] = frozenset(found)
+            narrowed.update(dict.fromkeys(hashed, narrowed_keys[key]))
+    scope = ReadScope(frozenset(every_name), frozenset(subtrees), narrowed)
+    return scope, (frozenset(types), narrowed_keys, [name_key(top) for top in scope.subtrees])
 
 
 def _pending_types(pending) -> set[T] | frozenset[T] | None:
@@ -185,10 +197,7 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
     # Callers pass the RRsets in `read_scope`; anything else they pass is ignored, so the
     # work below follows the template even when a caller hands over a whole zone.
-    scope = read_scope(rendered, zone)
-    in_scope = {keys.name(name) for name in scope.names}
-    narrowed = {keys.name(name): found for name, found in scope.types.items()}
-    subtrees = [keys.name(top) for top in scope.subtrees]
+    scope, (in_scope, narrowed, subtrees) = _scoped(rendered, zone)
     existing: dict[_RRsetKey, dns.rrset.RRset] = {}
     by_name: dict[_NameKey, list[_Existing]] = {}
     identity = keys.identity

@@ -189,7 +189,8 @@ class RenderedTemplate:
     # Filled in by gateway.extensions for the extensions the gateway itself carries out.
     redirects: list = field(default_factory=list)  # [WebRedirect]
     aliases: list = field(default_factory=list)  # [FlattenedAlias]
-    # read_scope's answer per zone, worked out once: rendered records are not changed afterwards.
+    # read_scope's answer per zone (and the planner's keys of it), worked out once: rendered
+    # records are not changed afterwards.
     scopes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
