@@ -516,8 +516,11 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
             plan.delete += [Record(before.name, before.ttl, rdata)
                             for rdata, i in zip(before_rdatas, before_identities) if i not in after_identities]
         if after is not None:
-            kept = set(before_identities) if same_ttl else set()
-            plan.add += [Record(after.name, after.ttl, rdata) for rdata in after if identity(rdata) not in kept]
+            if same_ttl:
+                kept = set(before_identities)
+                plan.add += [Record(after.name, after.ttl, rdata) for rdata in after if identity(rdata) not in kept]
+            else:
+                plan.add += [Record(after.name, after.ttl, rdata) for rdata in after]
 
 
 def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:
