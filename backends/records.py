@@ -7,6 +7,7 @@ The engine builds these values and a backend consumes them; neither imports the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,13 @@ class ReadScope:
 
 def relative_text(name: dns.name.Name, origin: dns.name.Name) -> str:
     """Owner name relative to `origin`, `@` for the apex."""
+    return _relative_text(name.labels, origin.labels)
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative_text(labels: tuple[bytes, ...], origin_labels: tuple[bytes, ...]) -> str:
+    # Remembered by labels as written (case kept): plans and pages name the same few owners.
+    name, origin = dns.name.Name(labels), dns.name.Name(origin_labels)
     if name == origin:
         return "@"
     if name.is_subdomain(origin):
@@ -101,15 +109,52 @@ def make_rrset(name: dns.name.Name, ttl: int, rdatas: Iterable[dns.rdata.Rdata])
     if not rdatas:
         return None
     rdtype = rdatas[0].rdtype
-    if any(rdata.rdtype != rdtype or rdata.rdclass != dns.rdataclass.IN for rdata in rdatas):
-        raise dns.rdataset.IncompatibleTypes
+    for rdata in rdatas:
+        if rdata.rdtype != rdtype or rdata.rdclass != dns.rdataclass.IN:
+            raise dns.rdataset.IncompatibleTypes
     if dns.rdatatype.is_singleton(rdtype):
         rdatas = rdatas[-1:]  # as RRset.add keeps it: the last one
     rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
     rrset.ttl = ttl
-    # What adding them one by one makes (the first of equal rdatas, in order), hashing each once.
-    rrset.items = dict.fromkeys(rdatas)
+    # What adding them one by one makes (the first of equal rdatas, in order), hashing each
+    # at most once: an rdata made by `hashed_rdata` brings its hash along.
+    items: dict[dns.rdata.Rdata, None] = {}
+    for rdata in rdatas:
+        hashed = _HASHED.get(id(rdata))
+        if hashed is None:
+            items[rdata] = None
+        else:
+            items.update(hashed)  # an equal rdata already there stays, as with `items[rdata]`
+    rrset.items = items
     return rrset
+
+
+# dnspython hashes an Rdata by encoding its canonical wire form again on every call. The
+# rdata the engine makes over and over (a template's constant records, one address for many
+# domains) are made once each (`hashed_rdata`) and kept here with a one-entry dict holding
+# that hash, which an RRset's dict takes over without hashing again. Keyed by id: an entry
+# holds its rdata, so while it is here no other live object has that id.
+_HASHED: dict[int, dict[dns.rdata.Rdata, None]] = {}
+_HASHED_MAX = 8192
+
+
+def hashed_name(name: dns.name.Name) -> dict[dns.name.Name, None]:
+    """A one-entry dict holding a Name equal to `name` (the same labels, case kept) with its
+    hash, worked out once: a dict or frozenset built from it takes the hash over."""
+    return _hashed_name(name.labels)
+
+
+@functools.lru_cache(maxsize=8192)
+def _hashed_name(labels: tuple[bytes, ...]) -> dict[dns.name.Name, None]:
+    return {dns.name.Name(labels): None}
+
+
+def hashed_rdata(rdata: dns.rdata.Rdata) -> dns.rdata.Rdata:
+    """`rdata`, hashed now once so that the RRsets built of it (`make_rrset`) need not."""
+    if len(_HASHED) >= _HASHED_MAX:
+        _HASHED.clear()  # bounded; a dropped entry only costs its hash again
+    _HASHED[id(rdata)] = {rdata: None}
+    return rdata
 
 
 def rdata_identity(rdata: dns.rdata.Rdata) -> object:
@@ -146,7 +191,13 @@ def name_key(name: dns.name.Name) -> tuple[bytes, ...]:
     """A name as a plain tuple: its labels lowercased, root first. Keys are equal exactly when
     the names are, sort in dnspython's (RFC 4034 canonical) order, and a name is at or below
     another when the other's key is a prefix of its key."""
-    return tuple([label.lower() for label in reversed(name.labels)])
+    return _name_key(name.labels)
+
+
+@functools.lru_cache(maxsize=8192)
+def _name_key(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    # Remembered: the planner keys every name it meets, and meets the same few on every apply.
+    return tuple([label.lower() for label in reversed(labels)])
 
 
 def same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None) -> bool:

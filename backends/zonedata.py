@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from pathlib import Path
 
@@ -36,12 +37,43 @@ def rrsets_in_scope(zone: dns.zone.Zone, names: Collection[dns.name.Name],
                     subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
     """The RRsets at `names` (one lookup each) and at or below each of `subtrees`."""
     nodes = zone.nodes
-    found = {name: node for name in names if (node := nodes.get(name)) is not None}
+    # Pairs, not a dict keyed by name: hashing a Name walks its every byte in Python.
+    found = [(name, node) for name in names if (node := nodes.get(_lookup_key(name.labels))) is not None]
     if subtrees:
-        found.update((name, node) for name, node in nodes.items() if any(name.is_subdomain(top) for top in subtrees))
+        below = dict(found)
+        below.update((name, node) for name, node in nodes.items() if any(name.is_subdomain(top) for top in subtrees))
+        found = list(below.items())
     # In name order (canonical: as `name_key` sorts), each node looked up once.
-    return [_rrset(name, rdataset) for name, node in sorted(found.items(), key=lambda item: name_key(item[0]))
+    return [_rrset(name, rdataset) for name, node in sorted(found, key=lambda item: name_key(item[0]))
             for rdataset in node]
+
+
+class _LookupKey(dns.name.Name):
+    """A name to look up in a dict keyed by names, its hash and key worked out once: hashing
+    and comparing a Name walk its every byte in Python. It equals exactly the names the
+    name equals (`name_key`); only lookups use it, so no other code meets one."""
+
+    __slots__ = ("_hash", "_key")
+
+    def __init__(self, labels: tuple[bytes, ...]) -> None:
+        super().__init__(labels)
+        object.__setattr__(self, "_hash", hash(dns.name.Name(labels)))
+        object.__setattr__(self, "_key", name_key(self))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        # Tried before the stored name's own __eq__, as Python tries a subclass's first.
+        return isinstance(other, dns.name.Name) and name_key(other) == self._key
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+
+@functools.lru_cache(maxsize=8192)
+def _lookup_key(labels: tuple[bytes, ...]) -> _LookupKey:
+    return _LookupKey(labels)
 
 
 def _rrset(name: dns.name.Name, rdataset) -> dns.rrset.RRset:

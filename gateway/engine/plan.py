@@ -14,17 +14,15 @@ from dataclasses import dataclass, field
 
 import dns.name
 import dns.rdata
-import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from backends.records import (
-    UNTOUCHABLE, ExtensionChange, ExtensionRecord, ReadScope, RRsetChange, make_rrset, name_key, rdata_identity,
-    relative_text,
+    UNTOUCHABLE, ExtensionChange, ExtensionRecord, ReadScope, RRsetChange, hashed_name, make_rrset, name_key,
+    rdata_identity, relative_text,
 )
 from gateway.engine.records import Record, RenderedRecord, records_of
-from gateway.engine.render import RenderedTemplate, split_txt, txt_text
+from gateway.engine.render import RenderedTemplate, txt_rdata, txt_text
 from gateway.engine.safety import UnsafeChange, check_changes
 from gateway.engine.spf import SpfMergeError, SpfRulesError, is_spf, merge_spf
 from gateway.engine.template import TxtConflictMode
@@ -78,13 +76,23 @@ class Plan:
 def read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
     """The names whose RRsets decide the plan: owners, their ancestors inside the zone
     (an NS there is a delegation), and the subtrees under NS records."""
-    scope = rendered.scopes.get(zone)
-    if scope is None:
-        scope = rendered.scopes[zone] = _read_scope(rendered, zone)
-    return scope
+    return _scoped(rendered, zone)[0]
 
 
-def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
+# A read scope as the planner consults it: the keys of its names, its narrowed types by
+# name key, and the keys of its subtrees.
+_ScopeKeys = tuple[frozenset["_NameKey"], dict["_NameKey", frozenset[T]], list["_NameKey"]]
+
+
+def _scoped(rendered: RenderedTemplate, zone: dns.name.Name) -> tuple[ReadScope, _ScopeKeys]:
+    key = name_key(zone)  # hashing a Name walks its every byte in Python
+    found = rendered.scopes.get(key)
+    if found is None:
+        found = rendered.scopes[key] = _read_scope(rendered, zone)
+    return found
+
+
+def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> tuple[ReadScope, _ScopeKeys]:
     zone_key = name_key(zone)
     names: dict[_NameKey, dns.name.Name] = {}
     # What the planner acts on at each name (`_conflict`, `_merge_spf`, `_build_changes`):
@@ -108,20 +116,37 @@ def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> ReadScope:
                     names[key[:-depth]] = dns.name.Name(owner.labels[depth:])
                     types[key[:-depth]] = {T.NS}  # above a record, only a delegation matters
     subtrees = {r.name for r in [*rendered.records, *rendered.pending] if r.name is not None and r.rdtype == T.NS}
-    narrowed = {names[key]: frozenset(found) for key, found in types.items() if found is not None}
-    return ReadScope(frozenset(names.values()), frozenset(subtrees), narrowed)
+    # Hashing a Name walks its every byte in Python: the names come with their hashes
+    # (`hashed_name`), which a frozenset or dict built from a dict takes over.
+    every_name: dict[dns.name.Name, None] = {}
+    narrowed: dict[dns.name.Name, frozenset[T]] = {}
+    narrowed_keys: dict[_NameKey, frozenset[T]] = {}
+    for key, found in types.items():  # `types` has every name
+        hashed = hashed_name(names[key])
+        every_name.update(hashed)
+        if found is not None:
+            narrowed_keys[key] = frozenset(found)
+            narrowed.update(dict.fromkeys(hashed, narrowed_keys[key]))
+    scope = ReadScope(frozenset(every_name), frozenset(subtrees), narrowed)
+    return scope, (frozenset(types), narrowed_keys, [name_key(top) for top in scope.subtrees])
 
 
-def _pending_types(pending) -> set[T] | None:
+def _pending_types(pending) -> set[T] | frozenset[T] | None:
     if pending.source.type == "SPFM":
         return {T.TXT, T.CNAME, T.NS}
     return None if pending.rdtype is None else _types_acted_on(pending.rdtype)
 
 
-def _types_acted_on(rdtype: T) -> set[T] | None:
-    if rdtype in (T.CNAME, T.NS):
-        return None
-    return {rdtype, T.CNAME, T.NS} | (set(ADDRESS_TYPES) if rdtype in ADDRESS_TYPES else set())
+def _types_acted_on(rdtype: T) -> frozenset[T] | None:
+    found = _ACTED_ON.get(rdtype, _UNKNOWN)
+    if found is _UNKNOWN:
+        found = _ACTED_ON[rdtype] = None if rdtype in (T.CNAME, T.NS) else \
+            frozenset({rdtype, T.CNAME, T.NS} | (ADDRESS_TYPES if rdtype in ADDRESS_TYPES else set()))
+    return found
+
+
+_ACTED_ON: dict[T, frozenset[T] | None] = {}  # per type, worked out once
+_UNKNOWN = object()
 
 
 def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset], zone: dns.name.Name,
@@ -138,12 +163,10 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
     # Callers pass the RRsets in `read_scope`; anything else they pass is ignored, so the
     # work below follows the template even when a caller hands over a whole zone.
-    scope = read_scope(rendered, zone)
-    in_scope = {keys.name(name) for name in scope.names}
-    narrowed = {keys.name(name): found for name, found in scope.types.items()}
-    subtrees = [keys.name(top) for top in scope.subtrees]
+    scope, (in_scope, narrowed, subtrees) = _scoped(rendered, zone)
     existing: dict[_RRsetKey, dns.rrset.RRset] = {}
-    by_name: dict[_NameKey, list[Record]] = {}
+    by_name: dict[_NameKey, list[_Existing]] = {}
+    identity = keys.identity
     for rrset in current:
         if rrset.rdtype in UNTOUCHABLE:
             continue
@@ -151,8 +174,11 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
         below = any(owner[:len(top)] == top for top in subtrees)
         if not below and (owner not in in_scope or rrset.rdtype not in narrowed.get(owner, (rrset.rdtype,))):
             continue  # outside the scope, or a type nothing here acts on
-        existing[(owner, rrset.rdtype)] = rrset
-        by_name.setdefault(owner, []).extend(records_of([rrset]))
+        rrset_key = (owner, rrset.rdtype)
+        existing[rrset_key] = rrset
+        name, ttl = rrset.name, rrset.ttl
+        by_name.setdefault(owner, []).extend(
+            (Record(name, ttl, rdata), (rrset_key, identity(rdata))) for rdata in rrset)  # `records_of`
 
     plan = Plan(zone=zone, warnings=list(rendered.warnings))
     desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [
@@ -166,11 +192,11 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
     wanted = {keys.record(r) for r, _, _ in desired}
     for record, mode, prefix in desired:
-        for old in _candidates(record, by_name, keys):
-            key = keys.record(old)
+        new_key = keys.name(record.name)
+        for old, key in _candidates(record, new_key, by_name, keys):
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(record, mode, prefix, old, keys)
+            reason = _conflict(record, new_key, mode, prefix, old, key[0][0], keys)
             if reason:
                 removals[key] = (old, reason)
 
@@ -189,7 +215,7 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
 
 def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Record],
-                     current_extensions: Iterable[ExtensionRecord], by_name: dict[_NameKey, list[Record]],
+                     current_extensions: Iterable[ExtensionRecord], by_name: dict[_NameKey, list[_Existing]],
                      removals: dict, scope: ReadScope, keys: _Keys) -> list[Conflict]:
     """Extension changes for the backend; an alias displaces the A, AAAA and CNAME records at
     its name, and address records written where an alias is displace the alias."""
@@ -209,9 +235,9 @@ def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Recor
             if clash:
                 raise PlanError(f"the template puts an APEXCNAME beside {', '.join(clash)} at {name.to_text()}; "
                                 "an alias stands for those records")
-            for old in by_name.get(keys.name(name), ()):
+            for old, old_key in by_name.get(keys.name(name), ()):
                 if old.rdtype in ALIAS_DISPLACES:
-                    removals[keys.record(old)] = (
+                    removals[old_key] = (
                         old, f"the new APEXCNAME at {at(name)} replaces the "
                              f"{dns.rdatatype.to_text(old.rdtype)} records there")
         before = current.get((name, rtype))
@@ -233,7 +259,7 @@ def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Recor
 
 
 def _pending_conflicts(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset],
-                       by_name: dict[_NameKey, list[Record]], keys: _Keys, wanted: set,
+                       by_name: dict[_NameKey, list[_Existing]], keys: _Keys, wanted: set,
                        removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]]) -> None:
     """Conflicts of records whose value waits for the apply: which existing records go
     depends on their name and type only (the TXT prefix is never a variable), so they are
@@ -250,12 +276,12 @@ def _pending_conflicts(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns
             continue
         if pending.rdtype is None:
             continue  # extensions write no plain records
-        for old in _candidates(pending, by_name, keys):
-            key = keys.record(old)
+        new_key = keys.name(pending.name)
+        for old, key in _candidates(pending, new_key, by_name, keys):
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(pending, pending.source.txt_conflict_mode, pending.source.txt_conflict_prefix,
-                               old, keys)
+            reason = _conflict(pending, new_key, pending.source.txt_conflict_mode,
+                               pending.source.txt_conflict_prefix, old, key[0][0], keys)
             if reason:
                 removals[key] = (old, reason)
 
@@ -274,23 +300,21 @@ def _spf_problem(name: dns.name.Name, spf_records: list[Record]) -> str | None:
 # Names compared as dnspython compares them, without its per-call cost (`name_key`).
 _NameKey = tuple[bytes, ...]
 _RRsetKey = tuple[_NameKey, T]
+# An existing record with its key in `removals` (`_Keys.record`), worked out once.
+_Existing = tuple[Record, tuple[_RRsetKey, object]]
 
 
 class _Keys:
     """Canonical keys of one planning pass, each computed once: names, and record identities."""
 
+    # A name's key: `name_key` remembers keys by labels already, across passes.
+    name = staticmethod(name_key)
+
     def __init__(self, zone: dns.name.Name) -> None:
         # Keyed by id, each holding its object so that no id is reused during the pass.
-        self._names: dict[int, tuple[dns.name.Name, _NameKey]] = {}
         self._identities: dict[int, tuple[dns.rdata.Rdata, object]] = {}
         self.zone = zone
         self.zone_key = self.name(zone)
-
-    def name(self, name: dns.name.Name) -> _NameKey:
-        found = self._names.get(id(name))
-        if found is None:
-            found = self._names[id(name)] = (name, name_key(name))
-        return found[1]
 
     def identity(self, rdata: dns.rdata.Rdata) -> object:
         found = self._identities.get(id(rdata))
@@ -310,29 +334,34 @@ def _in_scope(name: dns.name.Name, scope: ReadScope) -> bool:
     return name in scope.names or any(name.is_subdomain(top) for top in scope.subtrees)
 
 
-def _candidates(record: Record, by_name: dict[_NameKey, list[Record]], keys: _Keys) -> list[Record]:
-    """Existing records that could conflict with `record`: at its name, delegations above it,
-    and for a new delegation everything below it."""
-    own = keys.name(record.name)
+def _candidates(record, own: _NameKey, by_name: dict[_NameKey, list[_Existing]], keys: _Keys) -> list[_Existing]:
+    """Existing records that could conflict with `record` (whose name's key is `own`): at its
+    name, delegations above it, and for a new delegation everything below it."""
     found = list(by_name.get(own, ()))
     name = own
     while keys.inside_zone(name):
         name = name[:-1]
-        found += [r for r in by_name.get(name, ()) if r.rdtype == T.NS]
+        found += [entry for entry in by_name.get(name, ()) if entry[0].rdata.rdtype == T.NS]
     if record.rdtype == T.NS:
-        found += [r for owner, records in by_name.items()
-                  if owner != own and owner[:len(own)] == own for r in records]
+        found += [entry for owner, entries in by_name.items()
+                  if owner != own and owner[:len(own)] == own for entry in entries]
     return found
 
 
 def _check_coherent(records: list[RenderedRecord], keys: _Keys) -> None:
+    # Only a CNAME can clash with the template's other records: only its names are looked at.
+    cname_owners = {keys.name(r.name) for r in records if r.rdata.rdtype == T.CNAME}
+    if not cname_owners:
+        return
     by_name: dict[_NameKey, list[RenderedRecord]] = {}
     for record in records:
-        by_name.setdefault(keys.name(record.name), []).append(record)
+        owner = keys.name(record.name)
+        if owner in cname_owners:
+            by_name.setdefault(owner, []).append(record)
     for group in by_name.values():
         name = group[0].name
         # Alternative groups often repeat one CNAME; applied together they are one record.
-        cnames = {rdata_identity(r.rdata) for r in group if r.rdtype == T.CNAME}
+        cnames = {keys.identity(r.rdata) for r in group if r.rdtype == T.CNAME}
         if len(cnames) > 1:
             raise PlanError(f"the template puts {len(cnames)} CNAME records at {name.to_text()}; "
                             "a name holds at most one")
@@ -368,15 +397,15 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
         if merged.over_lookup_limit:
             plan.warnings.append(f"the SPF record at {relative_text(name, plan.zone)} needs {merged.lookups} "
                                  "DNS lookups, more than the limit of 10 receivers enforce")
-        rdata = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, T.TXT, split_txt(merged.text))
+        rdata = txt_rdata(merged.text)
         source = group[0].source
         yield RenderedRecord(name=name, ttl=ttl, rdata=rdata, source=source), spf_records, problem
 
 
-def _conflict(new: Record, mode: TxtConflictMode, prefix: str | None, old: Record, keys: _Keys) -> str | None:
-    """Why `old` must go when `new` is written, or None when they coexist."""
+def _conflict(new: Record, new_key: _NameKey, mode: TxtConflictMode, prefix: str | None, old: Record,
+              old_key: _NameKey, keys: _Keys) -> str | None:
+    """Why `old` must go when `new` is written, or None when they coexist (the keys of their names given)."""
     zone = keys.zone
-    new_key, old_key = keys.name(new.name), keys.name(old.name)
     new_type = lambda: dns.rdatatype.to_text(new.rdtype)  # noqa: E731 (only named in a reason)
     at = lambda: relative_text(old.name, zone)  # noqa: E731
     if old_key == new_key:
@@ -423,11 +452,15 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
     for key in sorted(names, key=lambda k: (k[0], int(k[1]))):
         name, rdtype = names[key], key[1]
         before = existing.get(key)
-        before_rdatas = list(before) if before is not None else []
-        removed = removed_by_key.get(key, ())
-        rdatas = [rdata for rdata in before_rdatas if identity(rdata) not in removed]
-        identities = {identity(rdata) for rdata in rdatas}
-        wanted = wanted_by_key.get(key, [])
+        if before is not None:
+            before_rdatas = list(before)
+            before_identities = [identity(rdata) for rdata in before_rdatas]
+            removed = removed_by_key.get(key, ())
+            rdatas = [rdata for rdata, i in zip(before_rdatas, before_identities) if i not in removed]
+            identities = {i for i in before_identities if i not in removed}
+        else:
+            before_rdatas, before_identities, rdatas, identities = [], [], [], set()
+        wanted = wanted_by_key.get(key, ())
         for record in wanted:
             wanted_identity = identity(record.rdata)
             if wanted_identity not in identities:
@@ -435,21 +468,25 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
                 rdatas.append(record.rdata)
         ttl = min(r.ttl for r in wanted) if wanted else (before.ttl if before is not None else 0)
         if before is not None and len(rdatas) == len(before_rdatas) and ttl == before.ttl \
-                and identities == {identity(rdata) for rdata in before_rdatas}:
+                and identities == set(before_identities):
             continue  # what `after` would be is `before`
         after = make_rrset(name, ttl, rdatas)
         if _same_rrset(before, after, keys):
             continue
         plan.changes.append(RRsetChange(name, rdtype, before, after))
-        # A record is its RRset's name, TTL and one rdata (`records_of`).
-        before_set = {(before.ttl, identity(rdata)) for rdata in before_rdatas} if before is not None else set()
-        after_set = {(after.ttl, identity(rdata)) for rdata in after} if after is not None else set()
+        # A record is its RRset's name, TTL and one rdata (`records_of`): with another TTL,
+        # every record of the RRset is another record.
+        same_ttl = before is not None and after is not None and before.ttl == after.ttl
         if before is not None:
-            plan.delete += [Record(before.name, before.ttl, rdata) for rdata in before_rdatas
-                            if (before.ttl, identity(rdata)) not in after_set]
+            after_identities = {identity(rdata) for rdata in after} if same_ttl else set()  # type: ignore[union-attr]
+            plan.delete += [Record(before.name, before.ttl, rdata)
+                            for rdata, i in zip(before_rdatas, before_identities) if i not in after_identities]
         if after is not None:
-            plan.add += [Record(after.name, after.ttl, rdata) for rdata in after
-                         if (after.ttl, identity(rdata)) not in before_set]
+            if same_ttl:
+                kept = set(before_identities)
+                plan.add += [Record(after.name, after.ttl, rdata) for rdata in after if identity(rdata) not in kept]
+            else:
+                plan.add += [Record(after.name, after.ttl, rdata) for rdata in after]
 
 
 def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:

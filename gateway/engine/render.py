@@ -26,7 +26,7 @@ import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 import dns.rdtypes.IN.SRV
 
-from backends.records import ExtensionRecord
+from backends.records import ExtensionRecord, hashed_rdata, name_key
 from gateway.engine.records import RenderedRecord, SpfRules
 from gateway.engine.safety import SafetyPolicy
 from gateway.engine.spf import rule_problem, rule_tokens
@@ -189,7 +189,8 @@ class RenderedTemplate:
     # Filled in by gateway.apply.extensions for the extensions the gateway itself carries out.
     redirects: list = field(default_factory=list)  # [WebRedirect]
     aliases: list = field(default_factory=list)  # [FlattenedAlias]
-    # read_scope's answer per zone, worked out once: rendered records are not changed afterwards.
+    # read_scope's answer per zone (and the planner's keys of it), worked out once: rendered
+    # records are not changed afterwards.
     scopes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
@@ -251,6 +252,7 @@ class _Renderer:
         self.context = context
         self.defer = defer
         self.domain = context.domain_name
+        self.domain_key = name_key(self.domain)
         self.fqdn = context.fqdn_name
         self.warnings: list[str] = []
         self.builtins = {"domain": context.domain, "host": context.host, "fqdn": context.fqdn}
@@ -274,6 +276,8 @@ class _Renderer:
         raise VariableError(f"variable %{name}% is missing{hint}", record, field_name)
 
     def substitute(self, text: str, record: TemplateRecord, field_name: str, check) -> str:
+        if "%" not in text:
+            return text  # no variable: most fields of most templates
         deferred: list[_Deferred] = []
 
         def replace(match: re.Match[str]) -> str:
@@ -329,7 +333,7 @@ class _Renderer:
         if not absolute and text in ("", "@"):
             return self.fqdn
         name = self.parse_name(text, record, field_name, None if absolute else self.fqdn)
-        if not name.is_subdomain(self.domain):
+        if name_key(name)[:len(self.domain_key)] != self.domain_key:  # not name.is_subdomain(domain)
             raise RenderError(f"{name.to_text()} lies outside the domain {self.domain.to_text()}",
                               record, field_name)
         return name
@@ -356,7 +360,9 @@ class _Renderer:
             name = name_from_text(text, origin if origin is not None else dns.name.root)
         except dns.exception.DNSException as exc:
             raise RenderError(f"{text!r} is not a valid DNS name: {exc}", record, field_name) from None
-        for position, label in enumerate(name.labels):
+        # The text is letters, digits, '-', '_', '*' and dots (no escapes): a label holds a '*'
+        # only where the text does.
+        for position, label in enumerate(name.labels if "*" in text else ()):
             if b"*" in label and (position != 0 or label != b"*"):
                 raise RenderError(f"{name.to_text()!r}: '*' may only be a whole leftmost label",
                                   record, field_name)
@@ -404,7 +410,7 @@ class _Renderer:
             name = dns.name.Name((service, protocol) + base.labels)
         else:
             name = self.owner(record.host, record, "host")
-        if rtype in ("CNAME", "NS") and name == self.domain:
+        if rtype in ("CNAME", "NS") and name_key(name) == self.domain_key:
             raise RenderError(f"a {rtype} record cannot be at the zone apex {name.to_text()}", record, "host")
         return name
 
@@ -438,26 +444,29 @@ class _Renderer:
             text = self.substitute((record.points_to or "").strip(), record, "pointsTo", _token_problem)
             cls = dns.rdtypes.IN.A.A if rtype == "A" else dns.rdtypes.IN.AAAA.AAAA
             try:
-                return cls(IN, T[rtype], text)
+                return _address_rdata(cls, T[rtype], text)
             except (ValueError, dns.exception.DNSException):
                 kind = "IPv4" if rtype == "A" else "IPv6"
                 raise RenderError(f"{text!r} is not an {kind} address", record, "pointsTo") from None
         if rtype == "CNAME":
-            return dns.rdtypes.ANY.CNAME.CNAME(IN, T.CNAME, self.target(record.points_to, record, "pointsTo"))
+            return _name_rdata(dns.rdtypes.ANY.CNAME.CNAME, T.CNAME, (),
+                               self.target(record.points_to, record, "pointsTo").labels)
         if rtype == "NS":
-            return dns.rdtypes.ANY.NS.NS(IN, T.NS, self.target(record.points_to, record, "pointsTo"))
+            return _name_rdata(dns.rdtypes.ANY.NS.NS, T.NS, (), self.target(record.points_to, record, "pointsTo").labels)
         if rtype == "MX":
-            return dns.rdtypes.ANY.MX.MX(IN, T.MX, *self.all_known(
+            preference, exchange = self.all_known(
                 lambda: self.number(record.priority, record, "priority"),
-                lambda: self.target(record.points_to, record, "pointsTo")))
+                lambda: self.target(record.points_to, record, "pointsTo"))
+            return _name_rdata(dns.rdtypes.ANY.MX.MX, T.MX, (preference,), exchange.labels)
         if rtype == "SRV":
-            return dns.rdtypes.IN.SRV.SRV(IN, T.SRV, *self.all_known(
+            priority, weight, port, target = self.all_known(
                 lambda: self.number(record.priority, record, "priority"),
                 lambda: self.number(record.weight, record, "weight"),
                 lambda: self.number(record.port, record, "port"),
-                lambda: self.target(record.target, record, "target")))
+                lambda: self.target(record.target, record, "target"))
+            return _name_rdata(dns.rdtypes.IN.SRV.SRV, T.SRV, (priority, weight, port), target.labels)
         if rtype == "TXT":
-            return dns.rdtypes.ANY.TXT.TXT(IN, T.TXT, split_txt(self.txt_value(record)))
+            return txt_rdata(self.txt_value(record))
         return self.generic(record)
 
     def txt_value(self, record: TemplateRecord) -> str:
@@ -472,8 +481,7 @@ class _Renderer:
         if _CONTROL.search(text):
             raise RenderError("must be on one line", record, "data")
         try:
-            return dns.rdata.from_text(IN, dns.rdatatype.from_text(record.type), text,
-                                       origin=dns.name.root, relativize=False)
+            return _generic_rdata(dns.rdatatype.from_text(record.type), text)
         except (ValueError, dns.exception.DNSException) as exc:
             raise RenderError(f"{text!r} is not valid {record.type} data: {exc}", record, "data") from None
 
@@ -555,6 +563,41 @@ def web_redirect_target(url: str, record: TemplateRecord | None = None) -> str:
     if not parts.hostname or "\\" in url or "@" in parts.netloc:
         raise RenderError(f"{url!r} must name a host (no user name, no backslash)", record, "target")
     return url
+
+
+# Rendered rdata, remembered by what they are made of (names by their labels as written, so
+# case is kept) and hashed once (`hashed_rdata`): a template's constant records, and the
+# same values sent for many domains, come again on every apply. Rdata are immutable values.
+_RDATA_CACHE = 4096
+_TXT_CACHED_BYTES = 1024  # longer TXT values are rarely sent twice; made afresh
+
+
+@functools.lru_cache(maxsize=_RDATA_CACHE)
+def _address_rdata(cls: type, rdtype: T, text: str) -> dns.rdata.Rdata:
+    return hashed_rdata(cls(IN, rdtype, text))
+
+
+@functools.lru_cache(maxsize=_RDATA_CACHE)
+def _name_rdata(cls: type, rdtype: T, numbers: tuple[int, ...], labels: tuple[bytes, ...]) -> dns.rdata.Rdata:
+    """CNAME, NS, MX and SRV: their numbers, then the one name."""
+    return hashed_rdata(cls(IN, rdtype, *numbers, dns.name.Name(labels)))
+
+
+@functools.lru_cache(maxsize=_RDATA_CACHE)
+def _generic_rdata(rdtype: T, text: str) -> dns.rdata.Rdata:
+    return hashed_rdata(dns.rdata.from_text(IN, rdtype, text, origin=dns.name.root, relativize=False))
+
+
+def txt_rdata(text: str) -> dns.rdtypes.ANY.TXT.TXT:
+    """The TXT rdata holding `text` (UTF-8, split into strings of 255 bytes)."""
+    if len(text) > _TXT_CACHED_BYTES:
+        return dns.rdtypes.ANY.TXT.TXT(IN, T.TXT, split_txt(text))
+    return _txt_rdata(text)
+
+
+@functools.lru_cache(maxsize=_RDATA_CACHE)
+def _txt_rdata(text: str) -> dns.rdtypes.ANY.TXT.TXT:
+    return hashed_rdata(dns.rdtypes.ANY.TXT.TXT(IN, T.TXT, split_txt(text)))
 
 
 def split_txt(text: str) -> list[bytes]:

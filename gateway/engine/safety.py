@@ -58,8 +58,8 @@ class RRsetChangeLike(Protocol):
 def check_changes(changes: Iterable[RRsetChangeLike], zone: dns.name.Name, policy: SafetyPolicy) -> None:
     """`UnsafeChange` naming the first protected name or type written or deleted, or the
     number of records deleted when it exceeds `policy.max_deletes`."""
-    protected = _protected_keys(zone, policy)
     zone_key = name_key(zone)
+    protected = _protected_keys(zone_key, policy)
     deleted = 0
     for change in changes:
         owner = name_key(change.name)
@@ -79,8 +79,9 @@ def check_changes(changes: Iterable[RRsetChangeLike], zone: dns.name.Name, polic
 
 
 @functools.lru_cache(maxsize=1024)
-def _protected_keys(zone: dns.name.Name, policy: SafetyPolicy) -> frozenset[tuple[bytes, ...]]:
+def _protected_keys(zone_key: tuple[bytes, ...], policy: SafetyPolicy) -> frozenset[tuple[bytes, ...]]:
     # Worked out once per zone and policy: every apply to the zone checks the same names.
+    zone = dns.name.Name(reversed(zone_key))
     return frozenset(name_key(name) for name in policy.protected_in(zone))
 
 
@@ -95,5 +96,7 @@ def _at(change: RRsetChangeLike, zone: dns.name.Name) -> str:
 def _deleted_count(before: dns.rrset.RRset | None, after: dns.rrset.RRset | None) -> int:
     if before is None:
         return 0
+    if after is None:
+        return len(before)
     kept = {rdata_identity(rd) for rd in after} if after is not None else set()
     return sum(1 for rd in before if rdata_identity(rd) not in kept)

@@ -12,6 +12,7 @@ record ends in `~all`, so no service provider can weaken a domain's SPF policy.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ def _parse(tokens: Iterable[str], what: str) -> _Parsed:
     return parsed
 
 
+@functools.lru_cache(maxsize=4096)
 def rule_problem(token: str) -> str | None:
     """Why `token` may not appear in spfRules, or None for a mechanism other than `all`."""
     if _MODIFIER.fullmatch(token):
@@ -132,7 +134,13 @@ def _least_restrictive(a: str | None, b: str | None) -> str | None:
 def merge_spf(existing: str | None, rules: Iterable[str]) -> SpfMerge:
     """Merge SPFM rules into an existing `v=spf1` record (or start one). `SpfRulesError`
     when a rule is not a mechanism; `SpfMergeError` when the existing record cannot be merged."""
-    rules = list(rules)
+    return _merge_spf(existing, tuple(rules))
+
+
+@functools.lru_cache(maxsize=1024)
+def _merge_spf(existing: str | None, rules: tuple[str, ...]) -> SpfMerge:
+    # Remembered (a refusal is not, and is worked out again): the same rules meet the same
+    # few SPF records on many applies, and an SpfMerge is a value.
     for rule in rules:
         check_rules(rule)
     if existing is not None:

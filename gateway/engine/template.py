@@ -7,6 +7,7 @@ onboarding a template knows exactly what to fix.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -382,6 +383,7 @@ def parse_template(document: Any, *, source: str = "") -> Template:
             from None
 
 
+@functools.lru_cache(maxsize=4096)  # render checks every domain it is given
 def public_domain_problem(value: str, *, underscores: bool = False) -> str | None:
     """Why `value` is not a registrable-looking public host name, or None when it is.
     With `underscores`, labels may also hold '_' (a name only looked up in DNS)."""
