@@ -88,8 +88,29 @@ def _scoped(rendered: RenderedTemplate, zone: dns.name.Name) -> tuple[ReadScope,
     key = name_key(zone)  # hashing a Name walks its every byte in Python
     found = rendered.scopes.get(key)
     if found is None:
-        found = rendered.scopes[key] = _read_scope(rendered, zone)
+        # A scope follows only the owners (as written) and types of the template's records:
+        # every apply of a template to a domain has the same one, worked out once.
+        signature = _scope_signature(rendered, key)
+        found = _SCOPES.get(signature)
+        if found is None:
+            if len(_SCOPES) >= _SCOPES_MAX:
+                _SCOPES.clear()  # bounded; a dropped scope is only worked out again
+            found = _SCOPES[signature] = _read_scope(rendered, zone)
+        rendered.scopes[key] = found
     return found
+
+
+def _scope_signature(rendered: RenderedTemplate, zone_key: _NameKey) -> tuple:
+    """What `_read_scope` reads of `rendered`: each owner's labels as written (a scope keeps
+    the case of the first), with the types that decide what is read there."""
+    return (zone_key, tuple([(r.name.labels, r.rdata.rdtype) for r in rendered.records]),
+            tuple([s.name.labels for s in rendered.spf]), tuple([e.name.labels for e in rendered.extensions]),
+            tuple([(p.name.labels, p.source.type, p.rdtype) for p in rendered.pending if p.name is not None]))
+
+
+# Scopes by `_scope_signature`. Their values are never changed once made: shared by every pass.
+_SCOPES: dict[tuple, tuple[ReadScope, _ScopeKeys]] = {}
+_SCOPES_MAX = 4096
 
 
 def _read_scope(rendered: RenderedTemplate, zone: dns.name.Name) -> tuple[ReadScope, _ScopeKeys]:
@@ -439,54 +460,77 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
     # Each RRset is named as its first wanted record names it, else as its first removed record.
     names: dict[_RRsetKey, dns.name.Name] = {}
     wanted_by_key: dict[_RRsetKey, list[Record]] = {}
+    name_of = keys.name
     for record in desired:
-        key = (keys.name(record.name), record.rdtype)
-        names.setdefault(key, record.name)
-        wanted_by_key.setdefault(key, []).append(record)
-    removed_by_key: dict[_RRsetKey, set[object]] = defaultdict(set)
+        key = (name_of(record.name), record.rdata.rdtype)
+        wanted = wanted_by_key.get(key)
+        if wanted is None:
+            names[key] = record.name
+            wanted_by_key[key] = [record]
+        else:
+            wanted.append(record)
+    removed_by_key: dict[_RRsetKey, set[object]] = {}
     for (key, identity), (old, _) in removals.items():
         names.setdefault(key, old.name)
-        removed_by_key[key].add(identity)
+        removed = removed_by_key.get(key)
+        if removed is None:
+            removed_by_key[key] = {identity}
+        else:
+            removed.add(identity)
 
     identity = keys.identity
-    for key in sorted(names, key=lambda k: (k[0], int(k[1]))):
-        name, rdtype = names[key], key[1]
+    changes, add, delete = plan.changes, plan.add, plan.delete
+    for key in sorted(names, key=_rrset_order):
+        name = names[key]
         before = existing.get(key)
-        if before is not None:
-            before_rdatas = list(before)
-            before_identities = [identity(rdata) for rdata in before_rdatas]
-            removed = removed_by_key.get(key, ())
-            rdatas = [rdata for rdata, i in zip(before_rdatas, before_identities) if i not in removed]
-            identities = {i for i in before_identities if i not in removed}
-        else:
-            before_rdatas, before_identities, rdatas, identities = [], [], [], set()
         wanted = wanted_by_key.get(key, ())
+        if before is None:
+            # A new RRset: the wanted rdatas, each once, and every one of them added.
+            rdatas, identities = [], set()
+            for record in wanted:
+                wanted_identity = identity(record.rdata)
+                if wanted_identity not in identities:
+                    identities.add(wanted_identity)
+                    rdatas.append(record.rdata)
+            after = make_rrset(name, min([r.ttl for r in wanted]), rdatas) if wanted else None
+            if after is None:
+                continue  # nothing before, nothing after
+            changes.append(RRsetChange(name, key[1], None, after))
+            add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
+            continue
+        before_rdatas = list(before.items)
+        before_identities = [identity(rdata) for rdata in before_rdatas]
+        removed = removed_by_key.get(key, ())
+        rdatas = [rdata for rdata, i in zip(before_rdatas, before_identities) if i not in removed]
+        identities = {i for i in before_identities if i not in removed}
         for record in wanted:
             wanted_identity = identity(record.rdata)
             if wanted_identity not in identities:
                 identities.add(wanted_identity)
                 rdatas.append(record.rdata)
-        ttl = min(r.ttl for r in wanted) if wanted else (before.ttl if before is not None else 0)
-        if before is not None and len(rdatas) == len(before_rdatas) and ttl == before.ttl \
-                and identities == set(before_identities):
+        ttl = min([r.ttl for r in wanted]) if wanted else before.ttl
+        if len(rdatas) == len(before_rdatas) and ttl == before.ttl and identities == set(before_identities):
             continue  # what `after` would be is `before`
         after = make_rrset(name, ttl, rdatas)
         if _same_rrset(before, after, keys):
             continue
-        plan.changes.append(RRsetChange(name, rdtype, before, after))
+        changes.append(RRsetChange(name, key[1], before, after))
         # A record is its RRset's name, TTL and one rdata (`records_of`): with another TTL,
         # every record of the RRset is another record.
-        same_ttl = before is not None and after is not None and before.ttl == after.ttl
-        if before is not None:
-            after_identities = {identity(rdata) for rdata in after} if same_ttl else set()  # type: ignore[union-attr]
-            plan.delete += [Record(before.name, before.ttl, rdata)
-                            for rdata, i in zip(before_rdatas, before_identities) if i not in after_identities]
+        same_ttl = after is not None and before.ttl == after.ttl
+        after_identities = {identity(rdata) for rdata in after.items} if same_ttl else set()  # type: ignore[union-attr]
+        delete += [Record(before.name, before.ttl, rdata)
+                   for rdata, i in zip(before_rdatas, before_identities) if i not in after_identities]
         if after is not None:
             if same_ttl:
                 kept = set(before_identities)
-                plan.add += [Record(after.name, after.ttl, rdata) for rdata in after if identity(rdata) not in kept]
+                add += [Record(after.name, after.ttl, rdata) for rdata in after.items if identity(rdata) not in kept]
             else:
-                plan.add += [Record(after.name, after.ttl, rdata) for rdata in after]
+                add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
+
+
+def _rrset_order(key: _RRsetKey) -> tuple:
+    return (key[0], int(key[1]))
 
 
 def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:
