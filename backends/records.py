@@ -40,6 +40,13 @@ class RRsetChange:
     before: dns.rrset.RRset | None
     after: dns.rrset.RRset | None
 
+    def __init__(self, name: dns.name.Name, rdtype: T, before: dns.rrset.RRset | None,
+                 after: dns.rrset.RRset | None) -> None:
+        # Set directly, not through object.__setattr__ as a frozen dataclass's own __init__
+        # does: a plan makes one per RRset it changes.
+        fields = self.__dict__
+        fields["name"], fields["rdtype"], fields["before"], fields["after"] = name, rdtype, before, after
+
 
 @dataclass(frozen=True)
 class ExtensionChange:
@@ -110,14 +117,18 @@ def make_rrset(name: dns.name.Name, ttl: int, rdatas: Iterable[dns.rdata.Rdata])
         return None
     rdtype = rdatas[0].rdtype
     for rdata in rdatas:
-        if rdata.rdtype != rdtype or rdata.rdclass != dns.rdataclass.IN:
+        if rdata.rdtype != rdtype or rdata.rdclass != _IN:
             raise dns.rdataset.IncompatibleTypes
-    if dns.rdatatype.is_singleton(rdtype):
+    if rdtype in _SINGLETONS:
         rdatas = rdatas[-1:]  # as RRset.add keeps it: the last one
-    rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
+    rrset = dns.rrset.RRset(name, _IN, rdtype)
     rrset.ttl = ttl
     # What adding them one by one makes (the first of equal rdatas, in order), hashing each
     # at most once: an rdata made by `hashed_rdata` brings its hash along.
+    hashed = _HASHED.get(id(rdatas[0]))
+    if len(rdatas) == 1 and hashed is not None:
+        rrset.items = hashed.copy()
+        return rrset
     items: dict[dns.rdata.Rdata, None] = {}
     for rdata in rdatas:
         hashed = _HASHED.get(id(rdata))
@@ -127,6 +138,11 @@ def make_rrset(name: dns.name.Name, ttl: int, rdatas: Iterable[dns.rdata.Rdata])
             items.update(hashed)  # an equal rdata already there stays, as with `items[rdata]`
     rrset.items = items
     return rrset
+
+
+_IN = dns.rdataclass.IN
+# The types an RRset holds one rdata of (`dns.rdatatype.is_singleton`), as a set to test.
+_SINGLETONS = frozenset(t for t in T if dns.rdatatype.is_singleton(t))
 
 
 # dnspython hashes an Rdata by encoding its canonical wire form again on every call. The

@@ -192,14 +192,17 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
         if rrset.rdtype in UNTOUCHABLE:
             continue
         owner = keys.name(rrset.name)
-        below = any(owner[:len(top)] == top for top in subtrees)
-        if not below and (owner not in in_scope or rrset.rdtype not in narrowed.get(owner, (rrset.rdtype,))):
+        rdtype = rrset.rdtype
+        below = bool(subtrees) and any(owner[:len(top)] == top for top in subtrees)
+        if not below and (owner not in in_scope or rdtype not in narrowed.get(owner, (rdtype,))):
             continue  # outside the scope, or a type nothing here acts on
-        rrset_key = (owner, rrset.rdtype)
+        rrset_key = (owner, rdtype)
         existing[rrset_key] = rrset
         name, ttl = rrset.name, rrset.ttl
-        by_name.setdefault(owner, []).extend(
-            (Record(name, ttl, rdata), (rrset_key, identity(rdata))) for rdata in rrset)  # `records_of`
+        entries = by_name.get(owner)
+        if entries is None:
+            entries = by_name[owner] = []
+        entries += [(Record(name, ttl, rdata), (rrset_key, identity(rdata))) for rdata in rrset.items]  # `records_of`
 
     plan = Plan(zone=zone, warnings=list(rendered.warnings))
     desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [
@@ -221,12 +224,14 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
             if reason:
                 removals[key] = (old, reason)
 
-    _pending_conflicts(rendered, existing, by_name, keys, wanted, removals)
-    extension_conflicts = _plan_extensions(plan, rendered, [r for r, _, _ in desired], current_extensions,
+    if rendered.pending:
+        _pending_conflicts(rendered, existing, by_name, keys, wanted, removals)
+    desired_records = [r for r, _, _ in desired]
+    extension_conflicts = _plan_extensions(plan, rendered, desired_records, current_extensions,
                                            by_name, removals, scope, keys)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     plan.conflicts += extension_conflicts
-    _build_changes(plan, existing, [r for r, _, _ in desired], removals, keys)
+    _build_changes(plan, existing, desired_records, removals, keys)
     # Checked on the plan itself, so no front end (and no `force`) can skip it.
     try:
         check_changes(plan.changes, zone, rendered.context.safety)
@@ -240,6 +245,8 @@ def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Recor
                      removals: dict, scope: ReadScope, keys: _Keys) -> list[Conflict]:
     """Extension changes for the backend; an alias displaces the A, AAAA and CNAME records at
     its name, and address records written where an alias is displace the alias."""
+    if not rendered.extensions and not current_extensions:
+        return []  # most templates, on most backends
     current = {(e.name, e.type): e for e in current_extensions if _in_scope(e.name, scope)}
     wanted: dict[tuple[dns.name.Name, str], ExtensionRecord] = {}
     for extension in rendered.extensions:
@@ -426,33 +433,38 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
 def _conflict(new: Record, new_key: _NameKey, mode: TxtConflictMode, prefix: str | None, old: Record,
               old_key: _NameKey, keys: _Keys) -> str | None:
     """Why `old` must go when `new` is written, or None when they coexist (the keys of their names given)."""
-    zone = keys.zone
-    new_type = lambda: dns.rdatatype.to_text(new.rdtype)  # noqa: E731 (only named in a reason)
-    at = lambda: relative_text(old.name, zone)  # noqa: E731
+    new_type, old_type = new.rdtype, old.rdata.rdtype  # `new` may be a PendingRecord: no rdata yet
     if old_key == new_key:
-        if old.rdtype == T.CNAME:
-            return f"the existing CNAME at {at()} conflicts with the new {new_type()} record"
-        if new.rdtype == T.CNAME:
-            return f"the new CNAME at {at()} conflicts with every other record there"
-        if new.rdtype == T.NS:
-            return f"the new delegation (NS) at {at()} replaces every record at and below it"
-        if old.rdtype == T.NS and old_key != keys.zone_key:
-            return f"{at()} is delegated (NS); the new {new_type()} record replaces the delegation"
-        if new.rdtype in (T.MX, T.SRV) and old.rdtype == new.rdtype:
-            return f"the new {new_type()} record replaces the {dns.rdatatype.to_text(old.rdtype)} records at {at()}"
-        if new.rdtype in ADDRESS_TYPES and old.rdtype in ADDRESS_TYPES:
-            return f"the new {new_type()} record replaces the A and AAAA records at {at()}"
-        if new.rdtype == T.TXT and old.rdtype == T.TXT:
+        if old_type == T.CNAME:
+            return f"the existing CNAME at {_at(old, keys)} conflicts with the new {_text(new_type)} record"
+        if new_type == T.CNAME:
+            return f"the new CNAME at {_at(old, keys)} conflicts with every other record there"
+        if new_type == T.NS:
+            return f"the new delegation (NS) at {_at(old, keys)} replaces every record at and below it"
+        if old_type == T.NS and old_key != keys.zone_key:
+            return f"{_at(old, keys)} is delegated (NS); the new {_text(new_type)} record replaces the delegation"
+        if new_type == old_type and new_type in (T.MX, T.SRV):
+            return f"the new {_text(new_type)} record replaces the {_text(old_type)} records at {_at(old, keys)}"
+        if new_type in ADDRESS_TYPES and old_type in ADDRESS_TYPES:
+            return f"the new {_text(new_type)} record replaces the A and AAAA records at {_at(old, keys)}"
+        if new_type == T.TXT and old_type == T.TXT:
             if mode is TxtConflictMode.ALL:
-                return f"the new TXT record replaces all TXT records at {at()}"
+                return f"the new TXT record replaces all TXT records at {_at(old, keys)}"
             if mode is TxtConflictMode.PREFIX and prefix is not None and txt_text(old.rdata).startswith(prefix):
-                return f"the new TXT record replaces TXT records starting with {prefix!r} at {at()}"
+                return f"the new TXT record replaces TXT records starting with {prefix!r} at {_at(old, keys)}"
         return None
-    if new.rdtype == T.NS and old_key[:len(new_key)] == new_key:
-        return f"the new delegation (NS) at {relative_text(new.name, zone)} replaces everything below it"
-    if old.rdtype == T.NS and old_key != keys.zone_key and new_key[:len(old_key)] == old_key:
-        return f"{at()} is delegated (NS); the new {new_type()} record below it replaces the delegation"
+    if new_type == T.NS and old_key[:len(new_key)] == new_key:
+        return f"the new delegation (NS) at {relative_text(new.name, keys.zone)} replaces everything below it"
+    if old_type == T.NS and old_key != keys.zone_key and new_key[:len(old_key)] == old_key:
+        return f"{_at(old, keys)} is delegated (NS); the new {_text(new_type)} record below it replaces the delegation"
     return None
+
+
+def _at(record: Record, keys: _Keys) -> str:
+    return relative_text(record.name, keys.zone)
+
+
+_text = dns.rdatatype.to_text
 
 
 def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[Record],
@@ -480,7 +492,7 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
 
     identity = keys.identity
     changes, add, delete = plan.changes, plan.add, plan.delete
-    for key in sorted(names, key=_rrset_order):
+    for key in sorted(names):  # by name key, then type: RdataType orders as its number
         name = names[key]
         before = existing.get(key)
         wanted = wanted_by_key.get(key, ())
@@ -527,10 +539,6 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
                 add += [Record(after.name, after.ttl, rdata) for rdata in after.items if identity(rdata) not in kept]
             else:
                 add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
-
-
-def _rrset_order(key: _RRsetKey) -> tuple:
-    return (key[0], int(key[1]))
 
 
 def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:

@@ -31,6 +31,12 @@ class Record:
     ttl: int
     rdata: dns.rdata.Rdata
 
+    def __init__(self, name: dns.name.Name, ttl: int, rdata: dns.rdata.Rdata) -> None:
+        # The frozen dataclass's own __init__ sets each field through object.__setattr__;
+        # a plan makes a record per rdata it reads or writes, so they are set directly.
+        fields = self.__dict__
+        fields["name"], fields["ttl"], fields["rdata"] = name, ttl, rdata
+
     @property
     def rdtype(self) -> RdataType:
         return self.rdata.rdtype
@@ -53,6 +59,11 @@ class RenderedRecord(Record):
     """A record rendered from a template record, remembering which one."""
 
     source: TemplateRecord = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
+
+    def __init__(self, name: dns.name.Name, ttl: int, rdata: dns.rdata.Rdata,
+                 source: TemplateRecord = None) -> None:  # type: ignore[assignment]
+        fields = self.__dict__  # as `Record.__init__`
+        fields["name"], fields["ttl"], fields["rdata"], fields["source"] = name, ttl, rdata, source
 
 
 @dataclass(frozen=True)
