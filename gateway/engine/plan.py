@@ -205,18 +205,18 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
         entries += [(Record(name, ttl, rdata), (rrset_key, identity(rdata))) for rdata in rrset.items]  # `records_of`
 
     plan = Plan(zone=zone, warnings=list(rendered.warnings))
-    desired: list[tuple[RenderedRecord, TxtConflictMode, str | None]] = [
-        (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix) for r in rendered.records]
+    # Each with the key of its name, worked out once.
+    desired: list[tuple[RenderedRecord, TxtConflictMode, str | None, _NameKey]] = [
+        (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix, keys.name(r.name)) for r in rendered.records]
     removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]] = {}
 
     for spf_record, replaced, problem in _merge_spf(rendered, existing, plan, keys):
-        desired.append((spf_record, TxtConflictMode.NONE, None))
+        desired.append((spf_record, TxtConflictMode.NONE, None, keys.name(spf_record.name)))
         for old in replaced:
             removals[keys.record(old)] = (old, problem)
 
-    wanted = {keys.record(r) for r, _, _ in desired}
-    for record, mode, prefix in desired:
-        new_key = keys.name(record.name)
+    wanted = {((new_key, r.rdata.rdtype), identity(r.rdata)) for r, _, _, new_key in desired}
+    for record, mode, prefix, new_key in desired:
         for old, key in _candidates(record, new_key, by_name, keys):
             if key in wanted or key in removals:
                 continue
@@ -226,7 +226,7 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
     if rendered.pending:
         _pending_conflicts(rendered, existing, by_name, keys, wanted, removals)
-    desired_records = [r for r, _, _ in desired]
+    desired_records = [r for r, _, _, _ in desired]
     extension_conflicts = _plan_extensions(plan, rendered, desired_records, current_extensions,
                                            by_name, removals, scope, keys)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
@@ -366,10 +366,11 @@ def _candidates(record, own: _NameKey, by_name: dict[_NameKey, list[_Existing]],
     """Existing records that could conflict with `record` (whose name's key is `own`): at its
     name, delegations above it, and for a new delegation everything below it."""
     found = list(by_name.get(own, ()))
-    name = own
-    while keys.inside_zone(name):
-        name = name[:-1]
-        found += [entry for entry in by_name.get(name, ()) if entry[0].rdata.rdtype == T.NS]
+    if keys.inside_zone(own):
+        for depth in range(len(own) - 1, len(keys.zone_key) - 1, -1):  # its parent, ..., the apex
+            above = by_name.get(own[:depth])
+            if above:
+                found += [entry for entry in above if entry[0].rdata.rdtype == T.NS]
     if record.rdtype == T.NS:
         found += [entry for owner, entries in by_name.items()
                   if owner != own and owner[:len(own)] == own for entry in entries]
@@ -498,13 +499,16 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
         wanted = wanted_by_key.get(key, ())
         if before is None:
             # A new RRset: the wanted rdatas, each once, and every one of them added.
-            rdatas, identities = [], set()
-            for record in wanted:
-                wanted_identity = identity(record.rdata)
-                if wanted_identity not in identities:
-                    identities.add(wanted_identity)
-                    rdatas.append(record.rdata)
-            after = make_rrset(name, min([r.ttl for r in wanted]), rdatas) if wanted else None
+            if len(wanted) == 1:  # most RRsets a template writes
+                after = make_rrset(name, wanted[0].ttl, [wanted[0].rdata])
+            else:
+                rdatas, identities = [], set()
+                for record in wanted:
+                    wanted_identity = identity(record.rdata)
+                    if wanted_identity not in identities:
+                        identities.add(wanted_identity)
+                        rdatas.append(record.rdata)
+                after = make_rrset(name, min([r.ttl for r in wanted]), rdatas) if wanted else None
             if after is None:
                 continue  # nothing before, nothing after
             changes.append(RRsetChange(name, key[1], None, after))

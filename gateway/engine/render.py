@@ -352,20 +352,9 @@ class _Renderer:
 
     def parse_name(self, text: str, record: TemplateRecord, field_name: str,
                    origin: dns.name.Name | None) -> dns.name.Name:
-        if text.endswith(".") and origin is not None:
-            raise RenderError(f"{text!r} is not a valid relative name", record, field_name)
-        if not _NAME_TEXT.fullmatch(text) or ".." in text:
-            raise RenderError(f"{text!r} is not a valid DNS name", record, field_name)
-        try:
-            name = name_from_text(text, origin if origin is not None else dns.name.root)
-        except dns.exception.DNSException as exc:
-            raise RenderError(f"{text!r} is not a valid DNS name: {exc}", record, field_name) from None
-        # The text is letters, digits, '-', '_', '*' and dots (no escapes): a label holds a '*'
-        # only where the text does.
-        for position, label in enumerate(name.labels if "*" in text else ()):
-            if b"*" in label and (position != 0 or label != b"*"):
-                raise RenderError(f"{name.to_text()!r}: '*' may only be a whole leftmost label",
-                                  record, field_name)
+        name, problem = _parsed_name(text, origin.labels if origin is not None else None)
+        if problem is not None:
+            raise RenderError(problem, record, field_name)
         return name
 
     # -- numbers ----------------------------------------------------------------------
@@ -598,6 +587,26 @@ def txt_rdata(text: str) -> dns.rdtypes.ANY.TXT.TXT:
 @functools.lru_cache(maxsize=_RDATA_CACHE)
 def _txt_rdata(text: str) -> dns.rdtypes.ANY.TXT.TXT:
     return hashed_rdata(dns.rdtypes.ANY.TXT.TXT(IN, T.TXT, split_txt(text)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parsed_name(text: str, origin_labels: tuple[bytes, ...] | None) -> tuple[dns.name.Name | None, str | None]:
+    """The name `text` stands for (relative to `origin_labels`, absolute when None), or why
+    it is refused. Remembered: the same owners and targets come again on every apply."""
+    if text.endswith(".") and origin_labels is not None:
+        return None, f"{text!r} is not a valid relative name"
+    if not _NAME_TEXT.fullmatch(text) or ".." in text:
+        return None, f"{text!r} is not a valid DNS name"
+    try:
+        name = name_from_text(text, dns.name.Name(origin_labels) if origin_labels is not None else dns.name.root)
+    except dns.exception.DNSException as exc:
+        return None, f"{text!r} is not a valid DNS name: {exc}"
+    # The text is letters, digits, '-', '_', '*' and dots (no escapes): a label holds a '*'
+    # only where the text does.
+    for position, label in enumerate(name.labels if "*" in text else ()):
+        if b"*" in label and (position != 0 or label != b"*"):
+            return None, f"{name.to_text()!r}: '*' may only be a whole leftmost label"
+    return name, None
 
 
 def split_txt(text: str) -> list[bytes]:
