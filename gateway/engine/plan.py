@@ -180,7 +180,9 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
         raise UnsupportedRecordType(
             f"the template uses {', '.join(unsupported)}, an extension this backend does not support")
     keys = _Keys(zone)
-    _check_coherent(rendered.records, keys)
+    records = rendered.records
+    record_keys = [keys.name(r.name) for r in records]  # each worked out once
+    _check_coherent(records, record_keys, keys)
 
     # Callers pass the RRsets in `read_scope`; anything else they pass is ignored, so the
     # work below follows the template even when a caller hands over a whole zone.
@@ -207,7 +209,7 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     plan = Plan(zone=zone, warnings=list(rendered.warnings))
     # Each with the key of its name, worked out once.
     desired: list[tuple[RenderedRecord, TxtConflictMode, str | None, _NameKey]] = [
-        (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix, keys.name(r.name)) for r in rendered.records]
+        (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix, key) for r, key in zip(records, record_keys)]
     removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]] = {}
 
     for spf_record, replaced, problem in _merge_spf(rendered, existing, plan, keys):
@@ -231,7 +233,7 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
                                            by_name, removals, scope, keys)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     plan.conflicts += extension_conflicts
-    _build_changes(plan, existing, desired_records, removals, keys)
+    _build_changes(plan, existing, [(r, key) for r, _, _, key in desired], removals, keys)
     # Checked on the plan itself, so no front end (and no `force`) can skip it.
     try:
         check_changes(plan.changes, zone, rendered.context.safety)
@@ -377,14 +379,13 @@ def _candidates(record, own: _NameKey, by_name: dict[_NameKey, list[_Existing]],
     return found
 
 
-def _check_coherent(records: list[RenderedRecord], keys: _Keys) -> None:
+def _check_coherent(records: list[RenderedRecord], record_keys: list[_NameKey], keys: _Keys) -> None:
     # Only a CNAME can clash with the template's other records: only its names are looked at.
-    cname_owners = {keys.name(r.name) for r in records if r.rdata.rdtype == T.CNAME}
+    cname_owners = {key for r, key in zip(records, record_keys) if r.rdata.rdtype == T.CNAME}
     if not cname_owners:
         return
     by_name: dict[_NameKey, list[RenderedRecord]] = {}
-    for record in records:
-        owner = keys.name(record.name)
+    for record, owner in zip(records, record_keys):
         if owner in cname_owners:
             by_name.setdefault(owner, []).append(record)
     for group in by_name.values():
@@ -468,14 +469,14 @@ def _at(record: Record, keys: _Keys) -> str:
 _text = dns.rdatatype.to_text
 
 
-def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[Record],
+def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[tuple[Record, _NameKey]],
                    removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]], keys: _Keys) -> None:
+    """The RRset changes, additions and deletions of `desired` (each with its name's key) and `removals`."""
     # Each RRset is named as its first wanted record names it, else as its first removed record.
     names: dict[_RRsetKey, dns.name.Name] = {}
     wanted_by_key: dict[_RRsetKey, list[Record]] = {}
-    name_of = keys.name
-    for record in desired:
-        key = (name_of(record.name), record.rdata.rdtype)
+    for record, owner in desired:
+        key = (owner, record.rdata.rdtype)
         wanted = wanted_by_key.get(key)
         if wanted is None:
             names[key] = record.name
