@@ -109,6 +109,10 @@ def main() -> None:
         golden = read_golden()
         differing = [label for label in golden if plans.get(label) != golden[label]]
         print(f"{len(plans)} plans, {len(differing)} differ from {GOLDEN.name}")
+        for label in differing[:10]:
+            print(f"  {label}")
+        if differing:
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":
