@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, delete, event, select, text, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +17,7 @@ from backends.locks import ZoneLocks
 from gateway.infra.observability import audit_log
 from gateway.state import migrate
 from gateway.state.attempts import AttemptCounters
+from gateway.state.engine import DEFAULT_TIMEOUT, open_engine, relax_durability
 from gateway.state.locks import zone_locks_for
 from gateway.state.models import (
     ApplyIntent, AuditEntry, AuthorizationCode, Grant, OAuthClient, TemplateInstance, Token, WebRedirect,
@@ -96,48 +97,7 @@ def _code_problem(code: AuthorizationCode, grant: Grant, client_id: str, redirec
     return verifier_problem(code_verifier, code.code_challenge, code.code_challenge_method)
 
 
-DEFAULT_TIMEOUT = 5.0  # seconds: `database.timeout`
-RELAXED = "dcgw_relaxed_durability"  # a pooled SQLite connection whose next commit skips the fsync
 VERIFIED_TOKENS = 4096  # access tokens remembered as verified (StateStore.verified_grant)
-
-
-def open_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
-    """An engine whose connects, statements and lock waits give up after `timeout` seconds,
-    so a stopped or locked database fails a request instead of holding it."""
-    milliseconds = max(1, int(timeout * 1000))
-    if url.startswith("sqlite"):
-        engine = create_engine(url, future=True, connect_args={"timeout": timeout})
-
-        on_file = _sqlite_file(engine)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(connection, _record) -> None:
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
-            if on_file:
-                # A write-ahead log: a commit is one append and one fsync (FULL: an intent, once
-                # committed, survives a power cut too), and readers never wait for a writer.
-                if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=FULL")
-            cursor.close()
-
-        @event.listens_for(engine, "checkin")
-        def _durable_again(connection, record) -> None:
-            if record.info.pop(RELAXED, False) and connection is not None:
-                connection.execute("PRAGMA synchronous=FULL")
-        return engine
-    connect_args = {}
-    if url.startswith("postgresql"):
-        connect_args = {"connect_timeout": max(1, round(timeout)),
-                        "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"}
-    return create_engine(url, future=True, pool_timeout=timeout, pool_pre_ping=True, connect_args=connect_args)
-
-
-def _sqlite_file(engine: Engine) -> bool:
-    database = engine.url.database
-    return bool(database) and database != ":memory:" and not database.startswith("file:")
 
 
 class StateStore(SessionRows, AttemptCounters):
@@ -397,7 +357,7 @@ class StateStore(SessionRows, AttemptCounters):
             if intent_id is not None:
                 # Lost in a power cut, this commit takes the intent back with it, and the intent
                 # (durable before the DNS write) is settled again: no need to wait for the disk.
-                _relax_durability(session)
+                relax_durability(session)
                 session.execute(delete(ApplyIntent).where(ApplyIntent.id == intent_id))
             return self._commit_in(session, instance, replaces, actor, audit)
 
@@ -572,19 +532,6 @@ class StateStore(SessionRows, AttemptCounters):
         # Logged once the entry is committed: the log never tells of a change that was rolled back.
         event.listen(session, "after_commit", lambda _session: audit_log(action, actor=actor, domain=domain,
                                                                          detail=detail), once=True)
-
-
-def _relax_durability(session: Session) -> None:
-    """Let this transaction's commit return before the disk has it (later commits still
-    come after it): SQLite's synchronous=NORMAL until the connection goes back to the pool,
-    PostgreSQL's synchronous_commit=off for this transaction."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
-    elif connection.dialect.name == "sqlite" and _sqlite_file(connection.engine):
-        pooled = connection.connection
-        pooled.info[RELAXED] = True
-        pooled.dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def instance_row(*, provider_id: str, service_id: str, domain: str, host: str, instance_id: str | None,
