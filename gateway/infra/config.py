@@ -5,7 +5,7 @@
 Every section is a pydantic model that forbids keys it does not define; each command checks
 what it needs. A string `"env:NAME"` or `"file:/PATH"` anywhere under `[[backends]]` and
 `[auth]`, and in `gateway.session_secret`, `database.url` and `metrics.token`, is a secret reference
-(`gateway.infra.secrets`), so secrets stay out of the file. Each is resolved where it is used:
+(`gateway.infra.secret_references`), so secrets stay out of the file. Each is resolved where it is used:
 the session secret by the commands that sign sessions (`dcgw serve`), a backend's by the
 commands that load it, so `dcgw apply` never needs the session secret. Relative paths
 resolve against the config file's directory: `gateway.templates`, a relative SQLite
@@ -43,7 +43,7 @@ from gateway.engine.domains import DomainError, zone_text
 from gateway.engine.render import RenderLimits, TtlPolicy
 from gateway.engine.safety import SafetyPolicy
 from gateway.engine.validation import Flag, KeyProblem, Seconds, Text, Whole, describe, field_names, key_text, must
-from gateway.infra.secrets import ENV_PREFIX, FILE_PREFIX, SecretUnavailable, resolve_references, secret_value
+from gateway.infra.secret_references import ENV_PREFIX, FILE_PREFIX, SecretUnavailable, resolve_references, secret_value
 
 __all__ = [
     "AuthSettings", "AuthUser", "BackendConfig", "Config", "ConfigError", "DatabaseSettings", "DnsSettings",
