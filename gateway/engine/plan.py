@@ -23,7 +23,7 @@ from backends.records import (
 )
 from gateway.engine.records import Record, RenderedRecord, records_of
 from gateway.engine.render import RenderedTemplate, txt_rdata, txt_text
-from gateway.engine.safety import UnsafeChange, check_changes
+from gateway.engine.safety import UnsafeChange, check_keyed_changes
 from gateway.engine.spf import SpfMergeError, SpfRulesError, is_spf, merge_spf
 from gateway.engine.template import TxtConflictMode
 
@@ -233,10 +233,10 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
                                            by_name, removals, scope, keys)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     plan.conflicts += extension_conflicts
-    _build_changes(plan, existing, [(r, key) for r, _, _, key in desired], removals, keys)
+    owners, deleted = _build_changes(plan, existing, [(r, key) for r, _, _, key in desired], removals, keys)
     # Checked on the plan itself, so no front end (and no `force`) can skip it.
     try:
-        check_changes(plan.changes, zone, rendered.context.safety)
+        check_keyed_changes(plan.changes, owners, deleted, zone, rendered.context.safety)
     except UnsafeChange as exc:
         raise PlanError(str(exc)) from None
     return plan
@@ -470,8 +470,10 @@ _text = dns.rdatatype.to_text
 
 
 def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[tuple[Record, _NameKey]],
-                   removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]], keys: _Keys) -> None:
-    """The RRset changes, additions and deletions of `desired` (each with its name's key) and `removals`."""
+                   removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]],
+                   keys: _Keys) -> tuple[list[_NameKey], int]:
+    """The RRset changes, additions and deletions of `desired` (each with its name's key) and `removals`;
+    returns each change's owner key and how many records the changes delete, for the safety check."""
     # Each RRset is named as its first wanted record names it, else as its first removed record.
     names: dict[_RRsetKey, dns.name.Name] = {}
     wanted_by_key: dict[_RRsetKey, list[Record]] = {}
@@ -494,6 +496,8 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
 
     identity = keys.identity
     changes, add, delete = plan.changes, plan.add, plan.delete
+    owners: list[_NameKey] = []
+    deleted = 0  # records whose rdata the changes drop (`safety._deleted_count`), whatever the TTL
     for key in sorted(names):  # by name key, then type: RdataType orders as its number
         name = names[key]
         before = existing.get(key)
@@ -513,6 +517,7 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
             if after is None:
                 continue  # nothing before, nothing after
             changes.append(RRsetChange(name, key[1], None, after))
+            owners.append(key[0])
             add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
             continue
         before_rdatas = list(before.items)
@@ -529,28 +534,25 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
         if len(rdatas) == len(before_rdatas) and ttl == before.ttl and identities == set(before_identities):
             continue  # what `after` would be is `before`
         after = make_rrset(name, ttl, rdatas)
-        if _same_rrset(before, after, keys):
-            continue
-        changes.append(RRsetChange(name, key[1], before, after))
+        after_identities = {identity(rdata) for rdata in after.items} if after is not None else set()
         # A record is its RRset's name, TTL and one rdata (`records_of`): with another TTL,
         # every record of the RRset is another record.
         same_ttl = after is not None and before.ttl == after.ttl
-        after_identities = {identity(rdata) for rdata in after.items} if same_ttl else set()  # type: ignore[union-attr]
+        if same_ttl and after_identities == set(before_identities):
+            continue  # `same_rrset`
+        changes.append(RRsetChange(name, key[1], before, after))
+        owners.append(key[0])
+        dropped = [(rdata, i) for rdata, i in zip(before_rdatas, before_identities) if i not in after_identities]
+        deleted += len(dropped)
         delete += [Record(before.name, before.ttl, rdata)
-                   for rdata, i in zip(before_rdatas, before_identities) if i not in after_identities]
+                   for rdata, _ in (dropped if same_ttl else zip(before_rdatas, before_identities))]
         if after is not None:
             if same_ttl:
                 kept = set(before_identities)
                 add += [Record(after.name, after.ttl, rdata) for rdata in after.items if identity(rdata) not in kept]
             else:
                 add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
-
-
-def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:
-    """`same_rrset`, with the pass's identities."""
-    if a is None or b is None:
-        return a is None and b is None
-    return a.ttl == b.ttl and {keys.identity(r) for r in a} == {keys.identity(r) for r in b}
+    return owners, deleted
 
 
 def _ttl_identity(record: Record) -> tuple[int, object]:
