@@ -504,16 +504,20 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
         wanted = wanted_by_key.get(key, ())
         if before is None:
             # A new RRset: the wanted rdatas, each once, and every one of them added.
-            if len(wanted) == 1:  # most RRsets a template writes
-                after = make_rrset(name, wanted[0].ttl, [wanted[0].rdata])
-            else:
-                rdatas, identities = [], set()
-                for record in wanted:
-                    wanted_identity = identity(record.rdata)
-                    if wanted_identity not in identities:
-                        identities.add(wanted_identity)
-                        rdatas.append(record.rdata)
-                after = make_rrset(name, min([r.ttl for r in wanted]), rdatas) if wanted else None
+            if len(wanted) == 1:  # most RRsets a template writes: its one record is the one added
+                only = wanted[0]
+                after = make_rrset(name, only.ttl, [only.rdata])
+                changes.append(RRsetChange(name, key[1], None, after))
+                owners.append(key[0])
+                add.append(Record(name, only.ttl, only.rdata))
+                continue
+            rdatas, identities = [], set()
+            for record in wanted:
+                wanted_identity = identity(record.rdata)
+                if wanted_identity not in identities:
+                    identities.add(wanted_identity)
+                    rdatas.append(record.rdata)
+            after = make_rrset(name, min([r.ttl for r in wanted]), rdatas) if wanted else None
             if after is None:
                 continue  # nothing before, nothing after
             changes.append(RRsetChange(name, key[1], None, after))

@@ -31,7 +31,7 @@ from gateway.engine.records import RenderedRecord, SpfRules
 from gateway.engine.safety import SafetyPolicy
 from gateway.engine.spf import rule_problem, rule_tokens
 from gateway.engine.template import (
-    BUILTIN_VARIABLES, VARIABLE, WHOLE_VARIABLE, Template, TemplateRecord, is_apex_placeholder, public_domain_problem,
+    BUILTIN_VARIABLES, VARIABLE, WHOLE_VARIABLE, Template, TemplateRecord, public_domain_problem,
 )
 
 IN = dns.rdataclass.IN
@@ -326,10 +326,11 @@ class _Renderer:
     # -- names ------------------------------------------------------------------------
     def owner(self, host: str, record: TemplateRecord, field_name: str) -> dns.name.Name:
         """Owner name from a host/name field: relative to [host.]domain unless it ends with '.'."""
-        if is_apex_placeholder(host):
+        host = host.strip()
+        if host in ("", "@"):  # `is_apex_placeholder`
             return self.fqdn
-        text = self.substitute(host.strip(), record, field_name, _name_value_problem)
-        absolute = host.strip().endswith(".")
+        text = self.substitute(host, record, field_name, _name_value_problem)
+        absolute = host.endswith(".")
         if not absolute and text in ("", "@"):
             return self.fqdn
         name = self.parse_name(text, record, field_name, None if absolute else self.fqdn)
@@ -387,7 +388,7 @@ class _Renderer:
         name = self.record_name(record)
         rdata = self.rdata(record)
         self.check_size(record, rdata)
-        return RenderedRecord(name=name, ttl=self.ttl(record), rdata=rdata, source=record)
+        return RenderedRecord(name, self.ttl(record), rdata, record)
 
     def record_name(self, record: TemplateRecord) -> dns.name.Name:
         rtype = record.type
