@@ -228,12 +228,11 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
 
     if rendered.pending:
         _pending_conflicts(rendered, existing, by_name, keys, wanted, removals)
-    desired_records = [r for r, _, _, _ in desired]
-    extension_conflicts = _plan_extensions(plan, rendered, desired_records, current_extensions,
+    extension_conflicts = _plan_extensions(plan, rendered, desired, current_extensions,
                                            by_name, removals, scope, keys)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     plan.conflicts += extension_conflicts
-    owners, deleted = _build_changes(plan, existing, [(r, key) for r, _, _, key in desired], removals, keys)
+    owners, deleted = _build_changes(plan, existing, desired, removals, keys)
     # Checked on the plan itself, so no front end (and no `force`) can skip it.
     try:
         check_keyed_changes(plan.changes, owners, deleted, zone, rendered.context.safety)
@@ -242,13 +241,14 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
     return plan
 
 
-def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Record],
+def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired_entries: list[tuple],
                      current_extensions: Iterable[ExtensionRecord], by_name: dict[_NameKey, list[_Existing]],
                      removals: dict, scope: ReadScope, keys: _Keys) -> list[Conflict]:
     """Extension changes for the backend; an alias displaces the A, AAAA and CNAME records at
     its name, and address records written where an alias is displace the alias."""
     if not rendered.extensions and not current_extensions:
         return []  # most templates, on most backends
+    desired = [r for r, _, _, _ in desired_entries]  # as `plan_changes` lists them
     current = {(e.name, e.type): e for e in current_extensions if _in_scope(e.name, scope)}
     wanted: dict[tuple[dns.name.Name, str], ExtensionRecord] = {}
     for extension in rendered.extensions:
@@ -391,11 +391,11 @@ def _check_coherent(records: list[RenderedRecord], record_keys: list[_NameKey], 
     for group in by_name.values():
         name = group[0].name
         # Alternative groups often repeat one CNAME; applied together they are one record.
-        cnames = {keys.identity(r.rdata) for r in group if r.rdtype == T.CNAME}
+        cnames = {keys.identity(r.rdata) for r in group if r.rdata.rdtype == T.CNAME}
         if len(cnames) > 1:
             raise PlanError(f"the template puts {len(cnames)} CNAME records at {name.to_text()}; "
                             "a name holds at most one")
-        if cnames and any(r.rdtype != T.CNAME for r in group):
+        if cnames and any(r.rdata.rdtype != T.CNAME for r in group):
             others = sorted({dns.rdatatype.to_text(r.rdtype) for r in group if r.rdtype != T.CNAME})
             raise PlanError(f"the template puts a CNAME beside {', '.join(others)} at {name.to_text()}; "
                             "a CNAME cannot coexist with other records")
@@ -469,15 +469,16 @@ def _at(record: Record, keys: _Keys) -> str:
 _text = dns.rdatatype.to_text
 
 
-def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[tuple[Record, _NameKey]],
+def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[tuple],
                    removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]],
                    keys: _Keys) -> tuple[list[_NameKey], int]:
-    """The RRset changes, additions and deletions of `desired` (each with its name's key) and `removals`;
+    """The RRset changes, additions and deletions of `desired` (as `plan_changes` lists them: each
+    record with its TXT matching and its name's key) and `removals`;
     returns each change's owner key and how many records the changes delete, for the safety check."""
     # Each RRset is named as its first wanted record names it, else as its first removed record.
     names: dict[_RRsetKey, dns.name.Name] = {}
     wanted_by_key: dict[_RRsetKey, list[Record]] = {}
-    for record, owner in desired:
+    for record, _, _, owner in desired:
         key = (owner, record.rdata.rdtype)
         wanted = wanted_by_key.get(key)
         if wanted is None:
