@@ -212,17 +212,18 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
         (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix, key) for r, key in zip(records, record_keys)]
     removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]] = {}
 
-    for spf_record, replaced, problem in _merge_spf(rendered, existing, plan, keys):
-        desired.append((spf_record, TxtConflictMode.NONE, None, keys.name(spf_record.name)))
-        for old in replaced:
-            removals[keys.record(old)] = (old, problem)
+    for spf_record, owner_key, replaced, problem in _merge_spf(rendered, existing, by_name, plan, keys):
+        desired.append((spf_record, TxtConflictMode.NONE, None, owner_key))
+        for old, key in replaced:
+            removals[key] = (old, problem)
 
     wanted = {((new_key, r.rdata.rdtype), identity(r.rdata)) for r, _, _, new_key in desired}
     for record, mode, prefix, new_key in desired:
-        for old, key in _candidates(record, new_key, by_name, keys):
+        rdtype = record.rdata.rdtype
+        for old, key in _candidates(rdtype, new_key, by_name, keys):
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(record, new_key, mode, prefix, old, key[0][0], keys)
+            reason = _conflict(record, rdtype, new_key, mode, prefix, old, key[0][0], keys)
             if reason:
                 removals[key] = (old, reason)
 
@@ -307,10 +308,10 @@ def _pending_conflicts(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns
         if pending.rdtype is None:
             continue  # extensions write no plain records
         new_key = keys.name(pending.name)
-        for old, key in _candidates(pending, new_key, by_name, keys):
+        for old, key in _candidates(pending.rdtype, new_key, by_name, keys):
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(pending, new_key, pending.source.txt_conflict_mode,
+            reason = _conflict(pending, pending.rdtype, new_key, pending.source.txt_conflict_mode,
                                pending.source.txt_conflict_prefix, old, key[0][0], keys)
             if reason:
                 removals[key] = (old, reason)
@@ -355,25 +356,22 @@ class _Keys:
     def record(self, record: Record) -> tuple[_RRsetKey, object]:
         return (self.name(record.name), record.rdata.rdtype), self.identity(record.rdata)
 
-    def inside_zone(self, name_key: _NameKey) -> bool:
-        """`name != zone and name.is_subdomain(zone)`."""
-        return len(name_key) > len(self.zone_key) and name_key[:len(self.zone_key)] == self.zone_key
-
 
 def _in_scope(name: dns.name.Name, scope: ReadScope) -> bool:
     return name in scope.names or any(name.is_subdomain(top) for top in scope.subtrees)
 
 
-def _candidates(record, own: _NameKey, by_name: dict[_NameKey, list[_Existing]], keys: _Keys) -> list[_Existing]:
-    """Existing records that could conflict with `record` (whose name's key is `own`): at its
-    name, delegations above it, and for a new delegation everything below it."""
+def _candidates(rdtype: T, own: _NameKey, by_name: dict[_NameKey, list[_Existing]], keys: _Keys) -> list[_Existing]:
+    """Existing records that could conflict with a record of `rdtype` at the name keyed `own`:
+    at its name, delegations above it, and for a new delegation everything below it."""
     found = list(by_name.get(own, ()))
-    if keys.inside_zone(own):
-        for depth in range(len(own) - 1, len(keys.zone_key) - 1, -1):  # its parent, ..., the apex
+    zone_depth = len(keys.zone_key)
+    if len(own) > zone_depth and own[:zone_depth] == keys.zone_key:  # below the apex, inside the zone
+        for depth in range(len(own) - 1, zone_depth - 1, -1):  # its parent, ..., the apex
             above = by_name.get(own[:depth])
             if above:
                 found += [entry for entry in above if entry[0].rdata.rdtype == T.NS]
-    if record.rdtype == T.NS:
+    if rdtype == T.NS:
         found += [entry for owner, entries in by_name.items()
                   if owner != own and owner[:len(own)] == own for entry in entries]
     return found
@@ -401,15 +399,18 @@ def _check_coherent(records: list[RenderedRecord], record_keys: list[_NameKey], 
                             "a CNAME cannot coexist with other records")
 
 
-def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset], plan: Plan, keys: _Keys):
-    """Yield (merged SPF record, existing SPF records it replaces, conflict reason or None)."""
+def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset],
+               by_name: dict[_NameKey, list[_Existing]], plan: Plan, keys: _Keys):
+    """Yield (merged SPF record, its name's key, existing SPF records it replaces with their keys,
+    conflict reason or None)."""
     rules_by_name: dict[_NameKey, tuple[dns.name.Name, list]] = {}
     for spf in rendered.spf:
         rules_by_name.setdefault(keys.name(spf.name), (spf.name, []))[1].append(spf)
     for owner_key, (name, group) in rules_by_name.items():
         txt = existing.get((owner_key, T.TXT))
-        current = [r for r in records_of([txt])] if txt is not None else []
-        spf_records = [r for r in current if is_spf(txt_text(r.rdata))]
+        # The TXT RRset's records, in its order (`records_of`), as the read listed them.
+        current = [entry for entry in by_name[owner_key] if entry[0].rdata.rdtype == T.TXT] if txt is not None else []
+        spf_records = [entry for entry in current if is_spf(txt_text(entry[0].rdata))]
         ttls = [s.ttl for s in group if s.ttl is not None]
         ttl = min(ttls) if ttls else (txt.ttl if txt is not None else rendered.context.ttl_policy.default)
         rules = [s.rules for s in group]
@@ -418,7 +419,7 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
             try:
                 if len(spf_records) > 1:
                     raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
-                merged = merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, rules)
+                merged = merge_spf(txt_text(spf_records[0][0].rdata) if spf_records else None, rules)
             except SpfMergeError as exc:
                 problem = f"SPF record cannot be merged ({exc}); applying replaces it"
                 merged = merge_spf(None, rules)
@@ -429,13 +430,14 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
                                  "DNS lookups, more than the limit of 10 receivers enforce")
         rdata = txt_rdata(merged.text)
         source = group[0].source
-        yield RenderedRecord(name=name, ttl=ttl, rdata=rdata, source=source), spf_records, problem
+        yield RenderedRecord(name, ttl, rdata, source), owner_key, spf_records, problem
 
 
-def _conflict(new: Record, new_key: _NameKey, mode: TxtConflictMode, prefix: str | None, old: Record,
+def _conflict(new: Record, new_type: T, new_key: _NameKey, mode: TxtConflictMode, prefix: str | None, old: Record,
               old_key: _NameKey, keys: _Keys) -> str | None:
-    """Why `old` must go when `new` is written, or None when they coexist (the keys of their names given)."""
-    new_type, old_type = new.rdtype, old.rdata.rdtype  # `new` may be a PendingRecord: no rdata yet
+    """Why `old` must go when `new` (of `new_type`) is written, or None when they coexist (the keys
+    of their names given). `new` may be a PendingRecord: no rdata yet."""
+    old_type = old.rdata.rdtype
     if old_key == new_key:
         if old_type == T.CNAME:
             return f"the existing CNAME at {_at(old, keys)} conflicts with the new {_text(new_type)} record"
