@@ -538,14 +538,21 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
                 identities.add(wanted_identity)
                 rdatas.append(record.rdata)
         ttl = min([r.ttl for r in wanted]) if wanted else before.ttl
-        if len(rdatas) == len(before_rdatas) and ttl == before.ttl and identities == set(before_identities):
+        kept = set(before_identities)
+        if len(rdatas) == len(before_rdatas) and ttl == before.ttl and identities == kept:
             continue  # what `after` would be is `before`
         after = make_rrset(name, ttl, rdatas)
-        after_identities = {identity(rdata) for rdata in after.items} if after is not None else set()
+        if after is None:  # every record of it goes (a CNAME displacing an address, ...)
+            changes.append(RRsetChange(name, key[1], before, None))
+            owners.append(key[0])
+            deleted += len(before_rdatas)
+            delete += [Record(before.name, before.ttl, rdata) for rdata in before_rdatas]
+            continue
+        after_identities = {identity(rdata) for rdata in after.items}
         # A record is its RRset's name, TTL and one rdata (`records_of`): with another TTL,
         # every record of the RRset is another record.
-        same_ttl = after is not None and before.ttl == after.ttl
-        if same_ttl and after_identities == set(before_identities):
+        same_ttl = before.ttl == after.ttl
+        if same_ttl and after_identities == kept:
             continue  # `same_rrset`
         changes.append(RRsetChange(name, key[1], before, after))
         owners.append(key[0])
@@ -553,12 +560,10 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
         deleted += len(dropped)
         delete += [Record(before.name, before.ttl, rdata)
                    for rdata, _ in (dropped if same_ttl else zip(before_rdatas, before_identities))]
-        if after is not None:
-            if same_ttl:
-                kept = set(before_identities)
-                add += [Record(after.name, after.ttl, rdata) for rdata in after.items if identity(rdata) not in kept]
-            else:
-                add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
+        if same_ttl:
+            add += [Record(after.name, after.ttl, rdata) for rdata in after.items if identity(rdata) not in kept]
+        else:
+            add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
     return owners, deleted
 
 
