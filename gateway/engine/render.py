@@ -389,7 +389,9 @@ class _Renderer:
     def record(self, record: TemplateRecord) -> RenderedRecord:
         name = self.record_name(record)
         rdata = self.rdata(record)
-        self.check_size(record, rdata)
+        # Addresses, and numbers with one name (at most 255 bytes), are far below any limit.
+        if type(rdata) not in _BOUNDED_RDATA:
+            self.check_size(record, rdata)
         return RenderedRecord(name, self.ttl(record), rdata, record)
 
     def record_name(self, record: TemplateRecord) -> dns.name.Name:
@@ -408,10 +410,8 @@ class _Renderer:
 
     def check_size(self, record: TemplateRecord, rdata: dns.rdata.Rdata) -> None:
         """Refuse rdata larger than `limits.max_txt_bytes` (TXT) or the wire format's 65535 bytes,
-        naming the variables that made it so."""
+        naming the variables that made it so. `record` skips the kinds in `_BOUNDED_RDATA`."""
         kind = type(rdata)
-        if kind in _BOUNDED_RDATA:
-            return  # addresses, and numbers with one name (at most 255 bytes): far below any limit
         # A TXT record's wire form is each string with its length byte: counted, not encoded.
         size = len(rdata.strings) + sum(map(len, rdata.strings)) if kind is dns.rdtypes.ANY.TXT.TXT \
             else len(rdata.to_wire())
