@@ -23,7 +23,7 @@ from backends.records import (
 )
 from gateway.engine.records import Record, RenderedRecord, records_of
 from gateway.engine.render import RenderedTemplate, txt_rdata, txt_text
-from gateway.engine.safety import UnsafeChange, check_changes
+from gateway.engine.safety import UnsafeChange, check_keyed_changes
 from gateway.engine.spf import SpfMergeError, SpfRulesError, is_spf, merge_spf
 from gateway.engine.template import TxtConflictMode
 
@@ -212,43 +212,44 @@ def plan_changes(rendered: RenderedTemplate, current: Iterable[dns.rrset.RRset],
         (r, r.source.txt_conflict_mode, r.source.txt_conflict_prefix, key) for r, key in zip(records, record_keys)]
     removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]] = {}
 
-    for spf_record, replaced, problem in _merge_spf(rendered, existing, plan, keys):
-        desired.append((spf_record, TxtConflictMode.NONE, None, keys.name(spf_record.name)))
-        for old in replaced:
-            removals[keys.record(old)] = (old, problem)
+    for spf_record, owner_key, replaced, problem in _merge_spf(rendered, existing, by_name, plan, keys):
+        desired.append((spf_record, TxtConflictMode.NONE, None, owner_key))
+        for old, key in replaced:
+            removals[key] = (old, problem)
 
     wanted = {((new_key, r.rdata.rdtype), identity(r.rdata)) for r, _, _, new_key in desired}
     for record, mode, prefix, new_key in desired:
-        for old, key in _candidates(record, new_key, by_name, keys):
+        rdtype = record.rdata.rdtype
+        for old, key in _candidates(rdtype, new_key, by_name, keys):
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(record, new_key, mode, prefix, old, key[0][0], keys)
+            reason = _conflict(record, rdtype, new_key, mode, prefix, old, key[0][0], keys)
             if reason:
                 removals[key] = (old, reason)
 
     if rendered.pending:
         _pending_conflicts(rendered, existing, by_name, keys, wanted, removals)
-    desired_records = [r for r, _, _, _ in desired]
-    extension_conflicts = _plan_extensions(plan, rendered, desired_records, current_extensions,
+    extension_conflicts = _plan_extensions(plan, rendered, desired, current_extensions,
                                            by_name, removals, scope, keys)
     plan.conflicts = [Conflict(old, reason) for old, reason in removals.values() if reason]
     plan.conflicts += extension_conflicts
-    _build_changes(plan, existing, [(r, key) for r, _, _, key in desired], removals, keys)
+    owners, deleted = _build_changes(plan, existing, desired, removals, keys)
     # Checked on the plan itself, so no front end (and no `force`) can skip it.
     try:
-        check_changes(plan.changes, zone, rendered.context.safety)
+        check_keyed_changes(plan.changes, owners, deleted, zone, rendered.context.safety)
     except UnsafeChange as exc:
         raise PlanError(str(exc)) from None
     return plan
 
 
-def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired: list[Record],
+def _plan_extensions(plan: Plan, rendered: RenderedTemplate, desired_entries: list[tuple],
                      current_extensions: Iterable[ExtensionRecord], by_name: dict[_NameKey, list[_Existing]],
                      removals: dict, scope: ReadScope, keys: _Keys) -> list[Conflict]:
     """Extension changes for the backend; an alias displaces the A, AAAA and CNAME records at
     its name, and address records written where an alias is displace the alias."""
     if not rendered.extensions and not current_extensions:
         return []  # most templates, on most backends
+    desired = [r for r, _, _, _ in desired_entries]  # as `plan_changes` lists them
     current = {(e.name, e.type): e for e in current_extensions if _in_scope(e.name, scope)}
     wanted: dict[tuple[dns.name.Name, str], ExtensionRecord] = {}
     for extension in rendered.extensions:
@@ -307,10 +308,10 @@ def _pending_conflicts(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns
         if pending.rdtype is None:
             continue  # extensions write no plain records
         new_key = keys.name(pending.name)
-        for old, key in _candidates(pending, new_key, by_name, keys):
+        for old, key in _candidates(pending.rdtype, new_key, by_name, keys):
             if key in wanted or key in removals:
                 continue
-            reason = _conflict(pending, new_key, pending.source.txt_conflict_mode,
+            reason = _conflict(pending, pending.rdtype, new_key, pending.source.txt_conflict_mode,
                                pending.source.txt_conflict_prefix, old, key[0][0], keys)
             if reason:
                 removals[key] = (old, reason)
@@ -355,25 +356,22 @@ class _Keys:
     def record(self, record: Record) -> tuple[_RRsetKey, object]:
         return (self.name(record.name), record.rdata.rdtype), self.identity(record.rdata)
 
-    def inside_zone(self, name_key: _NameKey) -> bool:
-        """`name != zone and name.is_subdomain(zone)`."""
-        return len(name_key) > len(self.zone_key) and name_key[:len(self.zone_key)] == self.zone_key
-
 
 def _in_scope(name: dns.name.Name, scope: ReadScope) -> bool:
     return name in scope.names or any(name.is_subdomain(top) for top in scope.subtrees)
 
 
-def _candidates(record, own: _NameKey, by_name: dict[_NameKey, list[_Existing]], keys: _Keys) -> list[_Existing]:
-    """Existing records that could conflict with `record` (whose name's key is `own`): at its
-    name, delegations above it, and for a new delegation everything below it."""
+def _candidates(rdtype: T, own: _NameKey, by_name: dict[_NameKey, list[_Existing]], keys: _Keys) -> list[_Existing]:
+    """Existing records that could conflict with a record of `rdtype` at the name keyed `own`:
+    at its name, delegations above it, and for a new delegation everything below it."""
     found = list(by_name.get(own, ()))
-    if keys.inside_zone(own):
-        for depth in range(len(own) - 1, len(keys.zone_key) - 1, -1):  # its parent, ..., the apex
+    zone_depth = len(keys.zone_key)
+    if len(own) > zone_depth and own[:zone_depth] == keys.zone_key:  # below the apex, inside the zone
+        for depth in range(len(own) - 1, zone_depth - 1, -1):  # its parent, ..., the apex
             above = by_name.get(own[:depth])
             if above:
                 found += [entry for entry in above if entry[0].rdata.rdtype == T.NS]
-    if record.rdtype == T.NS:
+    if rdtype == T.NS:
         found += [entry for owner, entries in by_name.items()
                   if owner != own and owner[:len(own)] == own for entry in entries]
     return found
@@ -391,25 +389,28 @@ def _check_coherent(records: list[RenderedRecord], record_keys: list[_NameKey], 
     for group in by_name.values():
         name = group[0].name
         # Alternative groups often repeat one CNAME; applied together they are one record.
-        cnames = {keys.identity(r.rdata) for r in group if r.rdtype == T.CNAME}
+        cnames = {keys.identity(r.rdata) for r in group if r.rdata.rdtype == T.CNAME}
         if len(cnames) > 1:
             raise PlanError(f"the template puts {len(cnames)} CNAME records at {name.to_text()}; "
                             "a name holds at most one")
-        if cnames and any(r.rdtype != T.CNAME for r in group):
+        if cnames and any(r.rdata.rdtype != T.CNAME for r in group):
             others = sorted({dns.rdatatype.to_text(r.rdtype) for r in group if r.rdtype != T.CNAME})
             raise PlanError(f"the template puts a CNAME beside {', '.join(others)} at {name.to_text()}; "
                             "a CNAME cannot coexist with other records")
 
 
-def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset], plan: Plan, keys: _Keys):
-    """Yield (merged SPF record, existing SPF records it replaces, conflict reason or None)."""
+def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.RRset],
+               by_name: dict[_NameKey, list[_Existing]], plan: Plan, keys: _Keys):
+    """Yield (merged SPF record, its name's key, existing SPF records it replaces with their keys,
+    conflict reason or None)."""
     rules_by_name: dict[_NameKey, tuple[dns.name.Name, list]] = {}
     for spf in rendered.spf:
         rules_by_name.setdefault(keys.name(spf.name), (spf.name, []))[1].append(spf)
     for owner_key, (name, group) in rules_by_name.items():
         txt = existing.get((owner_key, T.TXT))
-        current = [r for r in records_of([txt])] if txt is not None else []
-        spf_records = [r for r in current if is_spf(txt_text(r.rdata))]
+        # The TXT RRset's records, in its order (`records_of`), as the read listed them.
+        current = [entry for entry in by_name[owner_key] if entry[0].rdata.rdtype == T.TXT] if txt is not None else []
+        spf_records = [entry for entry in current if is_spf(txt_text(entry[0].rdata))]
         ttls = [s.ttl for s in group if s.ttl is not None]
         ttl = min(ttls) if ttls else (txt.ttl if txt is not None else rendered.context.ttl_policy.default)
         rules = [s.rules for s in group]
@@ -418,7 +419,7 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
             try:
                 if len(spf_records) > 1:
                     raise SpfMergeError(f"{name.to_text()} has {len(spf_records)} SPF records")
-                merged = merge_spf(txt_text(spf_records[0].rdata) if spf_records else None, rules)
+                merged = merge_spf(txt_text(spf_records[0][0].rdata) if spf_records else None, rules)
             except SpfMergeError as exc:
                 problem = f"SPF record cannot be merged ({exc}); applying replaces it"
                 merged = merge_spf(None, rules)
@@ -429,13 +430,14 @@ def _merge_spf(rendered: RenderedTemplate, existing: dict[_RRsetKey, dns.rrset.R
                                  "DNS lookups, more than the limit of 10 receivers enforce")
         rdata = txt_rdata(merged.text)
         source = group[0].source
-        yield RenderedRecord(name=name, ttl=ttl, rdata=rdata, source=source), spf_records, problem
+        yield RenderedRecord(name, ttl, rdata, source), owner_key, spf_records, problem
 
 
-def _conflict(new: Record, new_key: _NameKey, mode: TxtConflictMode, prefix: str | None, old: Record,
+def _conflict(new: Record, new_type: T, new_key: _NameKey, mode: TxtConflictMode, prefix: str | None, old: Record,
               old_key: _NameKey, keys: _Keys) -> str | None:
-    """Why `old` must go when `new` is written, or None when they coexist (the keys of their names given)."""
-    new_type, old_type = new.rdtype, old.rdata.rdtype  # `new` may be a PendingRecord: no rdata yet
+    """Why `old` must go when `new` (of `new_type`) is written, or None when they coexist (the keys
+    of their names given). `new` may be a PendingRecord: no rdata yet."""
+    old_type = old.rdata.rdtype
     if old_key == new_key:
         if old_type == T.CNAME:
             return f"the existing CNAME at {_at(old, keys)} conflicts with the new {_text(new_type)} record"
@@ -469,13 +471,16 @@ def _at(record: Record, keys: _Keys) -> str:
 _text = dns.rdatatype.to_text
 
 
-def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[tuple[Record, _NameKey]],
-                   removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]], keys: _Keys) -> None:
-    """The RRset changes, additions and deletions of `desired` (each with its name's key) and `removals`."""
+def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desired: list[tuple],
+                   removals: dict[tuple[_RRsetKey, object], tuple[Record, str | None]],
+                   keys: _Keys) -> tuple[list[_NameKey], int]:
+    """The RRset changes, additions and deletions of `desired` (as `plan_changes` lists them: each
+    record with its TXT matching and its name's key) and `removals`;
+    returns each change's owner key and how many records the changes delete, for the safety check."""
     # Each RRset is named as its first wanted record names it, else as its first removed record.
     names: dict[_RRsetKey, dns.name.Name] = {}
     wanted_by_key: dict[_RRsetKey, list[Record]] = {}
-    for record, owner in desired:
+    for record, _, _, owner in desired:
         key = (owner, record.rdata.rdtype)
         wanted = wanted_by_key.get(key)
         if wanted is None:
@@ -494,25 +499,32 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
 
     identity = keys.identity
     changes, add, delete = plan.changes, plan.add, plan.delete
+    owners: list[_NameKey] = []
+    deleted = 0  # records whose rdata the changes drop (`safety._deleted_count`), whatever the TTL
     for key in sorted(names):  # by name key, then type: RdataType orders as its number
         name = names[key]
         before = existing.get(key)
         wanted = wanted_by_key.get(key, ())
         if before is None:
             # A new RRset: the wanted rdatas, each once, and every one of them added.
-            if len(wanted) == 1:  # most RRsets a template writes
-                after = make_rrset(name, wanted[0].ttl, [wanted[0].rdata])
-            else:
-                rdatas, identities = [], set()
-                for record in wanted:
-                    wanted_identity = identity(record.rdata)
-                    if wanted_identity not in identities:
-                        identities.add(wanted_identity)
-                        rdatas.append(record.rdata)
-                after = make_rrset(name, min([r.ttl for r in wanted]), rdatas) if wanted else None
+            if len(wanted) == 1:  # most RRsets a template writes: its one record is the one added
+                only = wanted[0]
+                after = make_rrset(name, only.ttl, [only.rdata])
+                changes.append(RRsetChange(name, key[1], None, after))
+                owners.append(key[0])
+                add.append(Record(name, only.ttl, only.rdata))
+                continue
+            rdatas, identities = [], set()
+            for record in wanted:
+                wanted_identity = identity(record.rdata)
+                if wanted_identity not in identities:
+                    identities.add(wanted_identity)
+                    rdatas.append(record.rdata)
+            after = make_rrset(name, min([r.ttl for r in wanted]), rdatas) if wanted else None
             if after is None:
                 continue  # nothing before, nothing after
             changes.append(RRsetChange(name, key[1], None, after))
+            owners.append(key[0])
             add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
             continue
         before_rdatas = list(before.items)
@@ -526,31 +538,33 @@ def _build_changes(plan: Plan, existing: dict[_RRsetKey, dns.rrset.RRset], desir
                 identities.add(wanted_identity)
                 rdatas.append(record.rdata)
         ttl = min([r.ttl for r in wanted]) if wanted else before.ttl
-        if len(rdatas) == len(before_rdatas) and ttl == before.ttl and identities == set(before_identities):
+        kept = set(before_identities)
+        if len(rdatas) == len(before_rdatas) and ttl == before.ttl and identities == kept:
             continue  # what `after` would be is `before`
         after = make_rrset(name, ttl, rdatas)
-        if _same_rrset(before, after, keys):
+        if after is None:  # every record of it goes (a CNAME displacing an address, ...)
+            changes.append(RRsetChange(name, key[1], before, None))
+            owners.append(key[0])
+            deleted += len(before_rdatas)
+            delete += [Record(before.name, before.ttl, rdata) for rdata in before_rdatas]
             continue
-        changes.append(RRsetChange(name, key[1], before, after))
+        after_identities = {identity(rdata) for rdata in after.items}
         # A record is its RRset's name, TTL and one rdata (`records_of`): with another TTL,
         # every record of the RRset is another record.
-        same_ttl = after is not None and before.ttl == after.ttl
-        after_identities = {identity(rdata) for rdata in after.items} if same_ttl else set()  # type: ignore[union-attr]
+        same_ttl = before.ttl == after.ttl
+        if same_ttl and after_identities == kept:
+            continue  # `same_rrset`
+        changes.append(RRsetChange(name, key[1], before, after))
+        owners.append(key[0])
+        dropped = [(rdata, i) for rdata, i in zip(before_rdatas, before_identities) if i not in after_identities]
+        deleted += len(dropped)
         delete += [Record(before.name, before.ttl, rdata)
-                   for rdata, i in zip(before_rdatas, before_identities) if i not in after_identities]
-        if after is not None:
-            if same_ttl:
-                kept = set(before_identities)
-                add += [Record(after.name, after.ttl, rdata) for rdata in after.items if identity(rdata) not in kept]
-            else:
-                add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
-
-
-def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None, keys: _Keys) -> bool:
-    """`same_rrset`, with the pass's identities."""
-    if a is None or b is None:
-        return a is None and b is None
-    return a.ttl == b.ttl and {keys.identity(r) for r in a} == {keys.identity(r) for r in b}
+                   for rdata, _ in (dropped if same_ttl else zip(before_rdatas, before_identities))]
+        if same_ttl:
+            add += [Record(after.name, after.ttl, rdata) for rdata in after.items if identity(rdata) not in kept]
+        else:
+            add += [Record(after.name, after.ttl, rdata) for rdata in after.items]
+    return owners, deleted
 
 
 def _ttl_identity(record: Record) -> tuple[int, object]:

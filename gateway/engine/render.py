@@ -31,7 +31,7 @@ from gateway.engine.records import RenderedRecord, SpfRules
 from gateway.engine.safety import SafetyPolicy
 from gateway.engine.spf import rule_problem, rule_tokens
 from gateway.engine.template import (
-    BUILTIN_VARIABLES, VARIABLE, WHOLE_VARIABLE, Template, TemplateRecord, is_apex_placeholder, public_domain_problem,
+    BUILTIN_VARIABLES, VARIABLE, WHOLE_VARIABLE, Template, TemplateRecord, public_domain_problem,
 )
 
 IN = dns.rdataclass.IN
@@ -226,7 +226,7 @@ def _check_context(template: Template, context: ApplyContext) -> None:
         domain = context.domain_name
     except dns.exception.DNSException as exc:
         raise RenderError(f"domain {context.domain!r} is not a valid domain name: {exc}") from None
-    if len(domain) < 3:  # root plus at least two labels
+    if len(domain.labels) < 3:  # root plus at least two labels
         raise RenderError(f"domain {context.domain!r} must be a registered domain such as example.com")
     if context.host:
         if not _NAME_VALUE.fullmatch(context.host) or context.host.endswith("."):
@@ -306,6 +306,8 @@ class _Renderer:
 
     def all_known(self, *parts) -> list:
         """Every part evaluated, so each given value is checked, before deferring for any."""
+        if not self.defer:
+            return [part() for part in parts]  # only a deferring render defers a part
         values = [self.known(part) for part in parts]
         if any(value is None for value in values):
             raise _Deferred()
@@ -326,10 +328,11 @@ class _Renderer:
     # -- names ------------------------------------------------------------------------
     def owner(self, host: str, record: TemplateRecord, field_name: str) -> dns.name.Name:
         """Owner name from a host/name field: relative to [host.]domain unless it ends with '.'."""
-        if is_apex_placeholder(host):
+        host = host.strip()
+        if host in ("", "@"):  # `is_apex_placeholder`
             return self.fqdn
-        text = self.substitute(host.strip(), record, field_name, _name_value_problem)
-        absolute = host.strip().endswith(".")
+        text = self.substitute(host, record, field_name, _name_value_problem) if "%" in host else host
+        absolute = host.endswith(".")
         if not absolute and text in ("", "@"):
             return self.fqdn
         name = self.parse_name(text, record, field_name, None if absolute else self.fqdn)
@@ -386,8 +389,10 @@ class _Renderer:
     def record(self, record: TemplateRecord) -> RenderedRecord:
         name = self.record_name(record)
         rdata = self.rdata(record)
-        self.check_size(record, rdata)
-        return RenderedRecord(name=name, ttl=self.ttl(record), rdata=rdata, source=record)
+        # Addresses, and numbers with one name (at most 255 bytes), are far below any limit.
+        if type(rdata) not in _BOUNDED_RDATA:
+            self.check_size(record, rdata)
+        return RenderedRecord(name, self.ttl(record), rdata, record)
 
     def record_name(self, record: TemplateRecord) -> dns.name.Name:
         rtype = record.type
@@ -405,12 +410,11 @@ class _Renderer:
 
     def check_size(self, record: TemplateRecord, rdata: dns.rdata.Rdata) -> None:
         """Refuse rdata larger than `limits.max_txt_bytes` (TXT) or the wire format's 65535 bytes,
-        naming the variables that made it so."""
+        naming the variables that made it so. `record` skips the kinds in `_BOUNDED_RDATA`."""
         kind = type(rdata)
-        if kind in _BOUNDED_RDATA:
-            return  # addresses, and numbers with one name (at most 255 bytes): far below any limit
         # A TXT record's wire form is each string with its length byte: counted, not encoded.
-        size = sum(1 + len(s) for s in rdata.strings) if kind is dns.rdtypes.ANY.TXT.TXT else len(rdata.to_wire())
+        size = len(rdata.strings) + sum(map(len, rdata.strings)) if kind is dns.rdtypes.ANY.TXT.TXT \
+            else len(rdata.to_wire())
         if record.type == "TXT":
             limit, what = self.context.limits.max_txt_bytes, f"limits.max_txt_bytes ({self.context.limits.max_txt_bytes})"
         else:
@@ -431,9 +435,9 @@ class _Renderer:
         rtype = record.type
         if rtype in ("A", "AAAA"):
             text = self.substitute((record.points_to or "").strip(), record, "pointsTo", _token_problem)
-            cls = dns.rdtypes.IN.A.A if rtype == "A" else dns.rdtypes.IN.AAAA.AAAA
+            cls, rdtype = (dns.rdtypes.IN.A.A, T.A) if rtype == "A" else (dns.rdtypes.IN.AAAA.AAAA, T.AAAA)
             try:
-                return _address_rdata(cls, T[rtype], text)
+                return _address_rdata(cls, rdtype, text)
             except (ValueError, dns.exception.DNSException):
                 kind = "IPv4" if rtype == "A" else "IPv6"
                 raise RenderError(f"{text!r} is not an {kind} address", record, "pointsTo") from None

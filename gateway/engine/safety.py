@@ -12,7 +12,7 @@ a mistake that large is not something a service provider's request should make.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,11 +58,18 @@ class RRsetChangeLike(Protocol):
 def check_changes(changes: Iterable[RRsetChangeLike], zone: dns.name.Name, policy: SafetyPolicy) -> None:
     """`UnsafeChange` naming the first protected name or type written or deleted, or the
     number of records deleted when it exceeds `policy.max_deletes`."""
+    changes = list(changes)
+    check_keyed_changes(changes, [name_key(change.name) for change in changes],
+                        sum(_deleted_count(change.before, change.after) for change in changes), zone, policy)
+
+
+def check_keyed_changes(changes: Sequence[RRsetChangeLike], owners: Sequence[tuple[bytes, ...]], deleted: int,
+                        zone: dns.name.Name, policy: SafetyPolicy) -> None:
+    """`check_changes`, given each change's owner as `name_key` keys it and the number of
+    records the changes delete: the planner has both at hand when it builds the changes."""
     zone_key = name_key(zone)
     protected = _protected_keys(zone_key, policy)
-    deleted = 0
-    for change in changes:
-        owner = name_key(change.name)
+    for change, owner in zip(changes, owners):
         if change.rdtype in DNSSEC_TYPES:
             raise UnsafeChange(f"{_type(change)} at {_at(change, zone)}: DNSSEC records are managed by the DNS host, "
                                "not by templates")
@@ -72,7 +79,6 @@ def check_changes(changes: Iterable[RRsetChangeLike], zone: dns.name.Name, polic
         if owner in protected:
             raise UnsafeChange(f"{_at(change, zone)} is a protected name (the DNS host's own records); nothing may "
                                "be written or deleted there")
-        deleted += _deleted_count(change.before, change.after)
     if deleted > policy.max_deletes:
         raise UnsafeChange(f"the change would delete {deleted} records, more than safety.max_deletes "
                            f"({policy.max_deletes}) allows for one apply, even with force")
