@@ -8,7 +8,6 @@ deletions and conflicts for a person or a 409 body.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
