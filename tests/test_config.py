@@ -154,6 +154,8 @@ def test_default_config_is_valid():
      "backends[0].zones: 'bad..name' is not a valid zone name"),
     ('[[backends]]\nname = "a"\ndriver = "zonefile"\nzones = [1]\n', "backends[0].zones[0]: must be a string"),
     ('backends = "x"\n', "backends: must be an array of tables"),
+    ('backends = ["x"]\n', "backends[0]: must be a table ([[backends]]), not a string"),
+    ('[auth]\nusers = [1]\n', "auth.users[0]: must be a table ([[auth.users]]), not an integer"),
     ('gateway = 1\n', "gateway: must be a table"),
     ('[gatway]\n', "gatway: unknown section"),
     ('[gateway]\nprovider = "x"\n', "gateway.provider: unknown key"),

@@ -58,10 +58,10 @@ class KeyProblem(ValueError):
         self.message = message
 
 
-def describe(error: ValidationError, root: type[BaseModel], *, tables: str = "") -> tuple[str | Location, str]:
+def describe(error: ValidationError, root: type[BaseModel], *, toml: bool = False) -> tuple[str | Location, str]:
     """The first problem of `error`: its location (a `KeyProblem`'s key, or the path of
-    aliases into `root`) and a message. `tables` names tables in type errors, as TOML does
-    ("table", "array of tables"); empty for JSON."""
+    aliases into `root`) and a message. With `toml`, type errors name tables as TOML writes
+    them (`[gateway]`, `[[backends]]`) and a top-level unknown key is an unknown section."""
     details = error.errors(include_url=False)[0]
     cause = (details.get("ctx") or {}).get("error")
     if isinstance(cause, KeyProblem):
@@ -70,12 +70,12 @@ def describe(error: ValidationError, root: type[BaseModel], *, tables: str = "")
     kind = details["type"]
     if kind == "extra_forbidden":
         model = model_at(root, location[:-1])
-        what = "unknown section" if len(location) == 1 and tables else "unknown key"
+        what = "unknown section" if len(location) == 1 and toml else "unknown key"
         return location, f"{what} (expected one of: {', '.join(sorted(field_names(model)))})"
     if kind == "missing":
         return location, "is required"
     if kind in _EXPECTED:
-        return location, f"must be {_expected(root, location, kind, tables)}, not {kind_of(details['input'])}"
+        return location, f"must be {_expected(root, location, kind, toml)}, not {kind_of(details['input'])}"
     if cause is not None:
         return location, str(cause)
     return location, details["msg"]
@@ -115,18 +115,20 @@ def model_at(root: type[BaseModel], location: Sequence[str | int]) -> type[BaseM
     return model
 
 
-def _expected(root: type[BaseModel], location: Location, kind: str, tables: str) -> str:
-    if not tables or kind not in ("model_type", "dict_type", "list_type", "tuple_type") or not location:
+def _expected(root: type[BaseModel], location: Location, kind: str, toml: bool) -> str:
+    named = [index for index, part in enumerate(location) if isinstance(part, str)]
+    if not toml or kind not in ("model_type", "dict_type", "list_type", "tuple_type") or not named:
         return _EXPECTED[kind]
-    name = next((part for part in reversed(location) if isinstance(part, str)), "")
-    parent = model_at(root, [p for p in location[:-1]] if isinstance(location[-1], int) else location[:-1])
-    annotation = _field(parent, name)
-    repeated = typing.get_origin(annotation) in (tuple, list)
+    # The field holding the value: its model, and the table's dotted name (`auth.users`).
+    last = named[-1]
+    annotation = _field(model_at(root, location[:last]), location[last])
     if not _models_in(annotation):
         return _EXPECTED[kind]
+    table = ".".join(part for part in location[:last + 1] if isinstance(part, str))
     if kind in ("list_type", "tuple_type"):
-        return f"an array of tables ([[{name}]])"
-    return f"a table ([[{name}]])" if repeated else f"a table ([{name}])"
+        return f"an array of tables ([[{table}]])"
+    repeated = typing.get_origin(annotation) in (tuple, list)
+    return f"a table ([[{table}]])" if repeated else f"a table ([{table}])"
 
 
 def _field(model: type[BaseModel], name: str | int) -> Any:

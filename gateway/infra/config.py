@@ -553,7 +553,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         config = Config.model_validate({**document, "path": path.resolve()},
                                        context={"base": path.resolve().parent})
     except ValidationError as exc:
-        where, message = describe(exc, Config, tables="toml")
+        where, message = describe(exc, Config, toml=True)
         raise ConfigError(f"{path}: {key_text(where)}: {message}") from None
     return _with_file_name(config, path)
 
