@@ -62,7 +62,7 @@ def render_for(backend: Backend, template: Template, context: ApplyContext,
                extensions: GatewayExtensions = NO_EXTENSIONS) -> RenderedTemplate:
     """What `prepare_apply` renders, with no backend call: done before taking the zone lock."""
     _refuse_unsupported(backend, template, context, extensions)
-    return _render(backend, template, context, extensions, False)
+    return expand_extensions(render_template(template, context), backend, extensions)
 
 
 def _refuse_unsupported(backend: Backend, template: Template, context: ApplyContext,
@@ -70,11 +70,6 @@ def _refuse_unsupported(backend: Backend, template: Template, context: ApplyCont
     problem = refusal(template, backend, extensions, context.group_ids)
     if problem:
         raise UnsupportedRecordType(problem)
-
-
-def _render(backend: Backend, template: Template, context: ApplyContext, extensions: GatewayExtensions,
-            defer_missing: bool) -> RenderedTemplate:
-    return expand_extensions(render_template(template, context, defer_missing=defer_missing), backend, extensions)
 
 
 def read_and_plan(backend: Backend, zone: dns.name.Name, rendered: RenderedTemplate) -> PreparedApply:

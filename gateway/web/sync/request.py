@@ -49,7 +49,8 @@ class SyncRequest:
     state: str | None = None
     provider_name_extra: str = ""
     service_name_extra: str = ""
-    rendered: RenderedTemplate | None = field(default=None, compare=False, repr=False)  # checked once, planned with
+    # The check's rendering, which the consent page plans from instead of rendering again.
+    rendered: RenderedTemplate | None = field(default=None, compare=False, repr=False)
 
     @property
     def provider_label(self) -> str:
