@@ -4,6 +4,7 @@ and disconnecting one after a confirmation showing exactly what will be removed.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import dns.name
 import pytest
@@ -108,3 +109,20 @@ def test_a_zone_that_moved_since_the_confirmation_is_shown_again(gateway):
     assert again.status_code == 200
     assert "changed since the page was shown" in again.text
     assert "verify=abc" in gateway.zone_text()  # nothing removed unseen
+
+
+def test_a_disconnect_form_past_its_bounds_is_refused_before_parsing(gateway):
+    instance = connect(gateway)
+    with gateway.client() as client:
+        sign_in(client)
+        confirm = client.get(f"/connections/{instance}/disconnect")
+        # A valid token and digest come first: only the body's shape can be why nothing happens.
+        form = {"csrf_token": csrf_of(confirm.text), "digest": hidden(confirm.text, "digest")}
+        url = f"/connections/{instance}/disconnect"
+        urlencoded = {"content-type": "application/x-www-form-urlencoded"}
+        large = client.post(url, content=urlencode(form) + "&pad=" + "x" * (70 * 1024), headers=urlencoded)
+        many = client.post(url, content=urlencode(form) + "&a=1&b=2&c=3", headers=urlencoded)
+        upload = client.post(url, data=form, files={"file": ("big.bin", b"\0" * 1000)})
+    assert (large.status_code, many.status_code, upload.status_code) == (413, 413, 415)
+    assert "192.0.2.80" in gateway.zone_text()
+    assert gateway.app.state.runtime.store.instance(instance) is not None
