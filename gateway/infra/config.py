@@ -354,7 +354,9 @@ class MetricsSettings(Section):
     @field_validator("token")
     @classmethod
     def _token(cls, value: str | None) -> str | None:
-        return secret_value(value) or None if value is not None else None
+        if value is None:
+            return None
+        return secret_value(value) or None  # an empty secret is no token: /metrics stays closed
 
     @field_validator("listen", mode="before")
     @classmethod
