@@ -428,13 +428,13 @@ def forging_server(forge) -> tuple[socket.socket, threading.Thread]:
     def serve() -> None:
         connection = listener.accept()[0]
         with connection, connection.makefile("rb") as stream:
-            while (head := stream.read(2)) and len(head) == 2:
-                query = dns.message.from_wire(stream.read(int.from_bytes(head, "big")), keyring=False)
-                wire = forge(query)
-                try:
+            try:
+                while (head := stream.read(2)) and len(head) == 2:
+                    query = dns.message.from_wire(stream.read(int.from_bytes(head, "big")), keyring=False)
+                    wire = forge(query)
                     connection.sendall(len(wire).to_bytes(2, "big") + wire)
-                except OSError:
-                    return  # the client gave up on the first answer it refused
+            except OSError:
+                return  # the client hung up on the first answer it refused, while we read or wrote
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
