@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 SUFFIX = ".zone"
 SERIAL_MODULUS = 2**32
 PARSED_ZONES_KEPT = 32
-LAYERS_KEPT = 8  # applies whose zones share nodes with one flat dictionary (see _LayeredNodes)
+LAYERS_KEPT = 32  # applies whose zones share nodes with one flat dictionary (see _LayeredNodes)
 VERSIONS_KEPT = 4  # readers that opened an older file while applies went on still find it parsed
 COMPARE_BLOCK = 64 * 1024  # small reads: many concurrent readers must not hold large buffers
 INCLUDE = re.compile(rb"^\s*\$INCLUDE", re.IGNORECASE | re.MULTILINE)
@@ -171,7 +171,8 @@ class ZoneFileBackend(Backend):
     def read(self, zone: dns.name.Name, names: Collection[dns.name.Name],
              subtrees: Collection[dns.name.Name] = ()) -> list[dns.rrset.RRset]:
         # A master file can only be read whole; the slice keeps the planner's cost small.
-        return rrsets_in_scope(self._load(zone), names, subtrees)
+        # A read may trust an unchanged stat: the apply compares the bytes under the lock.
+        return rrsets_in_scope(self._load_entry(zone, trust_stat=True).zone, names, subtrees)
 
     def apply(self, zone: dns.name.Name, changes: Sequence[RRsetChange]) -> None:
         if not changes:
@@ -225,14 +226,13 @@ class ZoneFileBackend(Backend):
         entry.text = None  # the text now describes the new file, not this one
         return data, text
 
-    def _load(self, zone: dns.name.Name) -> dns.zone.Zone:
-        """The zone as its file holds it now. Callers must not modify the result."""
-        return self._load_entry(zone).zone
-
-    def _load_entry(self, zone: dns.name.Name) -> _Parsed:
+    def _load_entry(self, zone: dns.name.Name, trust_stat: bool = False) -> _Parsed:
+        """The zone as its file holds it now (callers must not modify it). With `trust_stat`,
+        a cached parse whose file has the same inode, size and times as when its bytes were
+        last compared is taken without reading the file again."""
         path = self.path(zone)
         self.file_reads += 1
-        found = self._cached(zone, path)
+        found = self._cached(zone, path, trust_stat)
         if found is not None:
             return found
         # One parse per zone at a time: concurrent readers of a changed file wait for it
@@ -249,15 +249,18 @@ class ZoneFileBackend(Backend):
             self.parses += 1
             return self._remember(zone, data, contents, None, newest=False)
 
-    def _cached(self, zone: dns.name.Name, path: Path) -> _Parsed | None:
+    def _cached(self, zone: dns.name.Name, path: Path, trust_stat: bool = False) -> _Parsed | None:
         """The parsed entry whose bytes the file holds now, compared without reading it whole."""
         with self._parsed_lock:
             entries = list(self._parsed.get(zone, ()))
         try:
-            with path.open("rb") as file:
-                size = os.fstat(file.fileno()).st_size
+            with path.open("rb", buffering=0) as file:
+                status = os.fstat(file.fileno())
+                seen = _identity(status)
                 for entry in entries:
-                    if len(entry.data) == size and _same_bytes(file, entry.data):
+                    if (trust_stat and entry.seen == seen) or (
+                            len(entry.data) == status.st_size and _same_bytes(file, entry.data)):
+                        entry.seen = seen
                         with self._parsed_lock:
                             if zone in self._parsed:
                                 self._parsed.move_to_end(zone)
@@ -541,6 +544,13 @@ class _Parsed:
     zone: dns.zone.Zone
     text: ZoneText | None  # the line index of `data`, made on the first apply
     includes: bool = False  # uses $INCLUDE: never cached, never rewritten
+    # The file's identity when it was last found to hold `data`. Any write through another
+    # inode (editors, this backend) or of another size or time changes it.
+    seen: tuple[int, ...] | None = None
+
+
+def _identity(status: os.stat_result) -> tuple[int, ...]:
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
 def _text(zone: dns.name.Name) -> str:

@@ -551,6 +551,26 @@ def test_edits_by_others_are_seen_even_with_the_same_size_and_time(tmp_path):
     assert [r.to_text() for r in a] == ["192.0.2.11"]
 
 
+def test_apply_compares_the_bytes_even_when_the_stat_cannot_tell(tmp_path, monkeypatch):
+    """A read trusts an unchanged inode, size and times; a same-size edit within one tick of
+    the file system clock keeps all of them. The apply must still see it and write nothing."""
+    monkeypatch.setattr("backends.zonefile._identity", lambda status: (status.st_ino,))
+    path = make_zone_dir(tmp_path, RICH_ZONE) / "example.com.zone"
+    backend = backend_at(tmp_path)
+    www = dns.name.from_text("www", ZONE)
+    backend.read(ZONE, [www])
+    [before] = [r for r in backend.read(ZONE, [www]) if r.rdtype == dns.rdatatype.A]  # trusted, not re-read
+    edited = RICH_ZONE.replace("192.0.2.10", "192.0.2.11")
+    with path.open("r+") as file:
+        file.write(edited)
+    [stale] = [r for r in backend.read(ZONE, [www]) if r.rdtype == dns.rdatatype.A]
+    assert [r.to_text() for r in stale] == ["192.0.2.10"]  # what the stat shortcut allows a read
+    after = a_record("www", "192.0.2.99")
+    with pytest.raises(ZoneChanged):
+        backend.apply(ZONE, [RRsetChange(www, dns.rdatatype.A, before, after)])
+    assert path.read_text() == edited
+
+
 def test_included_files_are_read_every_time(tmp_path):
     include = tmp_path / "hosts.inc"
     include.write_text("www 300 IN A 192.0.2.10\n")
