@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +25,12 @@ from gateway.state.models import (
 from gateway.state.pkce import verifier_problem
 from gateway.state.secrets import chosen_secret_hash, new_secret, secret_hash, secret_matches
 from gateway.state.sessions import SessionRows
+
+# The tables the apply path writes with plain statements (see `_record`).
+_INSTANCES = TemplateInstance.__table__
+_INTENTS = ApplyIntent.__table__
+_REDIRECTS = WebRedirect.__table__
+_AUDIT = AuditEntry.__table__
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -358,7 +364,7 @@ class StateStore(SessionRows, AttemptCounters):
                 # Lost in a power cut, this commit takes the intent back with it, and the intent
                 # (durable before the DNS write) is settled again: no need to wait for the disk.
                 relax_durability(session)
-                session.execute(delete(ApplyIntent).where(ApplyIntent.id == intent_id))
+                session.execute(delete(_INTENTS).where(_INTENTS.c.id == intent_id))
             return self._commit_in(session, instance, replaces, actor, audit)
 
     def _commit_in(self, session: Session, instance: dict | None, replaces: Sequence[int], actor: str,
@@ -372,23 +378,24 @@ class StateStore(SessionRows, AttemptCounters):
         return None
 
     def _record(self, session: Session, row: dict, replaces: Sequence[int]) -> int:
+        # Statements on the tables, not objects of the session: an apply's hot path, where the
+        # ORM's bookkeeping cost more than the SQL.
         if replaces:  # without loading them: only their ids matter here
-            session.execute(delete(WebRedirect).where(WebRedirect.instance_pk.in_(list(replaces))))
-            session.execute(delete(TemplateInstance).where(TemplateInstance.id.in_(list(replaces))))
-        session.flush()
-        instance = TemplateInstance(**row, applied_at=self.clock())
-        session.add(instance)
+            session.execute(delete(_REDIRECTS).where(_REDIRECTS.c.instance_pk.in_(list(replaces))))
+            session.execute(delete(_INSTANCES).where(_INSTANCES.c.id.in_(list(replaces))))
+        session.flush()  # anything the caller left pending goes first
         try:
-            session.flush()
+            instance_pk = session.execute(insert(_INSTANCES).values(**row, applied_at=self.clock())) \
+                .inserted_primary_key[0]
         except IntegrityError:
             raise InstanceTaken(f"instance of {row['provider_id']}/{row['service_id']} at "
                                 f"{row['host'] or '@'} on {row['domain']}: recorded by another apply meanwhile") from None
         # Served from now on: the redirect goes live with the instance, once DNS has its addresses.
-        self._index_redirects(session, instance)
+        self._index_redirects(session, instance_pk, row["records"])
         self._audit(session, "apply", row["applied_by"], row["domain"], {
             "provider_id": row["provider_id"], "service_id": row["service_id"], "host": row["host"],
             "instance_id": row["instance_id"], "replaced": list(replaces), "records": row["records"]})
-        return instance.id
+        return instance_pk
 
     # --- write-ahead intents ---------------------------------------------------------------
 
@@ -396,16 +403,16 @@ class StateStore(SessionRows, AttemptCounters):
                    replaces: Sequence[int], actor: str, audit: dict | None = None) -> ApplyIntent:
         """Commit what is about to be written to DNS; the write is made only once this returns."""
         with self.sessions.begin() as session:
-            intent = self._intent(backend=backend, zone=zone, domain=domain, changes=changes, instance=instance,
-                                  replaces=replaces, actor=actor, audit=audit)
-            session.add(intent)
-        return intent
+            return self._add_intent(session, backend=backend, zone=zone, domain=domain, changes=changes,
+                                    instance=instance, replaces=replaces, actor=actor, audit=audit)
 
-    def _intent(self, *, backend: str, zone: str, domain: str, changes: list[dict], instance: dict | None,
-                replaces: Sequence[int], actor: str, audit: dict | None) -> ApplyIntent:
-        return ApplyIntent(backend=backend, zone=zone, domain=domain, changes=changes, instance=instance,
-                           replaces=list(replaces), actor=actor, audit=audit, created_at=self.clock(),
-                           status="pending")
+    def _add_intent(self, session: Session, *, backend: str, zone: str, domain: str, changes: list[dict],
+                    instance: dict | None, replaces: Sequence[int], actor: str, audit: dict | None) -> ApplyIntent:
+        """Insert the intent; returns it as an object outside the session, id set."""
+        values = dict(backend=backend, zone=zone, domain=domain, changes=changes, instance=instance,
+                      replaces=list(replaces), actor=actor, audit=audit, created_at=self.clock(), status="pending")
+        intent_id = session.execute(insert(_INTENTS).values(**values)).inserted_primary_key[0]
+        return ApplyIntent(id=intent_id, **values)
 
     def write_ahead(self, *, backend: str, zone: str, domain: str,
                     decide: Callable[[list[TemplateInstance]], WriteAhead | None],
@@ -433,10 +440,9 @@ class StateStore(SessionRows, AttemptCounters):
             if not ahead.changes:
                 return WriteStarted([], instance=self._commit_in(session, ahead.instance, ahead.replaces,
                                                                  ahead.actor, ahead.audit))
-            intent = self._intent(backend=backend, zone=zone, domain=domain, changes=ahead.changes,
-                                  instance=ahead.instance, replaces=ahead.replaces, actor=ahead.actor,
-                                  audit=ahead.audit)
-            session.add(intent)
+            intent = self._add_intent(session, backend=backend, zone=zone, domain=domain, changes=ahead.changes,
+                                      instance=ahead.instance, replaces=ahead.replaces, actor=ahead.actor,
+                                      audit=ahead.audit)
         return WriteStarted([], intent=intent)
 
     def intents(self, backend: str | None = None, zone: str | None = None,
@@ -458,7 +464,7 @@ class StateStore(SessionRows, AttemptCounters):
     def discard_intent(self, intent_id: int) -> None:
         """Nothing of the intent reached DNS."""
         with self.sessions.begin() as session:
-            session.execute(delete(ApplyIntent).where(ApplyIntent.id == intent_id))
+            session.execute(delete(_INTENTS).where(_INTENTS.c.id == intent_id))
 
     def flag_intent(self, intent_id: int, detail: dict) -> None:
         """DNS matches neither side of the intent: keep it for the operator."""
@@ -505,16 +511,15 @@ class StateStore(SessionRows, AttemptCounters):
             return session.scalars(select(WebRedirect).where(WebRedirect.name == name)
                                    .order_by(WebRedirect.id.desc()).limit(1)).first()
 
-    def _index_redirects(self, session: Session, instance: TemplateInstance) -> None:
-        for row in instance.records:
-            if "redirect" in row:
-                name = row["name"].rstrip(".").lower()
-                session.add(WebRedirect(instance_pk=instance.id, name=name, target=row["redirect"],
-                                        code=int(row["code"])))
+    def _index_redirects(self, session: Session, instance_pk: int, records: list[dict]) -> None:
+        redirects = [{"instance_pk": instance_pk, "name": row["name"].rstrip(".").lower(), "target": row["redirect"],
+                      "code": int(row["code"])} for row in records if "redirect" in row]
+        if redirects:
+            session.execute(insert(_REDIRECTS), redirects)
 
     def _drop_redirects(self, session: Session, instance_pk: int) -> None:
         # Explicit, not only ON DELETE CASCADE: SQLite honours that only with foreign keys on.
-        session.execute(delete(WebRedirect).where(WebRedirect.instance_pk == instance_pk))
+        session.execute(delete(_REDIRECTS).where(_REDIRECTS.c.instance_pk == instance_pk))
 
     # --- audit log -----------------------------------------------------------------------
 
@@ -528,7 +533,8 @@ class StateStore(SessionRows, AttemptCounters):
             return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
 
     def _audit(self, session: Session, action: str, actor: str, domain: str | None, detail: dict) -> None:
-        session.add(AuditEntry(at=self.clock(), action=action, actor=actor, domain=domain, detail=detail))
+        session.execute(insert(_AUDIT).values(at=self.clock(), action=action, actor=actor, domain=domain,
+                                              detail=detail))
         # Logged once the entry is committed: the log never tells of a change that was rolled back.
         event.listen(session, "after_commit", lambda _session: audit_log(action, actor=actor, domain=domain,
                                                                          detail=detail), once=True)
