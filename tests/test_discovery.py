@@ -70,3 +70,20 @@ def test_settings_answers_are_cached_briefly(gateway):
         assert client.get("/v2/new.example/settings").status_code == 200
         now[0] = 61
         assert client.get("/v2/example.com/settings").status_code == 404
+
+
+def test_settings_cache_stays_within_its_bound():
+    from gateway.web.discovery import SettingsCache
+
+    now = [0.0]
+    cache = SettingsCache(ttl=60, not_found_ttl=10, maxsize=2, timer=lambda: now[0])
+    cache.put("gone.example", (404, b"{}"))
+    cache.put("a.example", (200, b"a"))
+    now[0] = 11  # gone.example has expired: it makes room, not a live answer
+    cache.put("b.example", (200, b"b"))
+    assert cache.get("a.example") == (200, b"a") and cache.get("b.example") == (200, b"b")
+    cache.put("c.example", (200, b"c"))  # full of live answers: the oldest goes
+    assert cache.get("a.example") is None
+    assert cache.get("b.example") == (200, b"b") and cache.get("c.example") == (200, b"c")
+    cache.put("broken.example", (502, b"{}"))  # a failure is never kept
+    assert cache.get("broken.example") is None and cache.get("c.example") == (200, b"c")
