@@ -12,12 +12,14 @@ How far a lock reaches follows the state store's database, which is what replica
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import filelock
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,18 +43,39 @@ class FileZoneLocks(ZoneLocks):
 
     @contextmanager
     def _shared(self, key: int, timeout: float) -> Iterator[None]:
+        # flock(2) itself, as filelock takes it, without that library's per-call bookkeeping
+        # (a lock is taken on every apply). The kernel drops it when the process dies.
         try:
             self.directory.mkdir(mode=0o700, exist_ok=True)
-            lock = filelock.FileLock(str(self.directory / f"{key & (2**64 - 1):016x}.lock"), timeout=timeout)
-            lock.acquire()
-        except filelock.Timeout:
-            raise ZoneLockTimeout("another gateway process held the zone") from None
+            descriptor = os.open(self.directory / f"{key & (2**64 - 1):016x}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise ZoneLockError(f"cannot create a lock file in {self.directory}: {exc.strerror or exc}") from None
         try:
-            yield
+            _take(descriptor, timeout)
+            try:
+                yield
+            finally:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
         finally:
-            lock.release()
+            os.close(descriptor)
+
+
+def _take(descriptor: int, timeout: float) -> None:
+    """An exclusive flock on `descriptor` within `timeout` seconds, polled: a blocking flock
+    could not give up."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise ZoneLockTimeout("another gateway process held the zone") from None
+        except OSError as exc:
+            raise ZoneLockError(f"cannot lock a zone lock file: {exc.strerror or exc}") from None
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+        pause = min(pause * 2, 0.05)
 
 
 class AdvisoryZoneLocks(ZoneLocks):

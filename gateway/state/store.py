@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import bindparam, delete, event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +31,15 @@ _INSTANCES = TemplateInstance.__table__
 _INTENTS = ApplyIntent.__table__
 _REDIRECTS = WebRedirect.__table__
 _AUDIT = AuditEntry.__table__
+# The queries of every API apply, built once: building one costs more than running it.
+_LIVE_ACCESS_TOKEN = (select(Token.expires_at).join(Grant, Grant.id == Token.grant_id)
+                      .where(Token.token_hash == bindparam("token_hash"), Token.kind == "access",
+                             Token.revoked_at.is_(None), Grant.revoked_at.is_(None)))
+_PENDING_INTENTS = (select(ApplyIntent).where(ApplyIntent.backend == bindparam("backend"),
+                                              ApplyIntent.zone == bindparam("zone"), ApplyIntent.status == "pending")
+                    .order_by(ApplyIntent.id))
+_DOMAIN_INSTANCES = select(TemplateInstance).where(TemplateInstance.domain == bindparam("domain")) \
+    .order_by(TemplateInstance.id)
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -304,10 +313,7 @@ class StateStore(SessionRows, AttemptCounters):
 
     def _token_live(self, session: Session, token_hash: str) -> bool:
         """`_live_grant` as one small query, for a write to check its token on the way."""
-        expires_at = session.scalar(
-            select(Token.expires_at).join(Grant, Grant.id == Token.grant_id)
-            .where(Token.token_hash == token_hash, Token.kind == "access", Token.revoked_at.is_(None),
-                   Grant.revoked_at.is_(None)))
+        expires_at = session.scalar(_LIVE_ACCESS_TOKEN, {"token_hash": token_hash})
         return expires_at is not None and _aware(expires_at) > self.clock()
 
     def _forget_tokens(self, grant_id: int) -> None:
@@ -428,13 +434,10 @@ class StateStore(SessionRows, AttemptCounters):
                 with self._verified_guard:
                     self._verified.pop(secret_hash(access_token), None)
                 raise AccessRevoked("the access token is missing, expired or revoked")
-            pending = list(session.scalars(select(ApplyIntent).where(
-                ApplyIntent.backend == backend, ApplyIntent.zone == zone, ApplyIntent.status == "pending")
-                .order_by(ApplyIntent.id)))
+            pending = list(session.scalars(_PENDING_INTENTS, {"backend": backend, "zone": zone}))
             if pending:
                 return WriteStarted(pending)
-            ahead = decide(list(session.scalars(select(TemplateInstance).where(TemplateInstance.domain == domain)
-                                                .order_by(TemplateInstance.id))))
+            ahead = decide(list(session.scalars(_DOMAIN_INSTANCES, {"domain": domain})))
             if ahead is None:
                 return WriteStarted([])
             if not ahead.changes:
