@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.state.engine import relax_durability
@@ -24,6 +24,18 @@ MAX_PAGES_PER_USER = 20  # open consent pages of one user over all their session
 def _aware(value: datetime) -> datetime:
     # SQLite hands back naive datetimes even for timezone-aware columns.
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# The statements of every signed-in request, built once: building one costs more than running it.
+_PAGES = OpenPage.__table__
+_SESSION_USER = select(SignInSession.username, SignInSession.expires_at) \
+    .where(SignInSession.id_hash == bindparam("id_hash"))
+_IN_SESSION = and_(_PAGES.c.session_hash == bindparam("session_hash"), _PAGES.c.kind == bindparam("kind"))
+_OF_USER = _PAGES.c.username == bindparam("username")
+_PAGE_COUNTS = select(func.count().filter(_IN_SESSION), func.count().filter(_OF_USER)).where(or_(_IN_SESSION, _OF_USER))
+_ADD_PAGE = insert(_PAGES)
+_PAGE = select(_PAGES.c.session_hash, _PAGES.c.kind, _PAGES.c.shown).where(_PAGES.c.nonce_hash == bindparam("nonce_hash"))
+_TAKE_PAGE = delete(_PAGES).where(_PAGES.c.nonce_hash == bindparam("nonce_hash"))
 
 
 def _hash(secret: str) -> str:
@@ -49,8 +61,7 @@ class SessionRows:
         """The username of a live session; None when unknown, ended or expired."""
         # One plain SELECT, no ORM unit of work: every signed-in request asks this.
         with self.engine.connect() as connection:
-            row = connection.execute(select(SignInSession.username, SignInSession.expires_at)
-                                     .where(SignInSession.id_hash == _hash(session_id))).first()
+            row = connection.execute(_SESSION_USER, {"id_hash": _hash(session_id)}).first()
         if row is None or _aware(row.expires_at) <= self.clock():
             return None
         return row.username
@@ -79,45 +90,39 @@ class SessionRows:
         """Keep what a page showed; returns the nonce its form carries. Past `per_session` open
         pages of `kind` in the session (or MAX_PAGES_PER_USER of the user) the oldest go."""
         nonce, now, session_hash = new_secret(), self.clock(), _hash(session_id)
-        in_session = and_(OpenPage.session_hash == session_hash, OpenPage.kind == kind)
-        of_user = OpenPage.username == username
+        keys = {"session_hash": session_hash, "kind": kind, "username": username}
         with self.sessions.begin() as session:
             # A page lost at a power cut is shown again when the customer reloads: no fsync.
             relax_durability(session)
             # Both counts in one statement: the pages are seldom over either limit.
-            session_pages, user_pages = session.execute(
-                select(func.count().filter(in_session), func.count().filter(of_user))
-                .where(or_(in_session, of_user))).one()
+            session_pages, user_pages = session.execute(_PAGE_COUNTS, keys).one()
             if session_pages > per_session - 1:
-                _drop_oldest(session, per_session - 1, in_session)
+                _drop_oldest(session, per_session - 1, _IN_SESSION, keys)
             if user_pages > MAX_PAGES_PER_USER - 1:
-                _drop_oldest(session, MAX_PAGES_PER_USER - 1, of_user)
-            session.execute(insert(OpenPage).values(
-                nonce_hash=_hash(nonce), session_hash=session_hash, username=username, kind=kind, shown=shown,
-                created_at=now, expires_at=now + lifetime))
+                _drop_oldest(session, MAX_PAGES_PER_USER - 1, _OF_USER, keys)
+            session.execute(_ADD_PAGE, {"nonce_hash": _hash(nonce), "session_hash": session_hash, "username": username,
+                                        "kind": kind, "shown": shown, "created_at": now, "expires_at": now + lifetime})
         return nonce
 
     def open_page(self, session_id: str, kind: str, nonce: str) -> dict | None:
         """What the page `nonce` of this session showed, leaving it open; None as for `take_page`."""
-        with self.sessions() as session:
-            row = session.get(OpenPage, _hash(nonce))
-            if row is None or row.session_hash != _hash(session_id) or row.kind != kind:
-                return None
-            return row.shown
+        with self.engine.connect() as connection:
+            row = connection.execute(_PAGE, {"nonce_hash": _hash(nonce)}).first()
+        if row is None or row.session_hash != _hash(session_id) or row.kind != kind:
+            return None
+        return row.shown
 
     def take_page(self, session_id: str, kind: str, nonce: str) -> dict | None:
         """What the page `nonce` of this session showed, once: of concurrent takers exactly one
         gets it. None when unknown, taken or of another session; the caller judges its age."""
         nonce_hash = _hash(nonce)
         with self.sessions.begin() as session:
-            row = session.get(OpenPage, nonce_hash)
+            row = session.execute(_PAGE, {"nonce_hash": nonce_hash}).first()
             if row is None or row.session_hash != _hash(session_id) or row.kind != kind:
                 return None  # another session's page is left alone: a guessed nonce must not end it
-            shown = row.shown
             # Claimed by one conditional DELETE, so the same page cannot be answered twice.
-            taken = session.execute(delete(OpenPage).where(OpenPage.nonce_hash == nonce_hash)
-                                    .execution_options(synchronize_session=False)).rowcount == 1
-            return shown if taken else None
+            taken = session.execute(_TAKE_PAGE, {"nonce_hash": nonce_hash}).rowcount == 1
+            return row.shown if taken else None
 
     def purge_expired(self) -> dict[str, int]:
         """Delete expired sessions, pages and attempt counters; how many of each."""
@@ -130,10 +135,10 @@ class SessionRows:
             }
 
 
-def _drop_oldest(session: Session, keep: int, *where) -> None:
-    count = session.scalar(select(func.count()).select_from(OpenPage).where(*where))
+def _drop_oldest(session: Session, keep: int, where, keys: dict) -> None:
+    count = session.scalar(select(func.count()).select_from(_PAGES).where(where), keys)
     if count <= keep:
         return
-    oldest = session.scalars(select(OpenPage.nonce_hash).where(*where).order_by(OpenPage.created_at)
-                             .limit(count - keep)).all()
-    session.execute(delete(OpenPage).where(OpenPage.nonce_hash.in_(oldest)))
+    oldest = session.scalars(select(_PAGES.c.nonce_hash).where(where).order_by(_PAGES.c.created_at)
+                             .limit(count - keep), keys).all()
+    session.execute(delete(_PAGES).where(_PAGES.c.nonce_hash.in_(oldest)))
