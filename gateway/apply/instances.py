@@ -27,6 +27,7 @@ which revert removes when it is still as written.
 from __future__ import annotations
 
 import copy
+import functools
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -101,8 +102,13 @@ def _union_groups(previous: Iterable[TemplateInstance], groups: frozenset[str] |
 
 
 def records_from_dicts(rows: Iterable[dict]) -> list[Record]:
-    return [Record(dns.name.from_text(row["name"]), int(row["ttl"]),
-                   dns.rdata.from_text(dns.rdataclass.IN, row["type"], row["data"])) for row in _record_rows(rows)]
+    return [_stored_record(row["name"], int(row["ttl"]), row["type"], row["data"]) for row in _record_rows(rows)]
+
+
+@functools.lru_cache(maxsize=8192)
+def _stored_record(name: str, ttl: int, rtype: str, data: str) -> Record:
+    # Remembered: every plan for a domain reads its instances' rows again, and they seldom change.
+    return Record(dns.name.from_text(name), ttl, dns.rdata.from_text(dns.rdataclass.IN, rtype, data))
 
 
 # Keys that mark a row as something other than a DNS record the instance wrote.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import bindparam, delete, event, insert, select, update
+from sqlalchemy import Select, bindparam, delete, event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,8 +39,16 @@ _LIVE_ACCESS_TOKEN = (select(Token.expires_at).join(Grant, Grant.id == Token.gra
 _PENDING_INTENTS = (select(ApplyIntent).where(ApplyIntent.backend == bindparam("backend"),
                                               ApplyIntent.zone == bindparam("zone"), ApplyIntent.status == "pending")
                     .order_by(ApplyIntent.id))
-_DOMAIN_INSTANCES = select(TemplateInstance).where(TemplateInstance.domain == bindparam("domain")) \
-    .order_by(TemplateInstance.id)
+
+
+@functools.cache
+def _instances_query(by_domain: bool, by_host: bool) -> Select:
+    query = select(TemplateInstance)
+    if by_domain:
+        query = query.where(TemplateInstance.domain == bindparam("domain"))
+    if by_host:
+        query = query.where(TemplateInstance.host == bindparam("host"))
+    return query.order_by(TemplateInstance.id)
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -437,7 +446,7 @@ class StateStore(SessionRows, AttemptCounters):
             pending = list(session.scalars(_PENDING_INTENTS, {"backend": backend, "zone": zone}))
             if pending:
                 return WriteStarted(pending)
-            ahead = decide(list(session.scalars(_DOMAIN_INSTANCES, {"domain": domain})))
+            ahead = decide(list(session.scalars(_instances_query(True, False), {"domain": domain})))
             if ahead is None:
                 return WriteStarted([])
             if not ahead.changes:
@@ -480,13 +489,9 @@ class StateStore(SessionRows, AttemptCounters):
                                                                         **detail})
 
     def instances(self, domain: str | None = None, host: str | None = None) -> list[TemplateInstance]:
-        query = select(TemplateInstance)
-        if domain is not None:
-            query = query.where(TemplateInstance.domain == domain)
-        if host is not None:
-            query = query.where(TemplateInstance.host == host)
         with self.sessions() as session:
-            return list(session.scalars(query.order_by(TemplateInstance.id)))
+            return list(session.scalars(_instances_query(domain is not None, host is not None),
+                                        {"domain": domain, "host": host}))
 
     def instance(self, instance_pk: int) -> TemplateInstance | None:
         with self.sessions() as session:
