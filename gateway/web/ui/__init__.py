@@ -16,6 +16,8 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 
 pages = Jinja2Templates(directory=str(HERE / "templates"))
+# The templates ship with the package: no file is stat()ed again on every page.
+pages.env.auto_reload = False
 
 
 def render_page(request: Request, name: str, context: dict[str, Any] | None = None,
