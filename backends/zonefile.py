@@ -194,11 +194,12 @@ class ZoneFileBackend(Backend):
                         contents.replace_rdataset(change.name, change.after.to_rdataset())
                 serial = _bump_serial(contents)
                 data, text = self._edited(zone, entry, changes, serial, contents)
-                temporary = self._write_temporary(path, data)
+                temporary, inode = self._write_temporary(path, data)
                 # Remembered before the rename, next to the version it replaces, so that a
                 # reader seeing either file finds it parsed: nobody parses a large zone again.
-                self._remember(zone, data, contents, text)
+                written = self._remember(zone, data, contents, text)
                 self._replace(temporary, path)
+                written.seen = self._identity_of_written(path, inode)
         except filelock.Timeout:
             raise BackendError(f"backend {self.name!r}: zone {_text(zone)}: another writer held "
                                f"{path.name}.lock for more than {self.lock_timeout:g}s") from None
@@ -315,8 +316,9 @@ class ZoneFileBackend(Backend):
                                   f"{dns.rdatatype.to_text(change.rdtype)} records at {change.name.to_text()} "
                                   "changed since they were read; nothing was written")
 
-    def _write_temporary(self, path: Path, data: bytes) -> str:
-        """`data` in a durable temporary file beside `path`, with its mode, owner and a newer mtime."""
+    def _write_temporary(self, path: Path, data: bytes) -> tuple[str, int]:
+        """`data` in a durable temporary file beside `path`, with its mode, owner and a newer
+        mtime; returns its name and inode."""
         target = self._target(path)
         status = target.stat()
         temporary = None
@@ -324,13 +326,13 @@ class ZoneFileBackend(Backend):
             temporary = durable_temporary(target, data)
             os.chmod(temporary, status.st_mode & 0o7777)
             _keep_owner(temporary, status)
-            _newer_than(temporary, status)
+            inode = _newer_than(temporary, status).st_ino
         except OSError as exc:
             if temporary is not None:
                 Path(temporary).unlink(missing_ok=True)
             raise BackendError(f"backend {self.name!r}: cannot write {target}: {exc.strerror or exc}; "
                                "the zone file is unchanged") from None
-        return temporary
+        return temporary, inode
 
     def _replace(self, temporary: str, path: Path) -> None:
         """Put the temporary file in place, so that readers see the old file or the new one, whole."""
@@ -351,6 +353,15 @@ class ZoneFileBackend(Backend):
             pass
         finally:
             os.close(directory)
+
+    def _identity_of_written(self, path: Path, inode: int) -> tuple[int, ...] | None:
+        """The identity of the file this apply put at `path`, so the next read need not compare
+        its bytes; None when the file there is no longer the one written (another rename)."""
+        try:
+            status = os.stat(self._target(path))
+        except OSError:
+            return None
+        return _identity(status) if status.st_ino == inode else None
 
     @staticmethod
     def _target(path: Path) -> Path:
@@ -475,16 +486,17 @@ def _master_file_bytes(contents: dns.zone.Zone) -> bytes:
     return text.getvalue().encode("utf-8")
 
 
-def _newer_than(path: str, old: os.stat_result) -> None:
-    """Give the new file a modification time after the old one's. DNS servers reload a
-    zone only when its file is newer than the last load (BIND compares mtimes), and two
-    writes within one tick of the file system clock would otherwise share a time."""
+def _newer_than(path: str, old: os.stat_result) -> os.stat_result:
+    """Give the new file a modification time after the old one's (returns its status). DNS
+    servers reload a zone only when its file is newer than the last load (BIND compares
+    mtimes), and two writes within one tick of the file system clock would otherwise share a time."""
     new = os.stat(path)
     for step in (1_000, 1_000_000_000):  # a microsecond, or a second on coarse file systems
         if new.st_mtime_ns > old.st_mtime_ns:
-            return
+            return new
         os.utime(path, ns=(new.st_atime_ns, old.st_mtime_ns + step))
         new = os.stat(path)
+    return new
 
 
 def _keep_owner(path: str, status: os.stat_result) -> None:

@@ -551,6 +551,20 @@ def test_edits_by_others_are_seen_even_with_the_same_size_and_time(tmp_path):
     assert [r.to_text() for r in a] == ["192.0.2.11"]
 
 
+def test_a_read_after_an_apply_sees_an_edit_made_since(tmp_path):
+    """The apply remembers the identity of the file it wrote, so the next read skips the
+    comparison; an edit in place afterwards changes that identity and is read."""
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    backend = backend_at(tmp_path)
+    new = a_record("new", "192.0.2.77")
+    backend.apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    assert [r.to_text() for r in backend.read(ZONE, [new.name])[0]] == ["192.0.2.77"]
+    edited = path.read_text().replace("192.0.2.77", "192.0.2.78")
+    with path.open("r+") as file:
+        file.write(edited)
+    assert [r.to_text() for r in backend.read(ZONE, [new.name])[0]] == ["192.0.2.78"]
+
+
 def test_apply_compares_the_bytes_even_when_the_stat_cannot_tell(tmp_path, monkeypatch):
     """A read trusts an unchanged inode, size and times; a same-size edit within one tick of
     the file system clock keeps all of them. The apply must still see it and write nothing."""
