@@ -27,12 +27,18 @@ from gateway.state.pkce import verifier_problem
 from gateway.state.secrets import chosen_secret_hash, new_secret, secret_hash, secret_matches
 from gateway.state.sessions import SessionRows
 
-# The tables the apply path writes with plain statements (see `_record`).
+# The statements of every apply, on the tables and built once: building a statement, or
+# the ORM's unit of work, cost more than running the SQL (see `_record`).
 _INSTANCES = TemplateInstance.__table__
 _INTENTS = ApplyIntent.__table__
 _REDIRECTS = WebRedirect.__table__
-_AUDIT = AuditEntry.__table__
-# The queries of every API apply, built once: building one costs more than running it.
+_ADD_INSTANCE = insert(_INSTANCES)
+_ADD_INTENT = insert(_INTENTS)
+_ADD_REDIRECT = insert(_REDIRECTS)
+_ADD_AUDIT = insert(AuditEntry.__table__)
+_DROP_INTENT = delete(_INTENTS).where(_INTENTS.c.id == bindparam("intent_id"))
+_DROP_INSTANCES = delete(_INSTANCES).where(_INSTANCES.c.id.in_(bindparam("ids", expanding=True)))
+_DROP_REDIRECTS_OF = delete(_REDIRECTS).where(_REDIRECTS.c.instance_pk.in_(bindparam("ids", expanding=True)))
 _LIVE_ACCESS_TOKEN = (select(Token.expires_at).join(Grant, Grant.id == Token.grant_id)
                       .where(Token.token_hash == bindparam("token_hash"), Token.kind == "access",
                              Token.revoked_at.is_(None), Grant.revoked_at.is_(None)))
@@ -379,7 +385,7 @@ class StateStore(SessionRows, AttemptCounters):
                 # Lost in a power cut, this commit takes the intent back with it, and the intent
                 # (durable before the DNS write) is settled again: no need to wait for the disk.
                 relax_durability(session)
-                session.execute(delete(_INTENTS).where(_INTENTS.c.id == intent_id))
+                session.execute(_DROP_INTENT, {"intent_id": intent_id})
             return self._commit_in(session, instance, replaces, actor, audit)
 
     def _commit_in(self, session: Session, instance: dict | None, replaces: Sequence[int], actor: str,
@@ -396,11 +402,11 @@ class StateStore(SessionRows, AttemptCounters):
         # Statements on the tables, not objects of the session: an apply's hot path, where the
         # ORM's bookkeeping cost more than the SQL.
         if replaces:  # without loading them: only their ids matter here
-            session.execute(delete(_REDIRECTS).where(_REDIRECTS.c.instance_pk.in_(list(replaces))))
-            session.execute(delete(_INSTANCES).where(_INSTANCES.c.id.in_(list(replaces))))
+            session.execute(_DROP_REDIRECTS_OF, {"ids": list(replaces)})
+            session.execute(_DROP_INSTANCES, {"ids": list(replaces)})
         session.flush()  # anything the caller left pending goes first
         try:
-            instance_pk = session.execute(insert(_INSTANCES).values(**row, applied_at=self.clock())) \
+            instance_pk = session.execute(_ADD_INSTANCE, {**row, "applied_at": self.clock()}) \
                 .inserted_primary_key[0]
         except IntegrityError:
             raise InstanceTaken(f"instance of {row['provider_id']}/{row['service_id']} at "
@@ -426,7 +432,7 @@ class StateStore(SessionRows, AttemptCounters):
         """Insert the intent; returns it as an object outside the session, id set."""
         values = dict(backend=backend, zone=zone, domain=domain, changes=changes, instance=instance,
                       replaces=list(replaces), actor=actor, audit=audit, created_at=self.clock(), status="pending")
-        intent_id = session.execute(insert(_INTENTS).values(**values)).inserted_primary_key[0]
+        intent_id = session.execute(_ADD_INTENT, values).inserted_primary_key[0]
         return ApplyIntent(id=intent_id, **values)
 
     def write_ahead(self, *, backend: str, zone: str, domain: str,
@@ -476,7 +482,7 @@ class StateStore(SessionRows, AttemptCounters):
     def discard_intent(self, intent_id: int) -> None:
         """Nothing of the intent reached DNS."""
         with self.sessions.begin() as session:
-            session.execute(delete(_INTENTS).where(_INTENTS.c.id == intent_id))
+            session.execute(_DROP_INTENT, {"intent_id": intent_id})
 
     def flag_intent(self, intent_id: int, detail: dict) -> None:
         """DNS matches neither side of the intent: keep it for the operator."""
@@ -523,11 +529,11 @@ class StateStore(SessionRows, AttemptCounters):
         redirects = [{"instance_pk": instance_pk, "name": row["name"].rstrip(".").lower(), "target": row["redirect"],
                       "code": int(row["code"])} for row in records if "redirect" in row]
         if redirects:
-            session.execute(insert(_REDIRECTS), redirects)
+            session.execute(_ADD_REDIRECT, redirects)
 
     def _drop_redirects(self, session: Session, instance_pk: int) -> None:
         # Explicit, not only ON DELETE CASCADE: SQLite honours that only with foreign keys on.
-        session.execute(delete(_REDIRECTS).where(_REDIRECTS.c.instance_pk == instance_pk))
+        session.execute(_DROP_REDIRECTS_OF, {"ids": [instance_pk]})
 
     # --- audit log -----------------------------------------------------------------------
 
@@ -541,8 +547,8 @@ class StateStore(SessionRows, AttemptCounters):
             return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
 
     def _audit(self, session: Session, action: str, actor: str, domain: str | None, detail: dict) -> None:
-        session.execute(insert(_AUDIT).values(at=self.clock(), action=action, actor=actor, domain=domain,
-                                              detail=detail))
+        session.execute(_ADD_AUDIT, {"at": self.clock(), "action": action, "actor": actor, "domain": domain,
+                                     "detail": detail})
         # Logged once the entry is committed: the log never tells of a change that was rolled back.
         event.listen(session, "after_commit", lambda _session: audit_log(action, actor=actor, domain=domain,
                                                                          detail=detail), once=True)
