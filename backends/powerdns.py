@@ -47,6 +47,7 @@ IP:port) and `expand-alias=yes`; without them it answers SERVFAIL for the apex's
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections import defaultdict
@@ -380,6 +381,22 @@ def _rrset_of(records: Sequence[_Record], where: str) -> dns.rrset.RRset | None:
 
 def rdata_from_content(rdtype: dns.rdatatype.RdataType, content: str) -> dns.rdata.Rdata:
     """Parse PowerDNS record content; its names are absolute even without the final dot."""
+    if len(content) > CACHED_CONTENT_CHARS:
+        return _parse_content(rdtype, content)
+    return _remembered_content(rdtype, content)
+
+
+# Parsed once (an Rdata is immutable): the read and the check under the lock parse the same
+# records, and a zone's records come back on every apply to it. Long TXT values, rare, are not kept.
+CACHED_CONTENT_CHARS = 512
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered_content(rdtype: dns.rdatatype.RdataType, content: str) -> dns.rdata.Rdata:
+    return _parse_content(rdtype, content)
+
+
+def _parse_content(rdtype: dns.rdatatype.RdataType, content: str) -> dns.rdata.Rdata:
     try:
         return dns.rdata.from_text(dns.rdataclass.IN, rdtype, content, origin=dns.name.root, relativize=False)
     except dns.exception.SyntaxError:
