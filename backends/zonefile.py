@@ -61,7 +61,7 @@ import dns.zone
 import filelock
 
 from backends.base import Backend, BackendError, ConfigError, ReloadFailed, RRsetChange, ZoneChanged
-from backends.files import durable_temporary
+from backends.files import durable_temporary, remove_retired, replace_freeing_later
 from backends.records import same_rrset
 from backends.zonedata import ZoneFileError, rrsets_in_scope
 from backends.zonefile_text import NotEditable, ZoneText
@@ -113,6 +113,7 @@ class ZoneFileBackend(Backend):
             self.directory.mkdir(parents=True, exist_ok=True)
         if not self.directory.is_dir():
             raise ConfigError(f"backend {name!r}: option 'directory': {self.directory} is not a directory")
+        remove_retired(self.directory)  # old zone versions a process that ended had not unlinked yet
         self.reload_command: str | None = self.option("reload_command", None, str)
         if self.reload_command is not None:
             try:
@@ -338,7 +339,7 @@ class ZoneFileBackend(Backend):
         """Put the temporary file in place, so that readers see the old file or the new one, whole."""
         target = self._target(path)
         try:
-            os.replace(temporary, target)
+            replace_freeing_later(temporary, target)
         except OSError as exc:
             Path(temporary).unlink(missing_ok=True)
             raise BackendError(f"backend {self.name!r}: cannot write {target}: {exc.strerror or exc}; "

@@ -25,6 +25,7 @@ import filelock
 import pytest
 
 from backends.base import BackendError, ConfigError, RRsetChange, ZoneChanged
+from backends.files import RETIRED_SUFFIX, wait_for_retired
 from backends.records import same_rrset
 from backends.testing import BackendConformance, conformance_template, rrset_from_text
 from backends.zonedata import load_zone_file, zone_rrsets
@@ -278,7 +279,23 @@ def test_apply_writes_a_new_file_atomically(tmp_path):
     # A rename, not an in-place rewrite: a reader holding the old file sees it whole.
     assert path.stat().st_ino != inode
     assert path.stat().st_mode & 0o777 == 0o640
+    wait_for_retired()  # the old file, unlinked in the background
     assert sorted(p.name for p in tmp_path.iterdir()) == ["example.com.zone", "example.com.zone.lock"]
+
+
+def test_the_replaced_file_is_freed_after_the_write_and_leftovers_at_start(tmp_path):
+    path = make_zone_dir(tmp_path) / "example.com.zone"
+    old = path.stat()
+    backend = backend_at(tmp_path)
+    new = a_record("new", "192.0.2.77")
+    backend.apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
+    wait_for_retired()
+    # The old file's last name is gone: its blocks are free.
+    assert not [p for p in tmp_path.iterdir() if p.stat().st_ino == old.st_ino]
+    leftover = tmp_path / f".example.com.zone.dead{RETIRED_SUFFIX}"  # a process killed before it unlinked
+    os.link(path, leftover)
+    backend_at(tmp_path)
+    assert not leftover.exists() and path.exists()
 
 
 def test_failed_write_leaves_the_file_and_no_debris(tmp_path, monkeypatch):
@@ -517,6 +534,7 @@ def test_symlinked_zone_file_stays_a_symlink(tmp_path):
     backend_at(zones).apply(ZONE, [RRsetChange(new.name, new.rdtype, None, new)])
     assert (zones / "example.com.zone").is_symlink()
     assert (new.name, new.rdtype) in all_rrsets(real / "example.com.zone")
+    wait_for_retired()
     assert sorted(p.name for p in real.iterdir()) == ["example.com.zone"]
 
 
