@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import secrets
@@ -71,6 +72,7 @@ def _retirement() -> queue.Queue[str]:
         if _queue is None:
             _queue = queue.Queue()
             threading.Thread(target=_unlink_retired, args=(_queue,), name="dcgw-retired-files", daemon=True).start()
+            atexit.register(wait_for_retired)  # a command that applies and exits leaves no link behind
         return _queue
 
 
