@@ -71,9 +71,10 @@ class SettingsCache:
         with self._lock:
             now = self._timer()
             if domain not in self._answers and len(self._answers) >= self._maxsize:
-                # Expired entries go first, then the oldest: the bound holds whatever is asked.
+                # Expired entries go first, then the oldest, down to 90% so that a run of new
+                # domains rebuilds the dict once per tenth of the bound, not on every ask.
                 live = {d: e for d, e in self._answers.items() if e[0] > now}
-                while len(live) >= self._maxsize:
+                while live and len(live) > self._maxsize * 0.9:
                     del live[next(iter(live))]
                 self._answers = live
             self._answers.pop(domain, None)  # re-inserted last: the newest
