@@ -23,7 +23,7 @@ def open_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, future=True, connect_args={"timeout": timeout})
 
-        on_file = _sqlite_file(engine)
+        on_file = sqlite_file(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record) -> None:
@@ -50,7 +50,8 @@ def open_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
     return create_engine(url, future=True, pool_timeout=timeout, pool_pre_ping=True, connect_args=connect_args)
 
 
-def _sqlite_file(engine: Engine) -> bool:
+def sqlite_file(engine: Engine) -> bool:
+    """Whether `engine` is SQLite on a file of its own (not in memory, not a `file:` URI)."""
     database = engine.url.database
     return bool(database) and database != ":memory:" and not database.startswith("file:")
 
@@ -62,7 +63,7 @@ def relax_durability(session: Session) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit = off"))
-    elif connection.dialect.name == "sqlite" and _sqlite_file(connection.engine):
+    elif connection.dialect.name == "sqlite" and sqlite_file(connection.engine):
         pooled = connection.connection
         pooled.info[RELAXED] = True
         pooled.dbapi_connection.execute("PRAGMA synchronous=NORMAL")

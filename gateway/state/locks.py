@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from backends.locks import ZoneLockError, ZoneLocks, ZoneLockTimeout
+from gateway.state.engine import sqlite_file
 
 __all__ = ["AdvisoryZoneLocks", "FileZoneLocks", "zone_locks_for"]
 
@@ -126,10 +127,7 @@ def zone_locks_for(engine: Engine) -> ZoneLocks:
     """The widest zone locks `engine`'s database can give."""
     if engine.dialect.name == "postgresql":
         return AdvisoryZoneLocks(engine)
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if database and database != ":memory:" and not database.startswith("file:"):
-        path = Path(database).resolve()
+    if engine.dialect.name == "sqlite" and sqlite_file(engine):
+        path = Path(engine.url.database).resolve()
         return FileZoneLocks(path.with_name(f"{path.name}.locks"))
     return ZoneLocks()
-
-
