@@ -333,11 +333,10 @@ class RFC2136Backend(Backend):
         """A query without recursion desired and without EDNS, TSIG-signed when a key is set,
         written straight to the wire: a read sends one per (name, type)."""
         question = name.to_wire() + struct.pack("!HH", rdtype, dns.rdataclass.IN)
-        if self.keyring is None:
-            wire = struct.pack("!6H", query_id, 0, 1, 0, 0, 0) + question
-            return _Query(name, rdtype, query_id, len(wire).to_bytes(2, "big") + wire, b"")
-        key = self._key
         unsigned = struct.pack("!6H", query_id, 0, 1, 0, 0, 0) + question
+        key = self._key
+        if key is None:
+            return _Query(name, rdtype, query_id, len(unsigned).to_bytes(2, "big") + unsigned, b"")
         template = dns.rdtypes.ANY.TSIG.TSIG(dns.rdataclass.ANY, T.TSIG, key.algorithm, 0, TSIG_FUDGE, b"",
                                              query_id, 0, b"")
         signed, _ = dns.tsig.sign(unsigned, key, template, int(time.time()))
