@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -55,6 +55,7 @@ def _instances_query(by_domain: bool, by_host: bool) -> Select:
     if by_host:
         query = query.where(TemplateInstance.host == bindparam("host"))
     return query.order_by(TemplateInstance.id)
+
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -498,6 +499,14 @@ class StateStore(SessionRows, AttemptCounters):
         with self.sessions() as session:
             return list(session.scalars(_instances_query(domain is not None, host is not None),
                                         {"domain": domain, "host": host}))
+
+    def newest_instances(self, domains: Collection[str] | None, limit: int) -> list[TemplateInstance]:
+        """The newest `limit` instances on `domains` (None: on every domain), newest first."""
+        query = select(TemplateInstance).order_by(TemplateInstance.id.desc()).limit(limit)
+        if domains is not None:
+            query = query.where(TemplateInstance.domain.in_(list(domains)))
+        with self.sessions() as session:
+            return list(session.scalars(query))
 
     def instance(self, instance_pk: int) -> TemplateInstance | None:
         with self.sessions() as session:

@@ -167,15 +167,9 @@ def _not_found(request: Request) -> Response:
 
 def instances_of(store, user: User) -> list[TemplateInstance]:
     """The instances on the user's zones, newest first, at most MAX_LISTED."""
-    from sqlalchemy import select
-
-    query = select(TemplateInstance).order_by(TemplateInstance.id.desc()).limit(MAX_LISTED)
-    if ANY_ZONE not in user.zones:
-        if not user.zones:
-            return []
-        query = query.where(TemplateInstance.domain.in_(list(user.zones)))
-    with store.sessions() as session:
-        return list(session.scalars(query))
+    if ANY_ZONE in user.zones:
+        return store.newest_instances(None, MAX_LISTED)
+    return store.newest_instances(user.zones, MAX_LISTED) if user.zones else []
 
 
 def connection_of(templates, instance: TemplateInstance) -> Connection:
