@@ -31,7 +31,8 @@ from gateway.engine.records import RenderedRecord, SpfRules
 from gateway.engine.safety import SafetyPolicy
 from gateway.engine.spf import rule_problem, rule_tokens
 from gateway.engine.template import (
-    BUILTIN_VARIABLES, VARIABLE, WHOLE_VARIABLE, Template, TemplateRecord, public_domain_problem,
+    BUILTIN_VARIABLES, VARIABLE, WHOLE_VARIABLE, Template, TemplateRecord, is_apex_placeholder,
+    public_domain_problem,
 )
 
 IN = dns.rdataclass.IN
@@ -329,7 +330,7 @@ class _Renderer:
     def owner(self, host: str, record: TemplateRecord, field_name: str) -> dns.name.Name:
         """Owner name from a host/name field: relative to [host.]domain unless it ends with '.'."""
         host = host.strip()
-        if host in ("", "@"):  # `is_apex_placeholder`
+        if is_apex_placeholder(host):
             return self.fqdn
         text = self.substitute(host, record, field_name, _name_value_problem) if "%" in host else host
         absolute = host.endswith(".")

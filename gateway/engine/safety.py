@@ -104,5 +104,5 @@ def _deleted_count(before: dns.rrset.RRset | None, after: dns.rrset.RRset | None
         return 0
     if after is None:
         return len(before)
-    kept = {rdata_identity(rd) for rd in after} if after is not None else set()
+    kept = {rdata_identity(rd) for rd in after}
     return sum(1 for rd in before if rdata_identity(rd) not in kept)
