@@ -34,6 +34,7 @@ def must(test: Callable[[Any], bool], message: str) -> AfterValidator:
         return value
     return AfterValidator(check)
 
+
 _EXPECTED = {
     "string_type": "a string",
     "int_type": "an integer",
